@@ -1,0 +1,5 @@
+import sys
+
+from mlrail.cli import main
+
+sys.exit(main())

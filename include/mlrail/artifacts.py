@@ -1,0 +1,179 @@
+"""Artifact store on fsspec: run-scoped URIs, atomic commit, readers refuse partial artifacts.
+
+An artifact is a directory. It is written into a staging location, then committed:
+
+* local filesystem: the staging directory is a sibling of the final one and is renamed in
+  one step, so the final path either does not exist or is complete;
+* object stores (gs://, s3://, memory://): files are uploaded to the final prefix.
+
+In both cases a completion marker (``_MLRAIL_COMMITTED``) is written last, listing every
+file with its size and the artifact's content fingerprint. Readers check the marker,
+because on object stores a prefix can be visible while its upload is still under way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import fsspec
+
+MARKER = "_MLRAIL_COMMITTED"
+
+
+class UncommittedArtifactError(RuntimeError):
+    """Raised when a reader asks for an artifact whose commit marker is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    uri: str
+    fingerprint: str
+    files: dict[str, int]
+
+
+@dataclass
+class StagedArtifact:
+    """What ``ArtifactStore.write`` yields: fill ``path``; ``info`` is set once committed."""
+
+    uri: str
+    path: Path
+    info: CommitInfo | None = None
+    discard: bool = False  # set by the writer when this output is deliberately not produced
+
+
+def _hash_tree(local_dir: Path) -> tuple[str, dict[str, int]]:
+    outer = hashlib.sha256()
+    sizes: dict[str, int] = {}
+    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(local_dir).as_posix()
+        inner = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                inner.update(block)
+        sizes[rel] = path.stat().st_size
+        outer.update(f"{rel}\0{inner.hexdigest()}\n".encode())
+    return outer.hexdigest(), sizes
+
+
+class ArtifactStore:
+    """Reads and writes artifacts under one root URL (a local folder or any fsspec URL)."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+        self.fs, root_path = fsspec.core.url_to_fs(self.root)
+        self.is_local = isinstance(self.fs, fsspec.implementations.local.LocalFileSystem)
+        if self.is_local:
+            self.root = str(Path(root_path).resolve())
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def uri_for(self, *parts: str | int) -> str:
+        """Run-scoped URI: ``<root>/<pipeline>/<run>/<component>/<execution>/<output>``."""
+        safe = [str(p).replace("/", "_").replace(":", "_") for p in parts]
+        return "/".join([self.root, *safe])
+
+    @contextmanager
+    def write(self, uri: str) -> Iterator[StagedArtifact]:
+        """Yield a local staging directory; commit it to ``uri`` if the block succeeds.
+
+        On any exception the staging directory is removed and nothing appears at ``uri``.
+        """
+        if self.exists(uri):
+            raise FileExistsError(f"artifact {uri} is already committed; artifacts are immutable")
+        if self.is_local:
+            final = Path(uri)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex[:8]}")
+            staging.mkdir()
+        else:
+            staging = Path(tempfile.mkdtemp(prefix="mlrail-staging-"))
+        staged = StagedArtifact(uri=uri, path=staging)
+        try:
+            yield staged
+            if not staged.discard:
+                staged.info = self._commit(staging, uri)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _commit(self, staging: Path, uri: str) -> CommitInfo:
+        fingerprint, files = _hash_tree(staging)
+        marker = json.dumps(
+            {
+                "fingerprint": fingerprint,
+                "files": files,
+                "committed_at": datetime.now(UTC).isoformat(),
+            },
+            sort_keys=True,
+        )
+        if self.is_local:
+            final = Path(uri)
+            if final.exists():
+                # A previous attempt died between rename and marker: it never committed.
+                shutil.rmtree(final)
+            os.rename(staging, final)
+            self._write_marker(final, marker)
+        else:
+            self.fs.put(str(staging) + "/", uri, recursive=True)
+            self.fs.pipe(f"{uri}/{MARKER}", marker.encode())
+        return CommitInfo(uri=uri, fingerprint=fingerprint, files=files)
+
+    @staticmethod
+    def _write_marker(final: Path, marker: str) -> None:
+        tmp = final / f".{MARKER}.tmp"
+        tmp.write_text(marker)
+        os.replace(tmp, final / MARKER)
+
+    def exists(self, uri: str) -> bool:
+        """True when the artifact at ``uri`` is committed."""
+        return self.fs.exists(f"{uri}/{MARKER}")
+
+    def commit_info(self, uri: str) -> CommitInfo:
+        """Return the commit record of ``uri`` or raise UncommittedArtifactError."""
+        try:
+            raw = self.fs.cat_file(f"{uri}/{MARKER}")
+        except FileNotFoundError:
+            raise UncommittedArtifactError(
+                f"artifact {uri} has no commit marker: it was never completed (a task died while "
+                "writing it) or was deleted. Re-run the task that produces it."
+            ) from None
+        record = json.loads(raw)
+        return CommitInfo(uri=uri, fingerprint=record["fingerprint"], files=record["files"])
+
+    def verify(self, uri: str) -> CommitInfo:
+        """Check that every file listed in the marker is present with its committed size."""
+        info = self.commit_info(uri)
+        for rel, size in info.files.items():
+            path = f"{uri}/{rel}"
+            if not self.fs.exists(path) or self.fs.size(path) != size:
+                raise UncommittedArtifactError(
+                    f"artifact {uri} is damaged: {rel} is missing or not {size} bytes as committed"
+                )
+        return info
+
+    @contextmanager
+    def read(self, uri: str) -> Iterator[Path]:
+        """Yield a local directory holding the committed artifact at ``uri``."""
+        self.verify(uri)
+        if self.is_local:
+            yield Path(uri)
+            return
+        local = Path(tempfile.mkdtemp(prefix="mlrail-read-"))
+        try:
+            self.fs.get(uri + "/", str(local) + "/", recursive=True)
+            yield local
+        finally:
+            shutil.rmtree(local, ignore_errors=True)
+
+    def read_json(self, uri: str, name: str) -> dict:
+        """Read one JSON file from a committed artifact."""
+        self.commit_info(uri)
+        return json.loads(self.fs.cat_file(f"{uri}/{name}"))

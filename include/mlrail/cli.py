@@ -1,0 +1,76 @@
+"""``python -m mlrail``: lineage, run summaries and example data from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mlrail.runner import Env
+
+
+def _lineage(args: argparse.Namespace) -> None:
+    from mlrail.lineage import format_lineage, model_lineage
+
+    report = model_lineage(Env.open(), args.model, args.version)
+    print(json.dumps(report, indent=2, default=str) if args.json else format_lineage(report))
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from mlrail.summary import format_summary, run_summary
+
+    summary = run_summary(Env.open(), args.run, prefix=args.dag_id or "")
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+
+
+def _datagen(args: argparse.Namespace) -> None:
+    from mlrail.datagen import PAYMENT_MIX, TaxiConfig, generate_taxi_trips, write_dataset
+
+    mix = dict(PAYMENT_MIX)
+    for item in filter(None, (args.payment_mix or "").split(",")):
+        name, _, share = item.partition("=")
+        mix[name.strip()] = float(share)
+    config = TaxiConfig(rows=args.rows, seed=args.seed, payment_mix=mix,
+                        airport_share=args.airport_share,
+                        new_company_share=args.new_company_share, fare_shift=args.fare_shift)
+    path = write_dataset(generate_taxi_trips(config), args.out)
+    print(f"wrote {args.rows} taxi trips (seed {args.seed}) to {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlrail", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    lineage = commands.add_parser("lineage", help="where a model version came from and went")
+    lineage.add_argument("--model", required=True)
+    lineage.add_argument("--version", type=int, required=True)
+    lineage.add_argument("--json", action="store_true")
+    lineage.set_defaults(handler=_lineage)
+
+    summary = commands.add_parser("summary", help="what a pipeline run did")
+    summary.add_argument("--run", help="<dag_id>/<run_id>; default: the latest run")
+    summary.add_argument("--dag-id", help="latest run of this DAG")
+    summary.add_argument("--json", action="store_true")
+    summary.set_defaults(handler=_summary)
+
+    datagen = commands.add_parser("datagen", help="write Chicago-taxi-like example trips")
+    datagen.add_argument("--out", required=True, help="a .parquet or .csv path")
+    datagen.add_argument("--rows", type=int, default=50_000)
+    datagen.add_argument("--seed", type=int, default=0)
+    datagen.add_argument("--payment-mix", help='serving skew, e.g. "Cash=0.7,Credit Card=0.2"')
+    datagen.add_argument("--airport-share", type=float, default=0.0, help="drift: O'Hare trips")
+    datagen.add_argument("--new-company-share", type=float, default=0.0,
+                         help="drift: trips by a company never seen before")
+    datagen.add_argument("--fare-shift", type=float, default=1.0, help="drift: fare multiplier")
+    datagen.set_defaults(handler=_datagen)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (LookupError, ValueError, FileNotFoundError) as err:
+        print(f"mlrail {args.command}: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,1 @@
+"""Pipeline components: each module holds one executor and its ``Component`` definition."""

@@ -1,0 +1,73 @@
+"""Evaluate the candidate model (and the blessed one, in the same run) on the test split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlrail.blessing import decide_blessing
+from mlrail.keras_features import to_model_inputs
+from mlrail.metrics import binary_metrics, regression_metrics
+from mlrail.runner import Component, ExecutorContext, ExecutorOutput
+
+BATCH = 4096
+
+
+def predict_saved_model(model_dir: Path, frame: pd.DataFrame, schema: dict) -> np.ndarray:
+    """Predictions of an exported SavedModel from raw features, as serving would make them."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    inputs = to_model_inputs(frame, schema)
+    names = list(serve.structured_input_signature[1])
+    missing = sorted(set(names) - set(inputs))
+    if missing:
+        raise ValueError(f"model at {model_dir} expects features {missing} that the data lacks")
+    outputs = []
+    for start in range(0, len(frame), BATCH):
+        batch = {n: tf.constant(inputs[n][start:start + BATCH]) for n in names}
+        result = serve(**batch)
+        outputs.append(next(iter(result.values())).numpy().reshape(-1))
+    return np.concatenate(outputs) if outputs else np.array([])
+
+
+def _metrics(task: str, labels: np.ndarray, predictions: np.ndarray) -> dict:
+    if task == "regression":
+        return regression_metrics(labels, predictions)
+    return binary_metrics(labels, predictions)
+
+
+def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
+    artifacts, p = ctx.env.artifacts, ctx.params
+    schema = artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
+    with artifacts.read(ctx.inputs["examples"].uri) as examples:
+        test = pd.read_parquet(examples / "test" / "data.parquet")
+    labels = test[schema["label"]["name"]].to_numpy()
+    models = {"candidate": ctx.inputs["model"]}
+    if "baseline" in ctx.inputs:
+        models["baseline"] = ctx.inputs["baseline"]
+    metrics = {}
+    for role, model in models.items():
+        with artifacts.read(model.uri) as local:
+            predictions = predict_saved_model(local / "saved_model", test, schema)
+        metrics[role] = _metrics(p["task"], labels, predictions)
+    blessing = decide_blessing(metrics["candidate"], p["thresholds"], metrics.get("baseline"),
+                               p.get("baseline_version"), p["tolerance"])
+    verdict = blessing.to_dict()
+    (ctx.outputs["evaluation"] / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (ctx.outputs["blessing"] / "blessing.json").write_text(json.dumps(verdict, indent=2))
+    return ExecutorOutput(
+        properties={"evaluation": {"metrics": metrics["candidate"]},
+                    "blessing": {"blessed": blessing.blessed, "sentence": blessing.sentence}},
+        result={"metrics": metrics, "blessed": blessing.blessed, "reasons": blessing.sentence},
+    )
+
+
+# Not cacheable: the verdict depends on which model is blessed at the time it runs.
+COMPONENT = Component(name="evaluate", executor=evaluate,
+                      outputs={"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
+                      cacheable=False,
+                      code_modules=("mlrail.blessing", "mlrail.metrics", "mlrail.keras_features"))

@@ -1,0 +1,237 @@
+"""Run one component: cache lookup, execution record, staged outputs, lineage events.
+
+This is the one mechanism every component goes through, whether it is called from an
+Airflow operator, a Vertex AI container or a test:
+
+1. the cache key is computed from the component's name, code version, the fingerprints of
+   its input artifacts and its normalized parameters;
+2. unless ``force`` is set, a completed execution with that key whose outputs are still
+   committed is reused: a new execution is recorded with state ``cached`` pointing at it;
+3. otherwise the executor runs with a staging directory per output; outputs are committed
+   atomically and registered only if it returns; a failure leaves a ``failed`` execution
+   and no artifact behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlrail.artifacts import ArtifactStore
+from mlrail.cache import cache_key, code_version, normalize
+from mlrail.metadata import Artifact, MetadataStore
+from mlrail.settings import Settings
+
+log = logging.getLogger("mlrail")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Where an execution comes from: the pipeline and, under Airflow, the task instance."""
+
+    pipeline: str
+    pipeline_version: str = ""
+    run_id: str = field(default_factory=lambda: "local__" + datetime.now(UTC).isoformat())
+    dag_id: str | None = None
+    task_id: str | None = None
+    try_number: int | None = None
+    actor: str = "mlrail"
+
+
+@dataclass
+class Env:
+    """The stores a component reads and writes."""
+
+    settings: Settings
+    artifacts: ArtifactStore
+    metadata: MetadataStore
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> Env:
+        settings = settings or Settings.from_env()
+        return cls(settings, ArtifactStore(settings.artifact_root), MetadataStore(settings.metadata_url))
+
+
+@dataclass
+class ExecutorContext:
+    """What an executor gets: inputs, parameters, one staging directory per output."""
+
+    env: Env
+    run: RunInfo
+    execution_id: int
+    inputs: dict[str, Artifact]
+    params: dict[str, Any]
+    outputs: dict[str, Path]
+
+
+@dataclass
+class ExecutorOutput:
+    """What an executor returns: properties per output artifact and a small result dict."""
+
+    properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    # Overrides the content hash, e.g. when a cheaper stable identity is known.
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    # Outputs deliberately not produced (a push that was refused): nothing is committed.
+    skipped: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Component:
+    """A named unit of work: an executor plus the artifact types it writes."""
+
+    name: str
+    executor: Callable[[ExecutorContext], ExecutorOutput]
+    outputs: dict[str, str]
+    cacheable: bool = True
+    # Modules whose source is part of the code version (the executor's own is always in).
+    code_modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    execution_id: int
+    component: str
+    cached: bool
+    cached_from: int | None
+    outputs: dict[str, Artifact]
+    result: dict[str, Any]
+
+    def to_xcom(self) -> dict[str, Any]:
+        """Small JSON for XCom: ids, URIs and verdicts, never data."""
+        return {
+            "execution_id": self.execution_id,
+            "cached": self.cached,
+            "cached_from": self.cached_from,
+            "artifacts": {slot: a.ref() for slot, a in self.outputs.items()},
+            **self.result,
+        }
+
+
+def _contexts(env: Env, run: RunInfo) -> list[int]:
+    ids = [env.metadata.put_context("pipeline", run.pipeline)]
+    if run.pipeline_version:
+        ids.append(
+            env.metadata.put_context(
+                "pipeline_version", f"{run.pipeline}@{run.pipeline_version}"
+            )
+        )
+    ids.append(
+        env.metadata.put_context(
+            "dag_run", f"{run.dag_id or run.pipeline}/{run.run_id}", {"dag_id": run.dag_id}
+        )
+    )
+    return ids
+
+
+def _record(env: Env, run: RunInfo, **fields: Any) -> int:
+    execution_id = env.metadata.start_execution(
+        pipeline=run.pipeline,
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        task_id=run.task_id,
+        try_number=run.try_number,
+        **fields,
+    )
+    env.metadata.associate(_contexts(env, run), execution_id)
+    return execution_id
+
+
+def _find_reusable(env: Env, key: str) -> tuple[int, dict[str, Artifact], dict] | None:
+    for previous in env.metadata.completed_with_key(key):
+        outputs = env.metadata.io_of(previous.id, "output")
+        if all(a.external or env.artifacts.exists(a.uri) for a in outputs.values()):
+            return previous.id, outputs, previous.result or {}
+        log.info("execution %s matches but its outputs are gone; not reusing it", previous.id)
+    return None
+
+
+def run_component(
+    env: Env,
+    component: Component,
+    inputs: dict[str, Artifact],
+    params: dict[str, Any],
+    run: RunInfo,
+    force: bool = False,
+    code_files: tuple[str, ...] = (),
+) -> ComponentResult:
+    """Run ``component`` or reuse a cached execution; see the module docstring."""
+    for slot, artifact in inputs.items():
+        if not artifact.external:
+            env.artifacts.commit_info(artifact.uri)  # raises if it was never committed
+    params = normalize(params)
+    version = code_version(
+        modules=(component.executor.__module__, *component.code_modules), files=code_files
+    )
+    key = cache_key(component.name, version, {k: a.fingerprint for k, a in inputs.items()}, params)
+    common = {"component": component.name, "code_version": version, "cache_key": key,
+              "parameters": params}
+
+    hit = _find_reusable(env, key) if component.cacheable and not force else None
+    if hit is not None:
+        source_id, outputs, result = hit
+        execution_id = _record(env, run, state="cached", cached_from=source_id, result=result,
+                               finished_at=datetime.now(UTC), **common)
+        env.metadata.add_events(execution_id, "input", inputs)
+        env.metadata.add_events(execution_id, "output", outputs)
+        log.info("%s: cache hit, reusing execution %s (key %s)", component.name, source_id, key[:12])
+        return ComponentResult(execution_id, component.name, True, source_id, outputs, result)
+
+    execution_id = _record(env, run, state="running", **common)
+    env.metadata.add_events(execution_id, "input", inputs)
+    log.info("%s: running as execution %s%s", component.name, execution_id,
+             " (cache bypassed: force)" if force else "")
+    try:
+        outputs = _execute(env, component, run, execution_id, inputs, params)
+    except BaseException as err:
+        env.metadata.finish_execution(
+            execution_id, "failed", error="".join(traceback.format_exception_only(err)).strip()
+        )
+        raise
+    artifacts, result = outputs
+    env.metadata.add_events(execution_id, "output", artifacts)
+    env.metadata.finish_execution(execution_id, "complete", result=result)
+    return ComponentResult(execution_id, component.name, False, None, artifacts, result)
+
+
+def _execute(
+    env: Env,
+    component: Component,
+    run: RunInfo,
+    execution_id: int,
+    inputs: dict[str, Artifact],
+    params: dict[str, Any],
+) -> tuple[dict[str, Artifact], dict[str, Any]]:
+    with ExitStack() as stack:
+        staged = {
+            slot: stack.enter_context(
+                env.artifacts.write(
+                    env.artifacts.uri_for(run.pipeline, run.run_id, component.name,
+                                          execution_id, slot)
+                )
+            )
+            for slot in component.outputs
+        }
+        context = ExecutorContext(env, run, execution_id, inputs, params,
+                                  {slot: s.path for slot, s in staged.items()})
+        output = component.executor(context)
+        for slot in output.skipped:
+            staged[slot].discard = True
+    # Leaving the stack committed every output; register them now that they are readable.
+    artifacts = {
+        slot: env.metadata.put_artifact(
+            type=component.outputs[slot],
+            uri=s.uri,
+            fingerprint=output.fingerprints.get(slot, s.info.fingerprint),
+            properties=output.properties.get(slot, {}),
+        )
+        for slot, s in staged.items()
+        if slot not in output.skipped
+    }
+    return artifacts, output.result

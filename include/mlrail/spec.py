@@ -1,0 +1,284 @@
+"""Pipeline spec: ``include/pipelines/<name>.yaml`` loaded into validated dataclasses.
+
+Every field has a default except ``pipeline``, ``data.source``, ``data.label`` and
+``train.module``. A wrong
+field raises SpecError naming the file, the field (dotted path) and what was expected.
+Relative paths are resolved against the project root (the folder holding ``include/``);
+``${VAR}`` and ``${VAR:-default}`` are expanded from the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SpecError(ValueError):
+    """A pipeline spec is invalid; the message names the file, the field and the expectation."""
+
+    def __init__(self, field_path: str, expected: str, got: Any = dataclasses.MISSING, file=None):
+        self.field_path, self.expected, self.got, self.file = field_path, expected, got, file
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        got = "" if self.got is dataclasses.MISSING else f", got {self.got!r}"
+        return f"{where}field '{self.field_path}': expected {self.expected}{got}"
+
+    def in_file(self, file: str | Path) -> SpecError:
+        return SpecError(self.field_path, self.expected, self.got, str(file))
+
+
+TASKS = ("binary_classification", "multiclass_classification", "regression")
+FORMATS = ("auto", "csv", "parquet")
+METRIC_NAMES = ("auc", "accuracy", "log_loss", "precision", "recall", "rmse", "mae")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+
+
+@dataclass(frozen=True)
+class FeaturesSpec:
+    include: list[str] = field(default_factory=list)  # empty: every column but the excluded
+    exclude: list[str] = field(default_factory=list)
+    numeric: list[str] = field(default_factory=list)  # force a type instead of inferring it
+    categorical: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        both = sorted(set(self.numeric) & set(self.categorical))
+        if both:
+            raise SpecError("features.numeric", "columns not also listed as categorical", both)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str
+    label: str
+    format: str = "auto"
+    content_hash: bool = False
+    features: FeaturesSpec = field(default_factory=FeaturesSpec)
+
+    def __post_init__(self) -> None:
+        _one_of("data.format", self.format, FORMATS)
+        if self.label in self.features.include or self.label in self.features.numeric:
+            raise SpecError("data.features", "feature lists that do not contain the label", self.label)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    train: int = 80
+    eval: int = 10
+    test: int = 10
+    key: list[str] = field(default_factory=list)  # empty: hash the whole row
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("train", "eval", "test"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise SpecError(f"split.{name}", "a percentage between 0 and 100", getattr(self, name))
+        if self.train + self.eval + self.test != 100:
+            total = self.train + self.eval + self.test
+            raise SpecError("split", "train + eval + test percentages summing to 100", total)
+        if self.train == 0 or self.test == 0:
+            raise SpecError("split", "non-zero train and test percentages")
+
+
+@dataclass(frozen=True)
+class StatisticsSpec:
+    top_k: int = 20
+    # Integer columns with at most this many distinct values are treated as categorical.
+    categorical_max_unique: int = 100
+    vocabulary_size: int = 1000
+
+    def __post_init__(self) -> None:
+        _positive("statistics.top_k", self.top_k)
+        _positive("statistics.categorical_max_unique", self.categorical_max_unique)
+        _positive("statistics.vocabulary_size", self.vocabulary_size)
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    max_unseen_category_share: float = 0.05
+    max_out_of_range_share: float = 0.01
+    max_null_share_increase: float = 0.05
+    blocking_unseen_category_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _share(f"validation.{f.name}", getattr(self, f.name))
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    module: str = ""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    seed: int = 42
+    pool: str = "training"
+
+    def __post_init__(self) -> None:
+        if not self.module:
+            raise SpecError("train.module", "the path of a model module, e.g. ../models/m.py")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    min: float | None = None
+    max: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min is None and self.max is None:
+            raise SpecError("evaluation.thresholds", "a min or a max for each metric")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise SpecError("evaluation.thresholds", "min <= max", (self.min, self.max))
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    # How much worse than the blessed model a candidate may be, per metric (absolute).
+    baseline_tolerance: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for metric in [*self.thresholds, *self.baseline_tolerance]:
+            _one_of(f"evaluation.thresholds.{metric}", metric, METRIC_NAMES)
+
+
+@dataclass(frozen=True)
+class PushSpec:
+    serving_root: str = ""  # empty: the settings' serving root
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    pipeline: str
+    data: DataSpec
+    train: TrainSpec
+    task: str = "binary_classification"
+    model_name: str = ""
+    schedule: str | None = None
+    split: SplitSpec = field(default_factory=SplitSpec)
+    statistics: StatisticsSpec = field(default_factory=StatisticsSpec)
+    validation: ValidationSpec = field(default_factory=ValidationSpec)
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    push: PushSpec = field(default_factory=PushSpec)
+    path: str = ""
+    digest: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.pipeline):
+            raise SpecError("pipeline", "a lower_snake_case name", self.pipeline)
+        _one_of("task", self.task, TASKS)
+        if not self.model_name:
+            object.__setattr__(self, "model_name", self.pipeline)
+
+    @property
+    def project_root(self) -> Path:
+        return Path(self.path).resolve().parent.parent.parent
+
+    def resolve(self, path: str) -> str:
+        """Resolve a path from the spec: URLs as they are, relative paths against the project."""
+        if "://" in path or Path(path).is_absolute():
+            return path
+        return str(self.project_root / path)
+
+
+def _one_of(field_path: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(field_path, f"one of {', '.join(allowed)}", value)
+
+
+def _positive(field_path: str, value: int) -> None:
+    if value <= 0:
+        raise SpecError(field_path, "a positive integer", value)
+
+
+def _share(field_path: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise SpecError(field_path, "a share between 0 and 1", value)
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        return _convert(next(o for o in options if o is not type(None)), value, path)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise SpecError(path, "a list", value)
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SpecError(path, "a mapping", value)
+        _, item = typing.get_args(tp)
+        return {str(k): _convert(item, v, f"{path}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool) or not isinstance(value, tp):
+        raise SpecError(path, f"a {_type_name(tp)}", value)
+    return value
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    if not isinstance(raw, dict):
+        raise SpecError(path or "<top level>", "a mapping", raw)
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("path", "digest")}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        where = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise SpecError(where, f"one of the known fields: {', '.join(known)}", "unknown field")
+    values = {}
+    for name, f in known.items():
+        sub = f"{path}.{name}" if path else name
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SpecError(sub, "a value (this field is required)")
+    return cls(**values)
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Load and validate a pipeline spec; raise SpecError naming file and field on error."""
+    path = Path(path)
+    text = path.read_text()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError("<yaml>", f"valid YAML ({err})", file=path) from None
+    try:
+        spec = _build(PipelineSpec, _expand(raw), "")
+    except SpecError as err:
+        raise err.in_file(path) from None
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return dataclasses.replace(spec, path=str(path.resolve()), digest=digest)
