@@ -34,9 +34,12 @@ class Blessing:
         return "Blessed: " + "; ".join(c.sentence for c in self.checks) + "."
 
     def to_dict(self) -> dict[str, Any]:
-        return {"blessed": self.blessed, "sentence": self.sentence,
-                "baseline_version": self.baseline_version,
-                "checks": [asdict(c) for c in self.checks]}
+        return {
+            "blessed": self.blessed,
+            "sentence": self.sentence,
+            "baseline_version": self.baseline_version,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 def _fmt(value: float | None) -> str:
@@ -53,13 +56,22 @@ def threshold_checks(metrics: dict[str, Any], thresholds: dict[str, dict]) -> li
                 continue
             ok = value is not None and (value >= bound if side == "min" else value <= bound)
             op = ">=" if side == "min" else "<="
-            checks.append(Check("threshold", metric, value, bound, ok,
-                                f"{metric} {_fmt(value)} {'' if ok else 'is not '}{op} {bound}"))
+            checks.append(
+                Check(
+                    "threshold",
+                    metric,
+                    value,
+                    bound,
+                    ok,
+                    f"{metric} {_fmt(value)} {'' if ok else 'is not '}{op} {bound}",
+                )
+            )
     return checks
 
 
-def baseline_checks(metrics: dict[str, Any], baseline: dict[str, Any], version: int,
-                    tolerance: dict[str, float]) -> list[Check]:
+def baseline_checks(
+    metrics: dict[str, Any], baseline: dict[str, Any], version: int, tolerance: dict[str, float]
+) -> list[Check]:
     checks = []
     for metric, allowed in sorted(tolerance.items()):
         value, reference = metrics.get(metric), baseline.get(metric)
@@ -69,15 +81,21 @@ def baseline_checks(metrics: dict[str, Any], baseline: dict[str, Any], version: 
         bound = reference + allowed if lower else reference - allowed
         ok = value is not None and (value <= bound if lower else value >= bound)
         verb = "rose" if lower else "fell"
-        sentence = (f"{metric} {_fmt(value)} vs blessed v{version} {_fmt(reference)} "
-                    f"({'within' if ok else verb + ' beyond'} the allowed {allowed})")
+        sentence = (
+            f"{metric} {_fmt(value)} vs blessed v{version} {_fmt(reference)} "
+            f"({'within' if ok else verb + ' beyond'} the allowed {allowed})"
+        )
         checks.append(Check("baseline", metric, value, bound, ok, sentence))
     return checks
 
 
-def decide_blessing(metrics: dict[str, Any], thresholds: dict[str, dict],
-                    baseline: dict[str, Any] | None, baseline_version: int | None,
-                    tolerance: dict[str, float]) -> Blessing:
+def decide_blessing(
+    metrics: dict[str, Any],
+    thresholds: dict[str, dict],
+    baseline: dict[str, Any] | None,
+    baseline_version: int | None,
+    tolerance: dict[str, float],
+) -> Blessing:
     """Blessed when every threshold holds and no metric is worse than the blessed model's
     by more than its tolerance."""
     checks = threshold_checks(metrics, thresholds)

@@ -30,9 +30,14 @@ def _datagen(args: argparse.Namespace) -> None:
     for item in filter(None, (args.payment_mix or "").split(",")):
         name, _, share = item.partition("=")
         mix[name.strip()] = float(share)
-    config = TaxiConfig(rows=args.rows, seed=args.seed, payment_mix=mix,
-                        airport_share=args.airport_share,
-                        new_company_share=args.new_company_share, fare_shift=args.fare_shift)
+    config = TaxiConfig(
+        rows=args.rows,
+        seed=args.seed,
+        payment_mix=mix,
+        airport_share=args.airport_share,
+        new_company_share=args.new_company_share,
+        fare_shift=args.fare_shift,
+    )
     path = write_dataset(generate_taxi_trips(config), args.out)
     print(f"wrote {args.rows} taxi trips (seed {args.seed}) to {path}")
 
@@ -59,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     datagen.add_argument("--seed", type=int, default=0)
     datagen.add_argument("--payment-mix", help='serving skew, e.g. "Cash=0.7,Credit Card=0.2"')
     datagen.add_argument("--airport-share", type=float, default=0.0, help="drift: O'Hare trips")
-    datagen.add_argument("--new-company-share", type=float, default=0.0,
-                         help="drift: trips by a company never seen before")
+    datagen.add_argument(
+        "--new-company-share",
+        type=float,
+        default=0.0,
+        help="drift: trips by a company never seen before",
+    )
     datagen.add_argument("--fare-shift", type=float, default=1.0, help="drift: fare multiplier")
     datagen.set_defaults(handler=_datagen)
     return parser

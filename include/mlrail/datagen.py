@@ -46,7 +46,11 @@ OHARE = 76
 BUSY_AREAS = {8: 0.28, 32: 0.22, 28: 0.1, 7: 0.06, 6: 0.06, 24: 0.04, 33: 0.04, 3: 0.03}
 # How likely each payment type is to record a big tip (cash tips are rarely recorded).
 TIP_PROPENSITY = {
-    "Credit Card": 0.6, "Mobile": 0.5, "Prcard": 0.2, "Cash": -3.5, "No Charge": -4.0,
+    "Credit Card": 0.6,
+    "Mobile": 0.5,
+    "Prcard": 0.2,
+    "Cash": -3.5,
+    "No Charge": -4.0,
     "Unknown": -2.0,
 }
 
@@ -64,10 +68,14 @@ class TaxiConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.payment_mix) - set(PAYMENT_MIX))
         if unknown:
-            raise ValueError(f"payment_mix: unknown payment types {unknown}; known: {list(PAYMENT_MIX)}")
+            raise ValueError(
+                f"payment_mix: unknown payment types {unknown}; known: {list(PAYMENT_MIX)}"
+            )
         for name in ("airport_share", "new_company_share", "missing_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}: expected a share between 0 and 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"{name}: expected a share between 0 and 1, got {getattr(self, name)}"
+                )
         if self.rows <= 0 or self.fare_shift <= 0:
             raise ValueError("rows and fare_shift must be positive")
 
@@ -83,8 +91,9 @@ def _areas(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _hours(rng: np.random.Generator, n: int) -> np.ndarray:
-    profile = np.array([3, 2, 1.5, 1, 1, 1.5, 3, 5, 6, 5, 4.5, 5, 5.5, 5.5, 5.5, 6, 7, 7.5, 7,
-                        6, 5, 4.5, 4, 3.5])
+    profile = np.array(
+        [3, 2, 1.5, 1, 1, 1.5, 3, 5, 6, 5, 4.5, 5, 5.5, 5.5, 5.5, 6, 7, 7.5, 7, 6, 5, 4.5, 4, 3.5]
+    )
     return rng.choice(24, size=n, p=profile / profile.sum())
 
 

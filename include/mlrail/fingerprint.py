@@ -17,7 +17,14 @@ import fsspec
 
 # Object-store metadata that changes whenever the object's bytes change.
 _VERSION_KEYS = (
-    "generation", "md5Hash", "crc32c", "ETag", "etag", "mtime", "LastModified", "created"
+    "generation",
+    "md5Hash",
+    "crc32c",
+    "ETag",
+    "etag",
+    "mtime",
+    "LastModified",
+    "created",
 )
 
 

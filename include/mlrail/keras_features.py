@@ -30,7 +30,9 @@ def to_model_inputs(frame: pd.DataFrame, schema: dict[str, Any]) -> dict[str, np
             values = column.astype(object).where(column.notna(), "").astype(str).to_numpy()
             arrays[feature["name"]] = values.astype(object).reshape(-1, 1)
         else:
-            arrays[feature["name"]] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+            arrays[feature["name"]] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(
+                -1, 1
+            )
     return arrays
 
 
@@ -48,20 +50,26 @@ def encoded_inputs(schema: dict[str, Any], statistics: dict[str, Any]):
             std = float(stats.get("std") or 0.0)
             filled = keras.ops.where(keras.ops.isnan(inputs[name]), mean, inputs[name])
             parts.append(
-                keras.layers.Normalization(mean=mean, variance=max(std, 1e-6) ** 2, name=f"{name}_norm")(
-                    filled
-                )
+                keras.layers.Normalization(
+                    mean=mean, variance=max(std, 1e-6) ** 2, name=f"{name}_norm"
+                )(filled)
             )
         elif feature["type"] == "string":
             vocab = [v for v in _vocabulary(stats) if v != ""]
-            lookup = keras.layers.StringLookup(vocabulary=vocab, output_mode="one_hot",
-                                               name=f"{name}_lookup")
+            lookup = keras.layers.StringLookup(
+                vocabulary=vocab, output_mode="one_hot", name=f"{name}_lookup"
+            )
             parts.append(lookup(inputs[name]))
         else:
             vocab = [int(float(v)) for v in _vocabulary(stats)]
-            filled = keras.ops.where(keras.ops.isnan(inputs[name]), float(MISSING_INT), inputs[name])
-            lookup = keras.layers.IntegerLookup(vocabulary=[v for v in vocab if v != MISSING_INT],
-                                                output_mode="one_hot", name=f"{name}_lookup")
+            filled = keras.ops.where(
+                keras.ops.isnan(inputs[name]), float(MISSING_INT), inputs[name]
+            )
+            lookup = keras.layers.IntegerLookup(
+                vocabulary=[v for v in vocab if v != MISSING_INT],
+                output_mode="one_hot",
+                name=f"{name}_lookup",
+            )
             parts.append(lookup(keras.ops.cast(filled, "int64")))
     encoded = keras.layers.Concatenate(name="features")(parts)
     return inputs, encoded

@@ -15,16 +15,29 @@ from mlrail.runner import Env
 
 
 def _artifact(a: Artifact) -> dict[str, Any]:
-    return {"id": a.id, "type": a.type, "uri": a.uri, "fingerprint": a.fingerprint,
-            "properties": a.properties}
+    return {
+        "id": a.id,
+        "type": a.type,
+        "uri": a.uri,
+        "fingerprint": a.fingerprint,
+        "properties": a.properties,
+    }
 
 
 def _execution(e: Execution) -> dict[str, Any]:
-    return {"id": e.id, "component": e.component, "code_version": e.code_version,
-            "parameters": e.parameters, "state": e.state, "dag_id": e.dag_id,
-            "run_id": e.run_id, "task_id": e.task_id, "try_number": e.try_number,
-            "started_at": e.started_at.isoformat(),
-            "finished_at": e.finished_at.isoformat() if e.finished_at else None}
+    return {
+        "id": e.id,
+        "component": e.component,
+        "code_version": e.code_version,
+        "parameters": e.parameters,
+        "state": e.state,
+        "dag_id": e.dag_id,
+        "run_id": e.run_id,
+        "task_id": e.task_id,
+        "try_number": e.try_number,
+        "started_at": e.started_at.isoformat(),
+        "finished_at": e.finished_at.isoformat() if e.finished_at else None,
+    }
 
 
 def upstream(env: Env, artifact: Artifact) -> tuple[list[Artifact], list[Execution]]:
@@ -78,9 +91,14 @@ def model_lineage(env: Env, model: str, version: int) -> dict[str, Any]:
         "version": version,
         "aliases": registry.aliases_of(model, version),
         "model_artifact": _artifact(model_artifact),
-        "dataset": None if dataset is None else {
-            "id": dataset.id, "source": dataset.uri, "version": dataset.properties.get("version"),
-            "fingerprint": dataset.fingerprint, "files": dataset.properties.get("files", []),
+        "dataset": None
+        if dataset is None
+        else {
+            "id": dataset.id,
+            "source": dataset.uri,
+            "version": dataset.properties.get("version"),
+            "fingerprint": dataset.fingerprint,
+            "files": dataset.properties.get("files", []),
         },
         "examples": [_artifact(a) for a in parents if a.type == "Examples"],
         "statistics": [_artifact(a) for a in parents if a.type == "DatasetStatistics"],
@@ -101,27 +119,36 @@ def model_lineage(env: Env, model: str, version: int) -> dict[str, Any]:
 
 def format_lineage(report: dict[str, Any]) -> str:
     """Human-readable rendering of ``model_lineage``."""
-    lines = [f"model {report['model']} version {report['version']}"
-             f"  aliases: {', '.join(report['aliases']) or '-'}",
-             f"  artifact #{report['model_artifact']['id']}  {report['model_artifact']['uri']}"]
+    lines = [
+        f"model {report['model']} version {report['version']}"
+        f"  aliases: {', '.join(report['aliases']) or '-'}",
+        f"  artifact #{report['model_artifact']['id']}  {report['model_artifact']['uri']}",
+    ]
     run = report["training_run"]
     if run:
-        lines.append(f"  trained by execution #{run['id']} in {run['dag_id']} / {run['run_id']}"
-                     f" (task {run['task_id']}, try {run['try_number']})")
+        lines.append(
+            f"  trained by execution #{run['id']} in {run['dag_id']} / {run['run_id']}"
+            f" (task {run['task_id']}, try {run['try_number']})"
+        )
     data = report["dataset"]
     if data:
-        lines.append(f"  dataset {data['source']} version {data['version']}"
-                     f" (fingerprint {data['fingerprint'][:12]}, {len(data['files'])} file(s))")
+        lines.append(
+            f"  dataset {data['source']} version {data['version']}"
+            f" (fingerprint {data['fingerprint'][:12]}, {len(data['files'])} file(s))"
+        )
     for kind in ("examples", "statistics", "schema"):
         for a in report[kind]:
             lines.append(f"  {a['type']:<18} #{a['id']}  {a['uri']}")
     lines.append(f"  hyperparameters {report['hyperparameters']}")
-    lines.append("  code versions " + ", ".join(f"{c}={v}" for c, v in
-                                                 report["code_versions"].items()))
+    lines.append(
+        "  code versions " + ", ".join(f"{c}={v}" for c, v in report["code_versions"].items())
+    )
     for push in report["pushes"]:
         p = push["pushed_model"]["properties"]
         lines.append(f"  pushed to {p['serving_path']} by {push['execution']['run_id']}")
     for move in report["alias_history"]:
-        lines.append(f"  alias {move['alias']}: v{move['from_version']} -> v{move['to_version']}"
-                     f" at {move['at']} by {move['actor']} ({move['run_id']}): {move['reason']}")
+        lines.append(
+            f"  alias {move['alias']}: v{move['from_version']} -> v{move['to_version']}"
+            f" at {move['at']} by {move['actor']} ({move['run_id']}): {move['reason']}"
+        )
     return "\n".join(lines)

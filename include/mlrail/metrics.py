@@ -18,8 +18,9 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def binary_metrics(labels: np.ndarray, probabilities: np.ndarray,
-                   threshold: float = 0.5) -> dict[str, float | None]:
+def binary_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5
+) -> dict[str, float | None]:
     labels = np.asarray(labels).astype(int)
     p = np.clip(np.asarray(probabilities, dtype=np.float64), EPS, 1 - EPS)
     predicted = (p >= threshold).astype(int)
@@ -37,5 +38,8 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray,
 
 def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     error = np.asarray(predictions, dtype=np.float64) - np.asarray(labels, dtype=np.float64)
-    return {"rmse": float(np.sqrt(np.mean(error**2))), "mae": float(np.mean(np.abs(error))),
-            "example_count": int(len(error))}
+    return {
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": float(np.mean(np.abs(error))),
+        "example_count": int(len(error)),
+    }

@@ -21,6 +21,8 @@ def load_model_module(path: str | Path) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     if not callable(getattr(module, "build_model", None)):
-        raise AttributeError(f"model module {path} defines no build_model(schema, statistics, "
-                             "hyperparameters) function")
+        raise AttributeError(
+            f"model module {path} defines no build_model(schema, statistics, "
+            "hyperparameters) function"
+        )
     return module

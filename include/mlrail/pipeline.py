@@ -30,8 +30,9 @@ def _artifact(env: Env, artifact_id: int, expected_type: str) -> Artifact:
     return artifact
 
 
-def ingest_examples(env: Env, spec: PipelineSpec, run: RunInfo, force: bool = False,
-                    source: str | None = None) -> ComponentResult:
+def ingest_examples(
+    env: Env, spec: PipelineSpec, run: RunInfo, force: bool = False, source: str | None = None
+) -> ComponentResult:
     source = spec.resolve(source or spec.data.source)
     dataset = resolve_dataset(env.metadata, source, spec.data.format, spec.data.content_hash)
     params = {
@@ -43,37 +44,55 @@ def ingest_examples(env: Env, spec: PipelineSpec, run: RunInfo, force: bool = Fa
         "key": spec.split.key,
         "seed": spec.split.seed,
     }
-    return run_component(env, ingest_component.COMPONENT, {"dataset": dataset}, params, run,
-                         force=force)
+    return run_component(
+        env, ingest_component.COMPONENT, {"dataset": dataset}, params, run, force=force
+    )
 
 
-def compute_statistics(env: Env, spec: PipelineSpec, run: RunInfo, examples_id: int,
-                       force: bool = False) -> ComponentResult:
+def compute_statistics(
+    env: Env, spec: PipelineSpec, run: RunInfo, examples_id: int, force: bool = False
+) -> ComponentResult:
     s = spec.statistics
-    params = {"top_k": s.top_k, "vocabulary_size": s.vocabulary_size,
-              "categorical_max_unique": s.categorical_max_unique}
+    params = {
+        "top_k": s.top_k,
+        "vocabulary_size": s.vocabulary_size,
+        "categorical_max_unique": s.categorical_max_unique,
+    }
     inputs = {"examples": _artifact(env, examples_id, "Examples")}
     return run_component(env, statistics_component.COMPONENT, inputs, params, run, force=force)
 
 
-def infer_schema(env: Env, spec: PipelineSpec, run: RunInfo, statistics_id: int,
-                 force: bool = False) -> ComponentResult:
-    params = {"label": spec.data.label, "task": spec.task,
-              "numeric": spec.data.features.numeric,
-              "categorical": spec.data.features.categorical,
-              "categorical_max_unique": spec.statistics.categorical_max_unique}
+def infer_schema(
+    env: Env, spec: PipelineSpec, run: RunInfo, statistics_id: int, force: bool = False
+) -> ComponentResult:
+    params = {
+        "label": spec.data.label,
+        "task": spec.task,
+        "numeric": spec.data.features.numeric,
+        "categorical": spec.data.features.categorical,
+        "categorical_max_unique": spec.statistics.categorical_max_unique,
+    }
     inputs = {"statistics": _artifact(env, statistics_id, "DatasetStatistics")}
     return run_component(env, schema_component.INFER, inputs, params, run, force=force)
 
 
-def validate_data(env: Env, spec: PipelineSpec, run: RunInfo, statistics_id: int,
-                  schema_id: int, force: bool = False) -> ComponentResult:
+def validate_data(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    statistics_id: int,
+    schema_id: int,
+    force: bool = False,
+) -> ComponentResult:
     """Validate; raise BlockingAnomaliesError listing every blocking anomaly."""
-    inputs = {"statistics": _artifact(env, statistics_id, "DatasetStatistics"),
-              "schema": _artifact(env, schema_id, "Schema")}
+    inputs = {
+        "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
+        "schema": _artifact(env, schema_id, "Schema"),
+    }
     limits = vars(spec.validation)
-    result = run_component(env, schema_component.VALIDATE, inputs, {"limits": limits}, run,
-                           force=force)
+    result = run_component(
+        env, schema_component.VALIDATE, inputs, {"limits": limits}, run, force=force
+    )
     if result.result["blocking"]:
         blocking = [m for m in result.result["messages"] if m.startswith("[blocking]")]
         raise BlockingAnomaliesError(
@@ -83,30 +102,46 @@ def validate_data(env: Env, spec: PipelineSpec, run: RunInfo, statistics_id: int
     return result
 
 
-def train_model(env: Env, spec: PipelineSpec, run: RunInfo, examples_id: int,
-                statistics_id: int, schema_id: int, force: bool = False) -> ComponentResult:
+def train_model(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    examples_id: int,
+    statistics_id: int,
+    schema_id: int,
+    force: bool = False,
+) -> ComponentResult:
     module_path = spec.resolve(spec.train.module)
     module = load_model_module(module_path)
     values = {**getattr(module, "HYPERPARAMETERS", {}), **spec.train.hyperparameters}
-    hparams = run_component(env, train_component.HYPERPARAMETERS, {},
-                            {"values": values, "source": "spec"}, run)
-    inputs = {"examples": _artifact(env, examples_id, "Examples"),
-              "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
-              "schema": _artifact(env, schema_id, "Schema"),
-              "hyperparameters": hparams.outputs["hyperparameters"]}
+    hparams = run_component(
+        env, train_component.HYPERPARAMETERS, {}, {"values": values, "source": "spec"}, run
+    )
+    inputs = {
+        "examples": _artifact(env, examples_id, "Examples"),
+        "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
+        "schema": _artifact(env, schema_id, "Schema"),
+        "hyperparameters": hparams.outputs["hyperparameters"],
+    }
     params = {"module_path": module_path, "seed": spec.train.seed}
-    return run_component(env, train_component.TRAIN, inputs, params, run, force=force,
-                         code_files=(module_path,))
+    return run_component(
+        env, train_component.TRAIN, inputs, params, run, force=force, code_files=(module_path,)
+    )
 
 
-def evaluate_model(env: Env, spec: PipelineSpec, run: RunInfo, model_id: int,
-                   examples_id: int, schema_id: int) -> ComponentResult:
-    inputs = {"model": _artifact(env, model_id, "Model"),
-              "examples": _artifact(env, examples_id, "Examples"),
-              "schema": _artifact(env, schema_id, "Schema")}
-    params = {"task": spec.task,
-              "thresholds": {m: vars(t) for m, t in spec.evaluation.thresholds.items()},
-              "tolerance": spec.evaluation.baseline_tolerance}
+def evaluate_model(
+    env: Env, spec: PipelineSpec, run: RunInfo, model_id: int, examples_id: int, schema_id: int
+) -> ComponentResult:
+    inputs = {
+        "model": _artifact(env, model_id, "Model"),
+        "examples": _artifact(env, examples_id, "Examples"),
+        "schema": _artifact(env, schema_id, "Schema"),
+    }
+    params = {
+        "task": spec.task,
+        "thresholds": {m: vars(t) for m, t in spec.evaluation.thresholds.items()},
+        "tolerance": spec.evaluation.baseline_tolerance,
+    }
     blessed = ModelRegistry(env.metadata).resolve(spec.model_name, push_component.BLESSED)
     if blessed is not None:
         inputs["baseline"] = env.metadata.get_artifact(blessed.model_artifact_id)
@@ -114,22 +149,30 @@ def evaluate_model(env: Env, spec: PipelineSpec, run: RunInfo, model_id: int,
     return run_component(env, evaluate_component.COMPONENT, inputs, params, run)
 
 
-def push_model(env: Env, spec: PipelineSpec, run: RunInfo, model_id: int,
-               blessing_id: int) -> ComponentResult:
-    inputs = {"model": _artifact(env, model_id, "Model"),
-              "blessing": _artifact(env, blessing_id, "ModelBlessing")}
-    serving_root = spec.resolve(spec.push.serving_root) if spec.push.serving_root else \
-        env.settings.serving_root
+def push_model(
+    env: Env, spec: PipelineSpec, run: RunInfo, model_id: int, blessing_id: int
+) -> ComponentResult:
+    inputs = {
+        "model": _artifact(env, model_id, "Model"),
+        "blessing": _artifact(env, blessing_id, "ModelBlessing"),
+    }
+    serving_root = (
+        spec.resolve(spec.push.serving_root)
+        if spec.push.serving_root
+        else env.settings.serving_root
+    )
     params = {"model_name": spec.model_name, "serving_root": serving_root}
     result = run_component(env, push_component.COMPONENT, inputs, params, run)
     if result.result.get("pushed"):
-        ModelRegistry(env.metadata).set_pushed(spec.model_name, result.result["version"],
-                                               result.outputs["pushed_model"].id)
+        ModelRegistry(env.metadata).set_pushed(
+            spec.model_name, result.result["version"], result.outputs["pushed_model"].id
+        )
     return result
 
 
-def run_training_pipeline(env: Env, spec: PipelineSpec, run: RunInfo,
-                          force: bool = False) -> dict[str, ComponentResult]:
+def run_training_pipeline(
+    env: Env, spec: PipelineSpec, run: RunInfo, force: bool = False
+) -> dict[str, ComponentResult]:
     """The whole training chain in-process, in the same order as the Airflow DAG."""
     results = {"ingest": ingest_examples(env, spec, run, force)}
     examples = results["ingest"].outputs["examples"].id

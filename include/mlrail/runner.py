@@ -55,7 +55,9 @@ class Env:
     @classmethod
     def open(cls, settings: Settings | None = None) -> Env:
         settings = settings or Settings.from_env()
-        return cls(settings, ArtifactStore(settings.artifact_root), MetadataStore(settings.metadata_url))
+        return cls(
+            settings, ArtifactStore(settings.artifact_root), MetadataStore(settings.metadata_url)
+        )
 
 
 @dataclass
@@ -118,9 +120,7 @@ def _contexts(env: Env, run: RunInfo) -> list[int]:
     ids = [env.metadata.put_context("pipeline", run.pipeline)]
     if run.pipeline_version:
         ids.append(
-            env.metadata.put_context(
-                "pipeline_version", f"{run.pipeline}@{run.pipeline_version}"
-            )
+            env.metadata.put_context("pipeline_version", f"{run.pipeline}@{run.pipeline_version}")
         )
     ids.append(
         env.metadata.put_context(
@@ -162,7 +162,7 @@ def run_component(
     code_files: tuple[str, ...] = (),
 ) -> ComponentResult:
     """Run ``component`` or reuse a cached execution; see the module docstring."""
-    for slot, artifact in inputs.items():
+    for artifact in inputs.values():
         if not artifact.external:
             env.artifacts.commit_info(artifact.uri)  # raises if it was never committed
     params = normalize(params)
@@ -170,23 +170,40 @@ def run_component(
         modules=(component.executor.__module__, *component.code_modules), files=code_files
     )
     key = cache_key(component.name, version, {k: a.fingerprint for k, a in inputs.items()}, params)
-    common = {"component": component.name, "code_version": version, "cache_key": key,
-              "parameters": params}
+    common = {
+        "component": component.name,
+        "code_version": version,
+        "cache_key": key,
+        "parameters": params,
+    }
 
     hit = _find_reusable(env, key) if component.cacheable and not force else None
     if hit is not None:
         source_id, outputs, result = hit
-        execution_id = _record(env, run, state="cached", cached_from=source_id, result=result,
-                               finished_at=datetime.now(UTC), **common)
+        execution_id = _record(
+            env,
+            run,
+            state="cached",
+            cached_from=source_id,
+            result=result,
+            finished_at=datetime.now(UTC),
+            **common,
+        )
         env.metadata.add_events(execution_id, "input", inputs)
         env.metadata.add_events(execution_id, "output", outputs)
-        log.info("%s: cache hit, reusing execution %s (key %s)", component.name, source_id, key[:12])
+        log.info(
+            "%s: cache hit, reusing execution %s (key %s)", component.name, source_id, key[:12]
+        )
         return ComponentResult(execution_id, component.name, True, source_id, outputs, result)
 
     execution_id = _record(env, run, state="running", **common)
     env.metadata.add_events(execution_id, "input", inputs)
-    log.info("%s: running as execution %s%s", component.name, execution_id,
-             " (cache bypassed: force)" if force else "")
+    log.info(
+        "%s: running as execution %s%s",
+        component.name,
+        execution_id,
+        " (cache bypassed: force)" if force else "",
+    )
     try:
         outputs = _execute(env, component, run, execution_id, inputs, params)
     except BaseException as err:
@@ -212,14 +229,16 @@ def _execute(
         staged = {
             slot: stack.enter_context(
                 env.artifacts.write(
-                    env.artifacts.uri_for(run.pipeline, run.run_id, component.name,
-                                          execution_id, slot)
+                    env.artifacts.uri_for(
+                        run.pipeline, run.run_id, component.name, execution_id, slot
+                    )
                 )
             )
             for slot in component.outputs
         }
-        context = ExecutorContext(env, run, execution_id, inputs, params,
-                                  {slot: s.path for slot, s in staged.items()})
+        context = ExecutorContext(
+            env, run, execution_id, inputs, params, {slot: s.path for slot, s in staged.items()}
+        )
         output = component.executor(context)
         for slot in output.skipped:
             staged[slot].discard = True

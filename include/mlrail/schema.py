@@ -42,8 +42,14 @@ def _label(stats: dict[str, Any], name: str, task: str) -> dict[str, Any]:
     return {"name": name, "type": _type_of(stats), "values": sorted(values, key=str)}
 
 
-def infer_schema(train: dict[str, Any], label: str, task: str, numeric: list[str],
-                 categorical: list[str], max_unique: int) -> dict[str, Any]:
+def infer_schema(
+    train: dict[str, Any],
+    label: str,
+    task: str,
+    numeric: list[str],
+    categorical: list[str],
+    max_unique: int,
+) -> dict[str, Any]:
     """Schema from train-split statistics: type, role, nullability, range and domain."""
     features_stats = train["features"]
     if label not in features_stats:
@@ -93,33 +99,61 @@ def _check_feature(split: str, feature: dict, stats: dict, limits: dict) -> list
     if _type_of(stats) != feature["type"] and not (
         feature["type"] == "float" and _type_of(stats) == "int"
     ):
-        found.append(Anomaly("type_change", BLOCKING, split, name,
-                             f"{split}: column {name!r} is {_type_of(stats)}, the schema says "
-                             f"{feature['type']}; fix the data source or re-infer the schema",
-                             {"expected": feature["type"], "found": _type_of(stats)}))
+        found.append(
+            Anomaly(
+                "type_change",
+                BLOCKING,
+                split,
+                name,
+                f"{split}: column {name!r} is {_type_of(stats)}, the schema says "
+                f"{feature['type']}; fix the data source or re-infer the schema",
+                {"expected": feature["type"], "found": _type_of(stats)},
+            )
+        )
         return found
     total = max(1, stats["count"] + stats["missing"])
     null_share = stats["missing"] / total
     if null_share > feature["null_share"] + limits["max_null_share_increase"]:
-        found.append(Anomaly("null_rate_increase", WARNING, split, name,
-                             f"{split}: {null_share:.1%} of {name!r} is missing, against "
-                             f"{feature['null_share']:.1%} in training",
-                             {"share": null_share, "training_share": feature["null_share"]}))
+        found.append(
+            Anomaly(
+                "null_rate_increase",
+                WARNING,
+                split,
+                name,
+                f"{split}: {null_share:.1%} of {name!r} is missing, against "
+                f"{feature['null_share']:.1%} in training",
+                {"share": null_share, "training_share": feature["null_share"]},
+            )
+        )
     if feature["role"] == "numeric" and stats.get("min") is not None:
         low, high = feature["min"], feature["max"]
         if stats["min"] < low or stats["max"] > high:
-            found.append(Anomaly("out_of_range", WARNING, split, name,
-                                 f"{split}: {name!r} spans [{stats['min']}, {stats['max']}], "
-                                 f"outside the training range [{low}, {high}]",
-                                 {"min": stats["min"], "max": stats["max"]}))
+            found.append(
+                Anomaly(
+                    "out_of_range",
+                    WARNING,
+                    split,
+                    name,
+                    f"{split}: {name!r} spans [{stats['min']}, {stats['max']}], "
+                    f"outside the training range [{low}, {high}]",
+                    {"min": stats["min"], "max": stats["max"]},
+                )
+            )
     if feature["role"] == "categorical":
         share, examples = _unseen_share(stats, feature["domain"])
         if share > limits["max_unseen_category_share"]:
             severity = BLOCKING if share > limits["blocking_unseen_category_share"] else WARNING
-            found.append(Anomaly("unseen_categories", severity, split, name,
-                                 f"{split}: {share:.1%} of {name!r} values were never seen in "
-                                 f"training, e.g. {examples}", {"share": share,
-                                                                "examples": examples}))
+            found.append(
+                Anomaly(
+                    "unseen_categories",
+                    severity,
+                    split,
+                    name,
+                    f"{split}: {share:.1%} of {name!r} values were never seen in "
+                    f"training, e.g. {examples}",
+                    {"share": share, "examples": examples},
+                )
+            )
     return found
 
 
@@ -129,22 +163,41 @@ def validate_statistics(splits: dict[str, dict], schema: dict, limits: dict) -> 
     label = schema["label"]["name"]
     for split, table in splits.items():
         if table["rows"] == 0:
-            anomalies.append(Anomaly("empty_split", BLOCKING, split, None,
-                                     f"split {split!r} has no rows; add data or change the "
-                                     "split percentages"))
+            anomalies.append(
+                Anomaly(
+                    "empty_split",
+                    BLOCKING,
+                    split,
+                    None,
+                    f"split {split!r} has no rows; add data or change the split percentages",
+                )
+            )
             continue
         columns = table["features"]
         for feature in [*schema["features"], {"name": label}]:
             if feature["name"] not in columns:
-                anomalies.append(Anomaly("missing_column", BLOCKING, split, feature["name"],
-                                         f"{split}: column {feature['name']!r} is missing"))
+                anomalies.append(
+                    Anomaly(
+                        "missing_column",
+                        BLOCKING,
+                        split,
+                        feature["name"],
+                        f"{split}: column {feature['name']!r} is missing",
+                    )
+                )
             elif feature["name"] != label:
                 anomalies.extend(_check_feature(split, feature, columns[feature["name"]], limits))
         known = {f["name"] for f in schema["features"]} | {label}
         for extra in sorted(set(columns) - known):
-            anomalies.append(Anomaly("extra_column", WARNING, split, extra,
-                                     f"{split}: column {extra!r} is not in the schema; it is "
-                                     "ignored by the model"))
+            anomalies.append(
+                Anomaly(
+                    "extra_column",
+                    WARNING,
+                    split,
+                    extra,
+                    f"{split}: column {extra!r} is not in the schema; it is ignored by the model",
+                )
+            )
     return anomalies
 
 

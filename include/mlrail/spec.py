@@ -68,7 +68,9 @@ class DataSpec:
     def __post_init__(self) -> None:
         _one_of("data.format", self.format, FORMATS)
         if self.label in self.features.include or self.label in self.features.numeric:
-            raise SpecError("data.features", "feature lists that do not contain the label", self.label)
+            raise SpecError(
+                "data.features", "feature lists that do not contain the label", self.label
+            )
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,9 @@ class SplitSpec:
     def __post_init__(self) -> None:
         for name in ("train", "eval", "test"):
             if not 0 <= getattr(self, name) <= 100:
-                raise SpecError(f"split.{name}", "a percentage between 0 and 100", getattr(self, name))
+                raise SpecError(
+                    f"split.{name}", "a percentage between 0 and 100", getattr(self, name)
+                )
         if self.train + self.eval + self.test != 100:
             total = self.train + self.eval + self.test
             raise SpecError("split", "train + eval + test percentages summing to 100", total)
@@ -240,12 +244,20 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise SpecError(path, "a mapping", value)
         _, item = typing.get_args(tp)
         return {str(k): _convert(item, v, f"{path}.{k}") for k, v in value.items()}
+    return _scalar(tp, value, path)
+
+
+_SCALAR_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if tp is bool and not isinstance(value, bool) or not isinstance(value, tp):
-        raise SpecError(path, f"a {_type_name(tp)}", value)
+    # bool is a subclass of int in Python; in a spec, `epochs: true` is a mistake.
+    if not isinstance(value, tp) or (tp is not bool and isinstance(value, bool)):
+        raise SpecError(path, _SCALAR_NAMES.get(tp, f"a {_type_name(tp)}"), value)
     return value
 
 

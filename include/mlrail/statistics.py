@@ -44,8 +44,15 @@ def numeric_statistics(series: pd.Series) -> dict[str, Any]:
         "integral": bool(finite.size == 0 or np.all(np.mod(finite, 1) == 0)),
     }
     if finite.size == 0:
-        return {**out, "mean": None, "std": None, "min": None, "max": None, "quantiles": {},
-                "histogram": []}
+        return {
+            **out,
+            "mean": None,
+            "std": None,
+            "min": None,
+            "max": None,
+            "quantiles": {},
+            "histogram": [],
+        }
     counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
     return {
         **out,
@@ -53,8 +60,9 @@ def numeric_statistics(series: pd.Series) -> dict[str, Any]:
         "std": float(finite.std()),
         "min": float(finite.min()),
         "max": float(finite.max()),
-        "quantiles": {str(q): float(v) for q, v in zip(QUANTILES, np.quantile(finite, QUANTILES),
-                                                      strict=True)},
+        "quantiles": {
+            str(q): float(v) for q, v in zip(QUANTILES, np.quantile(finite, QUANTILES), strict=True)
+        },
         "histogram": [
             {"low": float(lo), "high": float(hi), "count": int(c)}
             for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)
@@ -72,8 +80,9 @@ def string_statistics(series: pd.Series) -> dict[str, Any]:
     }
 
 
-def feature_statistics(series: pd.Series, top_k: int, vocabulary_size: int,
-                       categorical_max_unique: int) -> dict[str, Any]:
+def feature_statistics(
+    series: pd.Series, top_k: int, vocabulary_size: int, categorical_max_unique: int
+) -> dict[str, Any]:
     """Statistics of one column; categorical-looking columns also get their value counts."""
     stats = string_statistics(series) if _is_string(series) else numeric_statistics(series)
     unique = int(series.nunique(dropna=True))
@@ -85,13 +94,19 @@ def feature_statistics(series: pd.Series, top_k: int, vocabulary_size: int,
     return stats
 
 
-def table_statistics(frame: pd.DataFrame, top_k: int = 20, vocabulary_size: int = 1000,
-                     categorical_max_unique: int = 100) -> dict[str, Any]:
+def table_statistics(
+    frame: pd.DataFrame,
+    top_k: int = 20,
+    vocabulary_size: int = 1000,
+    categorical_max_unique: int = 100,
+) -> dict[str, Any]:
     return {
         "rows": int(len(frame)),
         "features": {
-            name: {"name": name, **feature_statistics(frame[name], top_k, vocabulary_size,
-                                                      categorical_max_unique)}
+            name: {
+                "name": name,
+                **feature_statistics(frame[name], top_k, vocabulary_size, categorical_max_unique),
+            }
             for name in frame.columns
         },
     }

@@ -19,8 +19,15 @@ def run_summary(env: Env, dag_run: str | None = None, prefix: str = "") -> dict[
     return {
         "dag_run": dag_run,
         "seconds": round((finished - started).total_seconds(), 1),
-        "steps": {c: {"state": e.state, "cached_from": e.cached_from, "result": e.result or {},
-                      "error": e.error} for c, e in latest.items()},
+        "steps": {
+            c: {
+                "state": e.state,
+                "cached_from": e.cached_from,
+                "result": e.result or {},
+                "error": e.error,
+            }
+            for c, e in latest.items()
+        },
     }
 
 
@@ -41,8 +48,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     evaluation = steps.get("evaluate", {}).get("result", {})
     if evaluation:
         metrics = evaluation["metrics"]["candidate"]
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                          if isinstance(v, float) and k != "positive_rate")
+        shown = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in metrics.items()
+            if isinstance(v, float) and k != "positive_rate"
+        )
         lines.append(f"  metrics (test split): {shown}")
         lines.append(f"  verdict: {evaluation['reasons']}")
     push = steps.get("push", {}).get("result", {})

@@ -28,7 +28,7 @@ def predict_saved_model(model_dir: Path, frame: pd.DataFrame, schema: dict) -> n
         raise ValueError(f"model at {model_dir} expects features {missing} that the data lacks")
     outputs = []
     for start in range(0, len(frame), BATCH):
-        batch = {n: tf.constant(inputs[n][start:start + BATCH]) for n in names}
+        batch = {n: tf.constant(inputs[n][start : start + BATCH]) for n in names}
         result = serve(**batch)
         outputs.append(next(iter(result.values())).numpy().reshape(-1))
     return np.concatenate(outputs) if outputs else np.array([])
@@ -54,20 +54,30 @@ def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
         with artifacts.read(model.uri) as local:
             predictions = predict_saved_model(local / "saved_model", test, schema)
         metrics[role] = _metrics(p["task"], labels, predictions)
-    blessing = decide_blessing(metrics["candidate"], p["thresholds"], metrics.get("baseline"),
-                               p.get("baseline_version"), p["tolerance"])
+    blessing = decide_blessing(
+        metrics["candidate"],
+        p["thresholds"],
+        metrics.get("baseline"),
+        p.get("baseline_version"),
+        p["tolerance"],
+    )
     verdict = blessing.to_dict()
     (ctx.outputs["evaluation"] / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (ctx.outputs["blessing"] / "blessing.json").write_text(json.dumps(verdict, indent=2))
     return ExecutorOutput(
-        properties={"evaluation": {"metrics": metrics["candidate"]},
-                    "blessing": {"blessed": blessing.blessed, "sentence": blessing.sentence}},
+        properties={
+            "evaluation": {"metrics": metrics["candidate"]},
+            "blessing": {"blessed": blessing.blessed, "sentence": blessing.sentence},
+        },
         result={"metrics": metrics, "blessed": blessing.blessed, "reasons": blessing.sentence},
     )
 
 
 # Not cacheable: the verdict depends on which model is blessed at the time it runs.
-COMPONENT = Component(name="evaluate", executor=evaluate,
-                      outputs={"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
-                      cacheable=False,
-                      code_modules=("mlrail.blessing", "mlrail.metrics", "mlrail.keras_features"))
+COMPONENT = Component(
+    name="evaluate",
+    executor=evaluate,
+    outputs={"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
+    cacheable=False,
+    code_modules=("mlrail.blessing", "mlrail.metrics", "mlrail.keras_features"),
+)

@@ -16,6 +16,15 @@ from mlrail.runner import Component, ExecutorContext, ExecutorOutput
 SPLITS = ("train", "eval", "test")
 
 
+def _mix(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 finalizer over hash ^ seed: a seed change reshuffles every row."""
+    with np.errstate(over="ignore"):
+        z = values ^ np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
 def assign_splits(
     frame: pd.DataFrame, ratios: dict[str, int], key: list[str] | None = None, seed: int = 0
 ) -> np.ndarray:
@@ -23,16 +32,15 @@ def assign_splits(
     missing = sorted(set(key or []) - set(frame.columns))
     if missing:
         raise ValueError(f"split.key names columns {missing} that the data does not have")
-    hashed = pd.util.hash_pandas_object(
-        frame[key] if key else frame, index=False, hash_key=f"mlrail{seed:011d}"[:16]
-    ).to_numpy()
-    bucket = hashed % np.uint64(100)
+    hashed = pd.util.hash_pandas_object(frame[key] if key else frame, index=False).to_numpy()
+    bucket = _mix(hashed, seed) % np.uint64(100)
     train, evaluation = ratios["train"], ratios["eval"]
     return np.where(bucket < train, "train", np.where(bucket < train + evaluation, "eval", "test"))
 
 
-def select_columns(frame: pd.DataFrame, source: str, label: str, include: list[str],
-                   exclude: list[str]) -> list[str]:
+def select_columns(
+    frame: pd.DataFrame, source: str, label: str, include: list[str], exclude: list[str]
+) -> list[str]:
     """Columns kept in the Examples: the label plus the requested features."""
     wanted = [label, *include, *exclude]
     missing = [c for c in wanted if c not in frame.columns]

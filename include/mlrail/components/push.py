@@ -42,26 +42,44 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
     blessing = artifacts.read_json(ctx.inputs["blessing"].uri, "blessing.json")
     if not blessing["blessed"]:
         reason = f"not pushed: the model was not blessed. {blessing['sentence']}"
-        return ExecutorOutput(result={"pushed": False, "reason": reason},
-                              skipped=frozenset({"pushed_model"}))
+        return ExecutorOutput(
+            result={"pushed": False, "reason": reason}, skipped=frozenset({"pushed_model"})
+        )
     registry = ModelRegistry(ctx.env.metadata)
     model = ctx.inputs["model"]
     version = registry.register(p["model_name"], model.id, ctx.execution_id)
     serving_dir = Path(p["serving_root"]) / p["model_name"] / str(version.version)
     with artifacts.read(model.uri) as local:
         copied = copy_model_atomically(local / "saved_model", serving_dir)
-    moved = registry.move_alias(p["model_name"], BLESSED, version.version,
-                                reason=blessing["sentence"], actor=ctx.run.actor,
-                                run_id=ctx.run.run_id, execution_id=ctx.execution_id)
-    record = {"model": p["model_name"], "version": version.version,
-              "serving_path": str(serving_dir), "model_artifact_id": model.id}
+    moved = registry.move_alias(
+        p["model_name"],
+        BLESSED,
+        version.version,
+        reason=blessing["sentence"],
+        actor=ctx.run.actor,
+        run_id=ctx.run.run_id,
+        execution_id=ctx.execution_id,
+    )
+    record = {
+        "model": p["model_name"],
+        "version": version.version,
+        "serving_path": str(serving_dir),
+        "model_artifact_id": model.id,
+    }
     (ctx.outputs["pushed_model"] / "push.json").write_text(json.dumps(record, indent=2))
     return ExecutorOutput(
         properties={"pushed_model": record},
-        result={"pushed": True, "version": version.version, "serving_path": str(serving_dir),
-                "copied": copied, "alias_moved": moved, "reason": blessing["sentence"]},
+        result={
+            "pushed": True,
+            "version": version.version,
+            "serving_path": str(serving_dir),
+            "copied": copied,
+            "alias_moved": moved,
+            "reason": blessing["sentence"],
+        },
     )
 
 
-COMPONENT = Component(name="push", executor=push, outputs={"pushed_model": "PushedModel"},
-                      cacheable=False)
+COMPONENT = Component(
+    name="push", executor=push, outputs={"pushed_model": "PushedModel"}, cacheable=False
+)

@@ -14,12 +14,19 @@ def _statistics(ctx: ExecutorContext) -> dict:
 
 def infer(ctx: ExecutorContext) -> ExecutorOutput:
     p = ctx.params
-    schema = infer_schema(_statistics(ctx)["splits"]["train"], p["label"], p["task"],
-                          p["numeric"], p["categorical"], p["categorical_max_unique"])
+    schema = infer_schema(
+        _statistics(ctx)["splits"]["train"],
+        p["label"],
+        p["task"],
+        p["numeric"],
+        p["categorical"],
+        p["categorical_max_unique"],
+    )
     (ctx.outputs["schema"] / "schema.json").write_text(json.dumps(schema, indent=2))
     roles = {f["name"]: f["role"] for f in schema["features"]}
-    return ExecutorOutput(properties={"schema": {"features": len(roles)}},
-                          result={"features": roles})
+    return ExecutorOutput(
+        properties={"schema": {"features": len(roles)}}, result={"features": roles}
+    )
 
 
 def validate(ctx: ExecutorContext) -> ExecutorOutput:
@@ -34,7 +41,12 @@ def validate(ctx: ExecutorContext) -> ExecutorOutput:
     )
 
 
-INFER = Component(name="schema", executor=infer, outputs={"schema": "Schema"},
-                  code_modules=("mlrail.schema",))
-VALIDATE = Component(name="validate", executor=validate, outputs={"anomalies": "Anomalies"},
-                     code_modules=("mlrail.schema",))
+INFER = Component(
+    name="schema", executor=infer, outputs={"schema": "Schema"}, code_modules=("mlrail.schema",)
+)
+VALIDATE = Component(
+    name="validate",
+    executor=validate,
+    outputs={"anomalies": "Anomalies"},
+    code_modules=("mlrail.schema",),
+)

@@ -26,8 +26,12 @@ def compute_statistics(ctx: ExecutorContext) -> ExecutorOutput:
     (ctx.outputs["statistics"] / "statistics.json").write_text(json.dumps(document))
     rows = {name: s["rows"] for name, s in splits.items()}
     return ExecutorOutput(
-        properties={"statistics": {"rows": rows, "dataset_version":
-                                   examples.properties.get("dataset_version")}},
+        properties={
+            "statistics": {
+                "rows": rows,
+                "dataset_version": examples.properties.get("dataset_version"),
+            }
+        },
         result={"rows": rows},
     )
 

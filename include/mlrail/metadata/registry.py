@@ -35,7 +35,9 @@ class ModelRegistry:
         self.store = store
         self.engine = store.engine
 
-    def register(self, model: str, model_artifact_id: int, execution_id: int | None) -> ModelVersion:
+    def register(
+        self, model: str, model_artifact_id: int, execution_id: int | None
+    ) -> ModelVersion:
         """Give the Model artifact the next version number, or return the one it already has.
 
         Registering the same artifact twice (a cleared push task, a cached training) yields the
@@ -146,7 +148,9 @@ class ModelRegistry:
             if current == version:
                 return False
             if current is None:
-                conn.execute(t.model_aliases.insert().values(model=model, alias=alias, version=version))
+                conn.execute(
+                    t.model_aliases.insert().values(model=model, alias=alias, version=version)
+                )
             else:
                 conn.execute(
                     t.model_aliases.update()

@@ -135,7 +135,9 @@ class MetadataStore:
 
     def get_artifact(self, artifact_id: int) -> Artifact:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.artifacts).where(t.artifacts.c.id == artifact_id)).first()
+            row = conn.execute(
+                sa.select(t.artifacts).where(t.artifacts.c.id == artifact_id)
+            ).first()
         if row is None:
             raise LookupError(f"no artifact with id {artifact_id} in {self.url}")
         return Artifact(**row._asdict())
@@ -178,7 +180,7 @@ class MetadataStore:
         return Execution(**row._asdict())
 
     def executions(self, **where: Any) -> list[Execution]:
-        """Executions whose columns equal ``where`` (e.g. run_id=..., component=...), oldest first."""
+        """Executions whose columns equal ``where`` (e.g. ``run_id=...``), oldest first."""
         query = sa.select(t.executions).order_by(t.executions.c.id)
         for column, value in where.items():
             query = query.where(t.executions.c[column] == value)

@@ -1,0 +1,71 @@
+# mlrail: `make demo` runs the example pipeline, `make test` runs the tests.
+# Both create .venv and the project's Airflow home (.airflow, SQLite) when missing.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+export MLRAIL_HOME := $(CURDIR)/.mlrail
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__API__HOST := 127.0.0.1
+export AIRFLOW__API__PORT ?= 8080
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+DEMO_DATA := data/taxi_tips/trips.parquet
+DEMO_ROWS ?= 200000
+
+.PHONY: install airflow-home data demo test lint airflow constraints clean postgresql
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/uv pip install --python $(PY) -r requirements.txt -c constraints.txt
+	$(VENV)/bin/uv pip install --python $(PY) --no-deps -e .
+	@touch $@
+
+airflow-home: $(AIRFLOW_HOME)/.ready
+
+$(AIRFLOW_HOME)/.ready: $(STAMP) airflow_settings.yaml
+	$(VENV)/bin/airflow db migrate > /dev/null
+	$(PY) -m mlrail_airflow.settings_loader airflow_settings.yaml
+	@touch $@
+
+data: $(DEMO_DATA)
+
+$(DEMO_DATA): | $(STAMP)
+	$(PY) -m mlrail datagen --out $@ --rows $(DEMO_ROWS) --seed 0
+
+demo: airflow-home data
+	$(PY) -m mlrail_airflow.demo
+
+test: install postgresql
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+# The metadata store is tested against a real PostgreSQL server, which the tests start
+# themselves (tests/postgres.py); only the binaries need to be on the machine.
+postgresql:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] || { echo "install PostgreSQL (Debian: apt-get install postgresql)"; exit 1; }; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Opens the Airflow UI on http://127.0.0.1:8080 (user admin, password in
+# .airflow/simple_auth_manager_passwords.json.generated).
+airflow: airflow-home
+	$(VENV)/bin/airflow standalone
+
+constraints: install
+	$(VENV)/bin/uv pip freeze --python $(PY) --exclude-editable > constraints.txt
+
+clean:
+	rm -rf .airflow .mlrail data

@@ -1,0 +1,1 @@
+"""mlrail's Airflow layer: operators, hooks, triggers and links around the mlrail core."""

@@ -1,0 +1,3 @@
+from mlrail_airflow.hooks.mlrail import MlrailHook
+
+__all__ = ["MlrailHook"]

@@ -1,0 +1,44 @@
+"""MlrailHook: where a deployment keeps artifacts, metadata and pushed models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from mlrail.settings import Settings
+
+
+class MlrailHook(BaseHook):
+    """Reads the ``mlrail_default`` connection; its extra holds ``artifact_root``,
+    ``metadata_url`` and ``serving_root``. Any of them missing (or the connection itself)
+    falls back to the ``MLRAIL_*`` environment and then to ``$MLRAIL_HOME``."""
+
+    conn_name_attr = "mlrail_conn_id"
+    default_conn_name = "mlrail_default"
+    conn_type = "generic"
+    hook_name = "mlrail"
+
+    def __init__(self, mlrail_conn_id: str = default_conn_name, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.mlrail_conn_id = mlrail_conn_id
+
+    def get_settings(self) -> Settings:
+        try:
+            extra = self.get_connection(self.mlrail_conn_id).extra_dejson
+        except AirflowNotFoundException:
+            self.log.info(
+                "connection %s not found; using MLRAIL_* environment", self.mlrail_conn_id
+            )
+            extra = {}
+        return Settings.from_env(
+            artifact_root=extra.get("artifact_root"),
+            metadata_url=extra.get("metadata_url"),
+            serving_root=extra.get("serving_root"),
+        )
+
+    def get_env(self):
+        from mlrail.runner import Env
+
+        return Env.open(self.get_settings())

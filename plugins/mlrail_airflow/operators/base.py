@@ -1,0 +1,76 @@
+"""The base every mlrail operator shares: spec loading, run identity, result to XCom."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from mlrail_airflow.hooks.mlrail import MlrailHook
+
+if TYPE_CHECKING:
+    from mlrail.runner import ComponentResult, Env, RunInfo
+    from mlrail.spec import PipelineSpec
+
+
+def artifact_id(upstream: dict[str, Any] | None, slot: str, task: str) -> int:
+    """The id of output ``slot`` in an upstream operator's returned dict."""
+    try:
+        return int(upstream["artifacts"][slot]["id"])
+    except (TypeError, KeyError) as err:
+        raise ValueError(
+            f"upstream result {upstream!r} has no artifact {slot!r}; the {task} task must run "
+            "first and succeed (clear it too if you cleared this task alone)"
+        ) from err
+
+
+class MlrailBaseOperator(BaseOperator):
+    """Runs one pipeline stage of the spec at ``spec_path``.
+
+    Subclasses implement ``run_stage``. The task's identity (dag, run, task, try) is recorded
+    with every execution, and the DAG param ``force`` bypasses the cache.
+    """
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, spec_path: str, mlrail_conn_id: str = "mlrail_default", **kwargs):
+        super().__init__(**kwargs)
+        self.spec_path = str(spec_path)
+        self.mlrail_conn_id = mlrail_conn_id
+
+    def run_stage(
+        self, env: Env, spec: PipelineSpec, run: RunInfo, force: bool, context: Any
+    ) -> ComponentResult:
+        raise NotImplementedError
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mlrail.runner import RunInfo
+        from mlrail.spec import load_spec
+
+        spec = load_spec(self.spec_path)
+        ti = context["ti"]
+        run = RunInfo(
+            pipeline=spec.pipeline,
+            pipeline_version=spec.digest,
+            run_id=context["run_id"],
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            try_number=ti.try_number,
+            actor=f"airflow:{ti.dag_id}",
+        )
+        force = bool(context["params"].get("force", False))
+        env = MlrailHook(self.mlrail_conn_id).get_env()
+        try:
+            result = self.run_stage(env, spec, run, force, context)
+        finally:
+            env.metadata.close()
+        self.log.info(
+            "%s: %s execution %s -> %s",
+            self.task_id,
+            f"cache hit (reused {result.cached_from})" if result.cached else "ran",
+            result.execution_id,
+            {slot: a.uri for slot, a in result.outputs.items()},
+        )
+        return result.to_xcom()

@@ -1,0 +1,67 @@
+"""A real Airflow home (SQLite) in a temporary folder, prepared as `make airflow-home` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+RUN_DAG = Path(__file__).with_name("run_dag.py")
+
+
+class AirflowProject:
+    """Runs Airflow commands and DAGs in their own processes, against one Airflow home."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.mlrail_home = home / "mlrail"
+        self.env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "MLRAIL_HOME": str(self.mlrail_home),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+
+    def run(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            args, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        )
+        if done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+            )
+        return done
+
+    def dag_test(self, dag_id: str, conf: dict) -> dict:
+        """``dag.test()`` in a fresh interpreter; returns the run's id and state."""
+        done = self.run(sys.executable, str(RUN_DAG), dag_id, json.dumps(conf))
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def settings(self):
+        from mlrail.settings import Settings
+
+        return Settings(
+            artifact_root=str(self.mlrail_home / "artifacts"),
+            metadata_url=f"sqlite:///{self.mlrail_home / 'metadata.db'}",
+            serving_root=str(self.mlrail_home / "serving"),
+        )
+
+
+@pytest.fixture(scope="session")
+def airflow_project(tmp_path_factory):
+    project = AirflowProject(tmp_path_factory.mktemp("airflow-project"))
+    bin_dir = Path(sys.executable).parent
+    project.run(str(bin_dir / "airflow"), "db", "migrate")
+    project.run(
+        sys.executable, "-m", "mlrail_airflow.settings_loader", str(ROOT / "airflow_settings.yaml")
+    )
+    return project

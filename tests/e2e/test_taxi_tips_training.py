@@ -1,0 +1,41 @@
+"""taxi_tips_training as a real Airflow DAG run (dag.test on a SQLite Airflow home)."""
+
+import pytest
+
+from mlrail.lineage import model_lineage
+from mlrail.metadata import ModelRegistry
+from mlrail.runner import Env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+CACHEABLE = ("ingest", "statistics", "schema", "validate", "train")
+TASKS = ("ingest", "statistics", "schema", "validate", "train", "evaluate", "push")
+
+
+def test_training_dag_twice_reuses_cache_and_keeps_one_blessed_version(airflow_project, taxi_file):
+    conf = {"data_source": str(taxi_file)}
+    first = airflow_project.dag_test("taxi_tips_training", conf)
+    assert first["state"] == "success", first
+    assert first["tasks"] == {t: "success" for t in TASKS}
+    second = airflow_project.dag_test("taxi_tips_training", conf)
+    assert second["state"] == "success", second
+    assert second["run_id"] != first["run_id"]
+
+    env = Env.open(airflow_project.settings())
+    executions = env.metadata.executions(run_id=second["run_id"])
+    states = {e.task_id: e.state for e in executions if e.component in CACHEABLE}
+    assert states == {t: "cached" for t in CACHEABLE}, states
+    assert all(e.dag_id == "taxi_tips_training" and e.try_number == 1 for e in executions)
+
+    registry = ModelRegistry(env.metadata)
+    assert [v.version for v in registry.versions("taxi_tips")] == [1]
+    assert registry.resolve("taxi_tips", "blessed").version == 1
+
+    report = model_lineage(env, "taxi_tips", 1)
+    assert report["dataset"]["version"] == 1
+    assert report["dataset"]["source"] == str(taxi_file)
+    assert report["training_run"]["dag_id"] == "taxi_tips_training"
+    assert report["training_run"]["run_id"] == first["run_id"]
+    assert {p["execution"]["run_id"] for p in report["pushes"]} == {
+        first["run_id"],
+        second["run_id"],
+    }

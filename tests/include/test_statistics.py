@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlrail.statistics import table_statistics
+
+
+def test_numeric_against_numpy():
+    values = [1.0, 2.0, 0.0, np.nan, np.inf, 4.0]
+    stats = table_statistics(pd.DataFrame({"x": values}))["features"]["x"]
+    finite = np.array([1.0, 2.0, 0.0, 4.0])
+    assert stats["count"] == 5 and stats["missing"] == 1 and stats["inf"] == 1
+    assert stats["zeros"] == 1
+    assert stats["mean"] == pytest.approx(finite.mean())
+    assert stats["std"] == pytest.approx(finite.std())
+    assert (stats["min"], stats["max"]) == (0.0, 4.0)
+    assert stats["quantiles"]["0.5"] == pytest.approx(np.median(finite))
+    assert sum(b["count"] for b in stats["histogram"]) == 4
+
+
+def test_all_null_and_constant_columns():
+    frame = pd.DataFrame({"empty": [np.nan, np.nan], "const": [3, 3]})
+    stats = table_statistics(frame)["features"]
+    assert stats["empty"]["count"] == 0 and stats["empty"]["mean"] is None
+    assert stats["const"]["std"] == 0.0 and stats["const"]["top_values"] == [
+        {"value": 3, "count": 2}
+    ]
+
+
+def test_strings_unicode_and_top_k():
+    frame = pd.DataFrame({"s": ["ä", "b", "ä", None, "ccc", "ä"]})
+    stats = table_statistics(frame, top_k=2)["features"]["s"]
+    assert stats["kind"] == "string" and stats["missing"] == 1 and stats["unique"] == 3
+    assert stats["top_k"] == [{"value": "ä", "count": 3}, {"value": "b", "count": 1}]
+    assert stats["avg_length"] == pytest.approx((1 + 1 + 1 + 3 + 1) / 5)
+
+
+def test_integral_floats_get_a_vocabulary_until_the_bound():
+    frame = pd.DataFrame({"area": [8.0, 32.0, np.nan, 8.0], "wide": np.arange(4) + 0.5})
+    stats = table_statistics(frame, categorical_max_unique=3)["features"]
+    assert stats["area"]["integral"] and stats["area"]["top_values"][0] == {"value": 8, "count": 2}
+    assert "top_values" not in stats["wide"]
