@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
+# airflow standalone starts its components as `airflow ...` subprocesses found on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MLRAIL_HOME := $(CURDIR)/.mlrail
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags

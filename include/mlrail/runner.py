@@ -180,13 +180,15 @@ def run_component(
     hit = _find_reusable(env, key) if component.cacheable and not force else None
     if hit is not None:
         source_id, outputs, result = hit
+        now = datetime.now(UTC)
         execution_id = _record(
             env,
             run,
             state="cached",
             cached_from=source_id,
             result=result,
-            finished_at=datetime.now(UTC),
+            started_at=now,
+            finished_at=now,
             **common,
         )
         env.metadata.add_events(execution_id, "input", inputs)

@@ -71,6 +71,7 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
         properties={"pushed_model": record},
         result={
             "pushed": True,
+            "model": p["model_name"],
             "version": version.version,
             "serving_path": str(serving_dir),
             "copied": copied,

@@ -24,14 +24,25 @@ class MlrailHook(BaseHook):
         super().__init__(**kwargs)
         self.mlrail_conn_id = mlrail_conn_id
 
-    def get_settings(self) -> Settings:
+    def _extra(self) -> dict[str, Any]:
         try:
-            extra = self.get_connection(self.mlrail_conn_id).extra_dejson
+            return self.get_connection(self.mlrail_conn_id).extra_dejson
         except AirflowNotFoundException:
-            self.log.info(
+            pass
+        # Outside a task (the API server, `make demo`) the task SDK has no route to the
+        # metadata database; Airflow's own model reads it directly.
+        from airflow.models.connection import Connection
+
+        try:
+            return Connection.get_connection_from_secrets(self.mlrail_conn_id).extra_dejson
+        except AirflowNotFoundException:
+            self.log.warning(
                 "connection %s not found; using MLRAIL_* environment", self.mlrail_conn_id
             )
-            extra = {}
+            return {}
+
+    def get_settings(self) -> Settings:
+        extra = self._extra()
         return Settings.from_env(
             artifact_root=extra.get("artifact_root"),
             metadata_url=extra.get("metadata_url"),

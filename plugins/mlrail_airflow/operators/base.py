@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from mlrail_airflow.hooks.mlrail import MlrailHook
+from mlrail_airflow.links import RunSummaryLink
 
 if TYPE_CHECKING:
     from mlrail.runner import ComponentResult, Env, RunInfo
@@ -34,6 +35,7 @@ class MlrailBaseOperator(BaseOperator):
 
     template_fields: Sequence[str] = ()
     ui_color = "#e8f1fb"
+    operator_extra_links = (RunSummaryLink(),)
 
     def __init__(self, *, spec_path: str, mlrail_conn_id: str = "mlrail_default", **kwargs):
         super().__init__(**kwargs)

@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+from mlrail_airflow.links import LineageLink, RunSummaryLink
 from mlrail_airflow.operators.base import MlrailBaseOperator, artifact_id
 
 
@@ -64,6 +65,7 @@ class PushModelOperator(MlrailBaseOperator):
     """Registers and pushes a blessed model; skips (with the verdict) when not blessed."""
 
     template_fields = ("model", "evaluation")
+    operator_extra_links = (RunSummaryLink(), LineageLink())
 
     def __init__(self, *, model: Any, evaluation: Any, **kwargs):
         super().__init__(**kwargs)

@@ -1,0 +1,32 @@
+"""Extra links on mlrail tasks, pointing at the pages of mlrail_airflow.web."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from airflow.sdk import BaseOperatorLink
+
+PREFIX = "/mlrail"
+
+
+class RunSummaryLink(BaseOperatorLink):
+    """What every stage of this DAG run did: cache hits, verdicts, errors."""
+
+    name = "mlrail run"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        return f"{PREFIX}/runs/{quote(ti_key.dag_id)}/{quote(ti_key.run_id, safe='')}"
+
+
+class LineageLink(BaseOperatorLink):
+    """Lineage of the model version this push registered (empty when nothing was pushed)."""
+
+    name = "model lineage"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        # Called by the task runner right after the task, where ti_key is the live task
+        # instance and can read the result it just returned.
+        result = ti_key.xcom_pull(task_ids=ti_key.task_id) if hasattr(ti_key, "xcom_pull") else None
+        if not result or not result.get("pushed"):
+            return ""
+        return f"{PREFIX}/lineage/{quote(result['model'])}/{result['version']}"
