@@ -39,3 +39,18 @@ def test_training_dag_twice_reuses_cache_and_keeps_one_blessed_version(airflow_p
         first["run_id"],
         second["run_id"],
     }
+
+
+def test_bad_data_fails_the_run_at_ingest_without_retrying(airflow_project, tmp_path, taxi_frame):
+    from mlrail.datagen import write_dataset
+
+    unlabelled = write_dataset(taxi_frame.drop(columns=["big_tipper"]), tmp_path / "x.csv")
+    result = airflow_project.dag_test("taxi_tips_training", {"data_source": str(unlabelled)})
+    assert result["state"] == "failed"
+    assert result["tasks"]["ingest"] == "failed"
+    assert all(result["tasks"][t] == "upstream_failed" for t in TASKS[1:])
+
+    env = Env.open(airflow_project.settings())
+    (failed,) = env.metadata.executions(run_id=result["run_id"])
+    assert failed.state == "failed" and failed.try_number == 1  # no retry for bad data
+    assert f"{unlabelled}: column(s) ['big_tipper'] named in the pipeline spec" in failed.error

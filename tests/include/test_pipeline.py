@@ -1,6 +1,7 @@
 """The whole training chain in-process (real TensorFlow, real stores), without Airflow."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -126,3 +127,19 @@ def test_unlabelled_rows_are_refused_with_file_and_column(env, tmp_path, taxi_fr
     (execution,) = env.metadata.executions(component="ingest")
     assert execution.state == "failed"
     assert env.metadata.io_of(execution.id, "output") == {}
+
+
+def test_clearing_and_rerunning_tasks_writes_no_duplicates(env, taxi_file):
+    spec = spec_for(taxi_file)
+    first = run_training_pipeline(env, spec, RunInfo(spec.pipeline, run_id="r", try_number=1))
+    serving = first["push"].result["serving_path"]
+    before = sorted(p.name for p in Path(serving).iterdir())
+    # The on-call person clears every task of the same run: each runs again as try 2.
+    again = run_training_pipeline(env, spec, RunInfo(spec.pipeline, run_id="r", try_number=2))
+    for stage in ("ingest", "statistics", "schema", "validate", "train"):
+        assert again[stage].cached and again[stage].outputs == first[stage].outputs
+    assert again["push"].result["version"] == 1 and not again["push"].result["copied"]
+    registry = ModelRegistry(env.metadata)
+    assert len(registry.versions("taxi_tips")) == 1
+    assert len(registry.alias_history("taxi_tips")) == 1
+    assert sorted(p.name for p in Path(serving).iterdir()) == before

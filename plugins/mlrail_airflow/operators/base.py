@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlrail_airflow.hooks.mlrail import MlrailHook
 from mlrail_airflow.links import RunSummaryLink
@@ -48,6 +49,7 @@ class MlrailBaseOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from mlrail.pipeline import BlockingAnomaliesError
         from mlrail.runner import RunInfo
         from mlrail.spec import load_spec
 
@@ -66,6 +68,11 @@ class MlrailBaseOperator(BaseOperator):
         env = MlrailHook(self.mlrail_conn_id).get_env()
         try:
             result = self.run_stage(env, spec, run, force, context)
+        except (ValueError, BlockingAnomaliesError) as err:
+            # Bad data or a bad spec: a retry would fail the same way, so fail now with the
+            # message (it names the file, column or field). Missing files and I/O errors
+            # still retry: the data may simply not have arrived yet.
+            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
         finally:
             env.metadata.close()
         self.log.info(

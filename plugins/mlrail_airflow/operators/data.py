@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from mlrail_airflow.operators.base import MlrailBaseOperator, artifact_id
 
 
@@ -67,17 +65,15 @@ class ValidateDataOperator(MlrailBaseOperator):
         self.schema = schema
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import BlockingAnomaliesError, validate_data
+        from mlrail.pipeline import validate_data
 
-        try:
-            return validate_data(
-                env,
-                spec,
-                run,
-                artifact_id(self.statistics, "statistics", "statistics"),
-                artifact_id(self.schema, "schema", "schema"),
-                force,
-            )
-        except BlockingAnomaliesError as err:
-            # Retrying cannot fix the data: fail without using up retries.
-            raise AirflowFailException(str(err)) from err
+        # Blocking anomalies raise BlockingAnomaliesError, which the base class turns into a
+        # failure without retries: the data will not fix itself.
+        return validate_data(
+            env,
+            spec,
+            run,
+            artifact_id(self.statistics, "statistics", "statistics"),
+            artifact_id(self.schema, "schema", "schema"),
+            force,
+        )
