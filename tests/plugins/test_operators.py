@@ -12,3 +12,11 @@ def test_artifact_id_from_upstream_result():
 def test_missing_upstream_result_tells_what_to_clear(upstream):
     with pytest.raises(ValueError, match="the ingest task must run first and succeed"):
         artifact_id(upstream, "examples", "ingest")
+
+
+def test_operator_declares_its_upstream_results_as_templated_inputs():
+    from mlrail_airflow.operators import TrainModelOperator
+
+    assert TrainModelOperator.template_fields == ("examples", "statistics", "schema")
+    with pytest.raises(TypeError, match="needs the upstream result\\(s\\) \\['schema'\\]"):
+        TrainModelOperator(task_id="train", spec_path="s.yaml", examples={}, statistics={})

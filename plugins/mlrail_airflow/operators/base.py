@@ -30,18 +30,37 @@ def artifact_id(upstream: dict[str, Any] | None, slot: str, task: str) -> int:
 class MlrailBaseOperator(BaseOperator):
     """Runs one pipeline stage of the spec at ``spec_path``.
 
-    Subclasses implement ``run_stage``. The task's identity (dag, run, task, try) is recorded
-    with every execution, and the DAG param ``force`` bypasses the cache.
+    Subclasses implement ``run_stage`` and list their upstream results in ``inputs``:
+    argument name -> (output slot, producing task), e.g. ``{"examples": ("examples",
+    "ingest")}``. Each such argument takes the upstream operator's ``.output`` (an XComArg,
+    resolved at run time) and ``self.input_id(name)`` gives the artifact id. The task's
+    identity (dag, run, task, try) is recorded with every execution, and the DAG param
+    ``force`` bypasses the cache.
     """
 
+    inputs: dict[str, tuple[str, str]] = {}
     template_fields: Sequence[str] = ()
     ui_color = "#e8f1fb"
     operator_extra_links = (RunSummaryLink(),)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.template_fields = tuple(cls.inputs)
+
     def __init__(self, *, spec_path: str, mlrail_conn_id: str = "mlrail_default", **kwargs):
+        missing = [name for name in self.inputs if name not in kwargs]
+        if missing:
+            raise TypeError(f"{type(self).__name__} needs the upstream result(s) {missing}")
+        upstream = {name: kwargs.pop(name) for name in self.inputs}
         super().__init__(**kwargs)
         self.spec_path = str(spec_path)
         self.mlrail_conn_id = mlrail_conn_id
+        for name, value in upstream.items():
+            setattr(self, name, value)
+
+    def input_id(self, name: str) -> int:
+        slot, task = self.inputs[name]
+        return artifact_id(getattr(self, name), slot, task)
 
     def run_stage(
         self, env: Env, spec: PipelineSpec, run: RunInfo, force: bool, context: Any

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from mlrail_airflow.operators.base import MlrailBaseOperator
 
-from mlrail_airflow.operators.base import MlrailBaseOperator, artifact_id
+EXAMPLES = ("examples", "ingest")
+STATISTICS = ("statistics", "statistics")
+SCHEMA = ("schema", "schema")
 
 
 class IngestExamplesOperator(MlrailBaseOperator):
@@ -23,57 +25,37 @@ class IngestExamplesOperator(MlrailBaseOperator):
 class ComputeStatisticsOperator(MlrailBaseOperator):
     """Per-split feature statistics, reused from the cache for a known dataset version."""
 
-    template_fields = ("examples",)
-
-    def __init__(self, *, examples: Any, **kwargs):
-        super().__init__(**kwargs)
-        self.examples = examples
+    inputs = {"examples": EXAMPLES}
 
     def run_stage(self, env, spec, run, force, context):
         from mlrail.pipeline import compute_statistics
 
-        return compute_statistics(
-            env, spec, run, artifact_id(self.examples, "examples", "ingest"), force
-        )
+        return compute_statistics(env, spec, run, self.input_id("examples"), force)
 
 
 class InferSchemaOperator(MlrailBaseOperator):
     """Schema (types, roles, ranges, domains) inferred from the train-split statistics."""
 
-    template_fields = ("statistics",)
-
-    def __init__(self, *, statistics: Any, **kwargs):
-        super().__init__(**kwargs)
-        self.statistics = statistics
+    inputs = {"statistics": STATISTICS}
 
     def run_stage(self, env, spec, run, force, context):
         from mlrail.pipeline import infer_schema
 
-        return infer_schema(
-            env, spec, run, artifact_id(self.statistics, "statistics", "statistics"), force
-        )
+        return infer_schema(env, spec, run, self.input_id("statistics"), force)
 
 
 class ValidateDataOperator(MlrailBaseOperator):
-    """Validates every split against the schema; fails on blocking anomalies, listing them."""
+    """Validates every split against the schema; fails on blocking anomalies, listing them.
 
-    template_fields = ("statistics", "schema")
+    Blocking anomalies raise BlockingAnomaliesError, which the base class turns into a
+    failure without retries: the data will not fix itself.
+    """
 
-    def __init__(self, *, statistics: Any, schema: Any, **kwargs):
-        super().__init__(**kwargs)
-        self.statistics = statistics
-        self.schema = schema
+    inputs = {"statistics": STATISTICS, "schema": SCHEMA}
 
     def run_stage(self, env, spec, run, force, context):
         from mlrail.pipeline import validate_data
 
-        # Blocking anomalies raise BlockingAnomaliesError, which the base class turns into a
-        # failure without retries: the data will not fix itself.
         return validate_data(
-            env,
-            spec,
-            run,
-            artifact_id(self.statistics, "statistics", "statistics"),
-            artifact_id(self.schema, "schema", "schema"),
-            force,
+            env, spec, run, self.input_id("statistics"), self.input_id("schema"), force
         )
