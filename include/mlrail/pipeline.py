@@ -57,6 +57,10 @@ def compute_statistics(
         "top_k": s.top_k,
         "vocabulary_size": s.vocabulary_size,
         "categorical_max_unique": s.categorical_max_unique,
+        "engine": s.engine,
+        "beam_above_bytes": s.beam_above_bytes,
+        "beam_runner": s.beam_runner,
+        "beam_options": s.beam_options,
     }
     inputs = {"examples": _artifact(env, examples_id, "Examples")}
     return run_component(env, statistics_component.COMPONENT, inputs, params, run, force=force)

@@ -23,7 +23,9 @@ def _role(name: str, stats: dict[str, Any], forced: dict[str, str], max_unique: 
         return forced[name]
     if stats["kind"] == "string":
         return "categorical"
-    return "categorical" if stats["integral"] and stats["unique"] <= max_unique else "numeric"
+    # unique is None when the column has more than categorical_max_unique distinct values.
+    few = stats["unique"] is not None and stats["unique"] <= max_unique
+    return "categorical" if stats["integral"] and few else "numeric"
 
 
 def _label(stats: dict[str, Any], name: str, task: str) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def _label(stats: dict[str, Any], name: str, task: str) -> dict[str, Any]:
         return {"name": name, "type": _type_of(stats)}
     if task == "binary_classification" and len(values) != 2:
         raise SchemaError(
-            f"label {name!r} has {stats['unique']} distinct values {values[:10]}; "
+            f"label {name!r} has {stats['unique'] or 'many'} distinct values {values[:10]}; "
             "binary_classification needs exactly 2"
         )
     if task == "binary_classification" and stats["kind"] != "string" and set(values) != {0, 1}:

@@ -100,8 +100,15 @@ class StatisticsSpec:
     # Integer columns with at most this many distinct values are treated as categorical.
     categorical_max_unique: int = 100
     vocabulary_size: int = 1000
+    engine: str = "auto"  # auto | in_process | beam
+    # auto uses Beam above this many bytes of examples (10 GiB), in-process below.
+    beam_above_bytes: int = 10 << 30
+    beam_runner: str = "DirectRunner"  # DataflowRunner in production
+    beam_options: list[str] = field(default_factory=list)  # e.g. --project=..., --region=...
 
     def __post_init__(self) -> None:
+        _one_of("statistics.engine", self.engine, ("auto", "in_process", "beam"))
+        _positive("statistics.beam_above_bytes", self.beam_above_bytes)
         _positive("statistics.top_k", self.top_k)
         _positive("statistics.categorical_max_unique", self.categorical_max_unique)
         _positive("statistics.vocabulary_size", self.vocabulary_size)

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,6 +45,19 @@ def test_unknown_key_column():
 
 def test_select_columns_names_missing_ones():
     frame = pd.DataFrame({"a": [1], "label": [0]})
-    assert select_columns(frame, "f.csv", "label", [], []) == ["a", "label"]
+    assert select_columns(list(frame.columns), "f.csv", "label", [], []) == ["a", "label"]
     with pytest.raises(ValueError, match="f.csv: column\\(s\\) \\['lbl'\\]"):
-        select_columns(frame, "f.csv", "lbl", [], [])
+        select_columns(list(frame.columns), "f.csv", "lbl", [], [])
+
+
+def test_batches_and_types_do_not_change_the_assignment(taxi_frame):
+    import pyarrow as pa
+
+    from mlrail.components.ingest import split_of
+
+    whole = split_of(pa.Table.from_pandas(taxi_frame), RATIOS)
+    first, rest = taxi_frame.iloc[:1000], taxi_frame.iloc[1000:]
+    # An integer column read as float in one batch (as CSV chunks or nulls cause) hashes alike.
+    first = first.astype({"trip_seconds": "float64"})
+    parts = [split_of(pa.Table.from_pandas(f, preserve_index=False), RATIOS) for f in (first, rest)]
+    assert (np.concatenate(parts) == whole).all()

@@ -1,38 +1,44 @@
-"""Statistics: per split, per feature; cached by the Examples' content (the dataset version)."""
+"""Statistics: per split, per feature; cached by the Examples' content (the dataset version).
+
+A cache hit is decided from fingerprints in the metadata store alone, so statistics of a
+dataset version that already has them are served without opening any data file.
+"""
 
 from __future__ import annotations
 
 import json
 
-import pandas as pd
-
 from mlrail.runner import Component, ExecutorContext, ExecutorOutput
-from mlrail.statistics import table_statistics
+from mlrail.statistics import StatsConfig
+from mlrail.statistics.engine import compute_split_statistics
 
 
 def compute_statistics(ctx: ExecutorContext) -> ExecutorOutput:
     examples = ctx.inputs["examples"]
-    splits = {}
-    with ctx.env.artifacts.read(examples.uri) as local:
-        for split in examples.properties["splits"]:
-            frame = pd.read_parquet(local / split / "data.parquet")
-            splits[split] = table_statistics(
-                frame,
-                top_k=ctx.params["top_k"],
-                vocabulary_size=ctx.params["vocabulary_size"],
-                categorical_max_unique=ctx.params["categorical_max_unique"],
-            )
-    document = {"splits": splits, "rows": sum(s["rows"] for s in splits.values())}
+    p = ctx.params
+    config = StatsConfig(
+        top_k=p["top_k"],
+        vocabulary_size=p["vocabulary_size"],
+        categorical_max_unique=p["categorical_max_unique"],
+    )
+    split_paths = {
+        split: [f"{examples.uri}/{split}/data.parquet"] for split in examples.properties["splits"]
+    }
+    ctx.env.artifacts.verify(examples.uri)
+    document = compute_split_statistics(
+        split_paths, config, p["engine"], p["beam_above_bytes"], p["beam_runner"], p["beam_options"]
+    )
     (ctx.outputs["statistics"] / "statistics.json").write_text(json.dumps(document))
-    rows = {name: s["rows"] for name, s in splits.items()}
+    rows = {name: s["rows"] for name, s in document["splits"].items()}
     return ExecutorOutput(
         properties={
             "statistics": {
                 "rows": rows,
+                "engine": document["engine"],
                 "dataset_version": examples.properties.get("dataset_version"),
             }
         },
-        result={"rows": rows},
+        result={"rows": rows, "engine": document["engine"]},
     )
 
 
@@ -40,5 +46,9 @@ COMPONENT = Component(
     name="statistics",
     executor=compute_statistics,
     outputs={"statistics": "DatasetStatistics"},
-    code_modules=("mlrail.statistics",),
+    code_modules=(
+        "mlrail.statistics.accumulators",
+        "mlrail.statistics.sketches",
+        "mlrail.statistics.engine",
+    ),
 )
