@@ -6,6 +6,8 @@ Operators call exactly one of these; tests and scripts can chain them without Ai
 
 from __future__ import annotations
 
+import yaml
+
 from mlrail.components import evaluate as evaluate_component
 from mlrail.components import ingest as ingest_component
 from mlrail.components import push as push_component
@@ -76,6 +78,11 @@ def infer_schema(
         "categorical": spec.data.features.categorical,
         "categorical_max_unique": spec.statistics.categorical_max_unique,
     }
+    overrides = spec.schema_overrides_path()
+    if overrides.exists():
+        # The file's content is a parameter: editing it misses the cache, as it should.
+        params["overrides"] = yaml.safe_load(overrides.read_text()) or {}
+        params["overrides_file"] = str(overrides)
     inputs = {"statistics": _artifact(env, statistics_id, "DatasetStatistics")}
     return run_component(env, schema_component.INFER, inputs, params, run, force=force)
 

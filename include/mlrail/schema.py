@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 BLOCKING, WARNING = "blocking", "warning"
 
 
@@ -89,80 +91,159 @@ class Anomaly:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _unseen_share(stats: dict[str, Any], domain: list[Any]) -> tuple[float, list[Any]]:
+def _unseen_share(stats: dict[str, Any], domain: list[Any]) -> tuple[float, list[Any], int]:
     known = {str(v) for v in domain}
     unseen = [t for t in stats.get("top_values", []) if str(t["value"]) not in known]
-    total = max(1, stats["count"])
-    return sum(t["count"] for t in unseen) / total, [t["value"] for t in unseen[:5]]
+    count = sum(t["count"] for t in unseen)
+    return count / max(1, stats["count"]), [t["value"] for t in unseen[:5]], count
+
+
+def _outside_share(stats: dict[str, Any], low: float, high: float) -> float:
+    """Share of values outside [low, high], from the 0.1 % quantile grid (within 0.1 %
+    plus the sketch's rank error)."""
+    grid = np.asarray(stats.get("quantile_grid") or [])
+    if grid.size == 0:
+        return 0.0
+    below = np.searchsorted(grid, low, side="left") / (grid.size - 1)
+    above = 1.0 - np.searchsorted(grid, high, side="right") / (grid.size - 1)
+    return float(min(1.0, max(0.0, below) + max(0.0, above)))
+
+
+def _type_anomaly(split, feature, stats, limits) -> Anomaly | None:
+    found = _type_of(stats)
+    if found == feature["type"] or (feature["type"] == "float" and found == "int"):
+        return None
+    name = feature["name"]
+    return Anomaly(
+        "type_change",
+        BLOCKING,
+        split,
+        name,
+        f"{split}: column {name!r} is {found}, the schema says {feature['type']}; "
+        "fix the data source or re-infer the schema",
+        {"expected": feature["type"], "found": found, "count": stats["count"]},
+    )
+
+
+def _null_anomaly(split, feature, stats, limits) -> Anomaly | None:
+    total = max(1, stats["count"] + stats["missing"])
+    share = stats["missing"] / total
+    if share <= feature["null_share"] + limits["max_null_share_increase"]:
+        return None
+    return Anomaly(
+        "null_rate_increase",
+        WARNING,
+        split,
+        feature["name"],
+        f"{split}: {share:.1%} of {feature['name']!r} is missing "
+        f"({stats['missing']} of {total} rows), against "
+        f"{feature['null_share']:.1%} in training",
+        {"share": share, "training_share": feature["null_share"], "count": stats["missing"]},
+    )
+
+
+def _range_anomaly(split, feature, stats, limits) -> Anomaly | None:
+    if feature["role"] != "numeric" or stats.get("min") is None:
+        return None
+    low, high = feature["min"], feature["max"]
+    if stats["min"] >= low and stats["max"] <= high:
+        return None
+    share = _outside_share(stats, low, high)
+    if share <= limits["max_out_of_range_share"]:
+        return None
+    severity = BLOCKING if share > limits["blocking_out_of_range_share"] else WARNING
+    examples = [v for v in (stats["min"], stats["max"]) if v < low or v > high]
+    return Anomaly(
+        "out_of_range",
+        severity,
+        split,
+        feature["name"],
+        f"{split}: about {share:.1%} of {feature['name']!r} lies outside the "
+        f"training range [{low}, {high}], e.g. {examples}",
+        {
+            "share": share,
+            "count": round(share * stats["count"]),
+            "examples": examples,
+            "min": stats["min"],
+            "max": stats["max"],
+        },
+    )
+
+
+def _domain_anomaly(split, feature, stats, limits) -> Anomaly | None:
+    if feature["role"] != "categorical":
+        return None
+    share, examples, count = _unseen_share(stats, feature["domain"])
+    if share <= limits["max_unseen_category_share"]:
+        return None
+    severity = BLOCKING if share > limits["blocking_unseen_category_share"] else WARNING
+    return Anomaly(
+        "unseen_categories",
+        severity,
+        split,
+        feature["name"],
+        f"{split}: {share:.1%} of {feature['name']!r} values ({count} rows) were "
+        f"never seen in training, e.g. {examples}",
+        {"share": share, "examples": examples, "count": count},
+    )
+
+
+# Every feature-level check, in the order they are reported. A type change makes the
+# others meaningless, so it stops the list for that feature.
+FEATURE_CHECKS = (_type_anomaly, _null_anomaly, _range_anomaly, _domain_anomaly)
 
 
 def _check_feature(split: str, feature: dict, stats: dict, limits: dict) -> list[Anomaly]:
-    name, found = feature["name"], []
-    if _type_of(stats) != feature["type"] and not (
-        feature["type"] == "float" and _type_of(stats) == "int"
-    ):
-        found.append(
-            Anomaly(
-                "type_change",
-                BLOCKING,
-                split,
-                name,
-                f"{split}: column {name!r} is {_type_of(stats)}, the schema says "
-                f"{feature['type']}; fix the data source or re-infer the schema",
-                {"expected": feature["type"], "found": _type_of(stats)},
+    found = []
+    for check in FEATURE_CHECKS:
+        anomaly = check(split, feature, stats, limits)
+        if anomaly is not None:
+            found.append(anomaly)
+            if anomaly.kind == "type_change":
+                break
+    return found
+
+
+def _table_anomalies(split: str, table: dict, schema: dict, limits: dict) -> list[Anomaly]:
+    columns, label, found = table["features"], schema["label"]["name"], []
+    for name in [*(f["name"] for f in schema["features"]), label]:
+        if name not in columns:
+            found.append(
+                Anomaly(
+                    "missing_column", BLOCKING, split, name, f"{split}: column {name!r} is missing"
+                )
             )
-        )
-        return found
-    total = max(1, stats["count"] + stats["missing"])
-    null_share = stats["missing"] / total
-    if null_share > feature["null_share"] + limits["max_null_share_increase"]:
+    known = {f["name"] for f in schema["features"]} | {label}
+    for extra in sorted(set(columns) - known):
         found.append(
             Anomaly(
-                "null_rate_increase",
+                "extra_column",
                 WARNING,
                 split,
-                name,
-                f"{split}: {null_share:.1%} of {name!r} is missing, against "
-                f"{feature['null_share']:.1%} in training",
-                {"share": null_share, "training_share": feature["null_share"]},
+                extra,
+                f"{split}: column {extra!r} is not in the schema; the model ignores it",
             )
         )
-    if feature["role"] == "numeric" and stats.get("min") is not None:
-        low, high = feature["min"], feature["max"]
-        if stats["min"] < low or stats["max"] > high:
-            found.append(
-                Anomaly(
-                    "out_of_range",
-                    WARNING,
-                    split,
-                    name,
-                    f"{split}: {name!r} spans [{stats['min']}, {stats['max']}], "
-                    f"outside the training range [{low}, {high}]",
-                    {"min": stats["min"], "max": stats["max"]},
-                )
+    duplicates = table.get("duplicate_rows", 0)
+    share = duplicates / table["rows"]
+    if share > limits["max_duplicate_share"]:
+        found.append(
+            Anomaly(
+                "duplicate_rows",
+                WARNING,
+                split,
+                None,
+                f"{split}: {duplicates} rows ({share:.1%}) are exact duplicates "
+                "of another row; check the export for repeated loads",
+                {"share": share, "count": duplicates},
             )
-    if feature["role"] == "categorical":
-        share, examples = _unseen_share(stats, feature["domain"])
-        if share > limits["max_unseen_category_share"]:
-            severity = BLOCKING if share > limits["blocking_unseen_category_share"] else WARNING
-            found.append(
-                Anomaly(
-                    "unseen_categories",
-                    severity,
-                    split,
-                    name,
-                    f"{split}: {share:.1%} of {name!r} values were never seen in "
-                    f"training, e.g. {examples}",
-                    {"share": share, "examples": examples},
-                )
-            )
+        )
     return found
 
 
 def validate_statistics(splits: dict[str, dict], schema: dict, limits: dict) -> list[Anomaly]:
     """Anomalies of each split's statistics against the schema."""
     anomalies: list[Anomaly] = []
-    label = schema["label"]["name"]
     for split, table in splits.items():
         if table["rows"] == 0:
             anomalies.append(
@@ -172,34 +253,16 @@ def validate_statistics(splits: dict[str, dict], schema: dict, limits: dict) -> 
                     split,
                     None,
                     f"split {split!r} has no rows; add data or change the split percentages",
+                    {"count": 0},
                 )
             )
             continue
-        columns = table["features"]
-        for feature in [*schema["features"], {"name": label}]:
-            if feature["name"] not in columns:
-                anomalies.append(
-                    Anomaly(
-                        "missing_column",
-                        BLOCKING,
-                        split,
-                        feature["name"],
-                        f"{split}: column {feature['name']!r} is missing",
-                    )
+        anomalies.extend(_table_anomalies(split, table, schema, limits))
+        for feature in schema["features"]:
+            if feature["name"] in table["features"]:
+                anomalies.extend(
+                    _check_feature(split, feature, table["features"][feature["name"]], limits)
                 )
-            elif feature["name"] != label:
-                anomalies.extend(_check_feature(split, feature, columns[feature["name"]], limits))
-        known = {f["name"] for f in schema["features"]} | {label}
-        for extra in sorted(set(columns) - known):
-            anomalies.append(
-                Anomaly(
-                    "extra_column",
-                    WARNING,
-                    split,
-                    extra,
-                    f"{split}: column {extra!r} is not in the schema; it is ignored by the model",
-                )
-            )
     return anomalies
 
 
@@ -210,3 +273,70 @@ def anomalies_document(anomalies: list[Anomaly]) -> dict[str, Any]:
         "warnings": len(anomalies) - len(blocking),
         "anomalies": [asdict(a) for a in anomalies],
     }
+
+
+FEATURE_FIELDS = {
+    "type": str,
+    "role": str,
+    "nullable": bool,
+    "null_share": float,
+    "min": float,
+    "max": float,
+    "domain": list,
+}
+TYPES, ROLES = ("int", "float", "string"), ("numeric", "categorical")
+
+
+def _override_feature(base: dict, entry: Any, where: str) -> dict:
+    if not isinstance(entry, dict):
+        raise SchemaError(f"{where}: expected a mapping of {', '.join(FEATURE_FIELDS)}")
+    unknown = sorted(set(entry) - set(FEATURE_FIELDS))
+    if unknown:
+        raise SchemaError(
+            f"{where}.{unknown[0]}: unknown field; expected one of {', '.join(FEATURE_FIELDS)}"
+        )
+    feature = {**base, **entry}
+    if feature.get("type") not in TYPES:
+        raise SchemaError(
+            f"{where}.type: expected one of {', '.join(TYPES)}, got {feature.get('type')!r}"
+        )
+    if feature.get("role") not in ROLES:
+        raise SchemaError(
+            f"{where}.role: expected one of {', '.join(ROLES)}, got {feature.get('role')!r}"
+        )
+    needed = ("min", "max") if feature["role"] == "numeric" else ("domain",)
+    missing = [k for k in needed if feature.get(k) is None]
+    if missing:
+        raise SchemaError(f"{where}: a {feature['role']} feature needs {', '.join(missing)}")
+    feature.setdefault("nullable", True)
+    feature.setdefault("null_share", 0.0)
+    return feature
+
+
+def apply_overrides(schema: dict, overrides: dict, source: str) -> dict:
+    """Apply ``<pipeline>.schema.yaml``: per-feature overrides of the inferred schema, or,
+    with ``pin: true``, the complete list of features (columns not listed are dropped)."""
+    unknown = sorted(set(overrides) - {"pin", "features"})
+    if unknown:
+        raise SchemaError(f"{source}: unknown field {unknown[0]!r}; expected pin, features")
+    entries = overrides.get("features") or {}
+    if not isinstance(entries, dict):
+        raise SchemaError(f"{source}: features: expected a mapping of column name to fields")
+    inferred = {f["name"]: f for f in schema["features"]}
+    if overrides.get("pin"):
+        names = list(entries)
+    else:
+        missing = sorted(set(entries) - set(inferred))
+        if missing:
+            raise SchemaError(
+                f"{source}: features.{missing[0]}: no such feature in the data; "
+                f"features are {sorted(inferred)}"
+            )
+        names = list(inferred)
+    features = [
+        _override_feature(inferred.get(n, {"name": n}), entries[n], f"{source}: features.{n}")
+        if n in entries
+        else inferred[n]
+        for n in names
+    ]
+    return {**schema, "features": features, "overrides": source}

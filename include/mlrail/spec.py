@@ -117,9 +117,11 @@ class StatisticsSpec:
 @dataclass(frozen=True)
 class ValidationSpec:
     max_unseen_category_share: float = 0.05
-    max_out_of_range_share: float = 0.01
-    max_null_share_increase: float = 0.05
     blocking_unseen_category_share: float = 0.5
+    max_out_of_range_share: float = 0.01
+    blocking_out_of_range_share: float = 0.5
+    max_null_share_increase: float = 0.05
+    max_duplicate_share: float = 0.05
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -192,6 +194,10 @@ class PipelineSpec:
     @property
     def project_root(self) -> Path:
         return Path(self.path).resolve().parent.parent.parent
+
+    def schema_overrides_path(self) -> Path:
+        """``<pipeline>.schema.yaml`` beside the spec: pins or overrides the inferred schema."""
+        return Path(self.path).with_name(f"{self.pipeline}.schema.yaml")
 
     def resolve(self, path: str) -> str:
         """Resolve a path from the spec: URLs as they are, relative paths against the project."""

@@ -108,7 +108,7 @@ def test_blocking_anomalies_fail_with_every_one_listed(env, tmp_path, taxi_file,
     message = str(info.value)
     for split in ("train", "eval", "test"):
         assert f"{split}: column 'company' is missing" in message
-        assert f"{split}: 100.0% of 'payment_type' values were never seen" in message
+        assert f"{split}: 100.0% of 'payment_type' values (" in message
     (validation,) = env.metadata.executions(component="validate")
     assert validation.state == "complete" and validation.result["blocking"] == 6
 

@@ -11,7 +11,7 @@ LIMITS = vars(ValidationSpec())
 def _train():
     return pd.DataFrame(
         {
-            "fare": [5.0, 7.5, 10.0, 12.0] * 10,
+            "fare": [5.0 + 0.175 * i for i in range(40)],  # distinct rows: no duplicates
             "area": [8, 32, 8, 28] * 10,
             "pay": ["Cash", "Card", "Card", "Cash"] * 10,
             "y": [0, 1, 1, 0] * 10,
@@ -25,7 +25,9 @@ def _schema():
 
 def test_inferred_roles_ranges_and_domains():
     features = {f["name"]: f for f in _schema()["features"]}
-    assert features["fare"]["role"] == "numeric" and features["fare"]["max"] == 12.0
+    assert features["fare"]["role"] == "numeric" and features["fare"]["max"] == pytest.approx(
+        11.825
+    )
     assert features["area"]["role"] == "categorical"
     assert sorted(features["area"]["domain"]) == [8, 28, 32]
     assert features["pay"]["type"] == "string" and not features["pay"]["nullable"]
@@ -71,3 +73,49 @@ def test_each_anomaly_kind():
 
     kinds, _ = _kinds(_train().iloc[:0])
     assert kinds == {("empty_split", BLOCKING, None)}
+
+
+def test_duplicates_and_blocking_out_of_range():
+    frame = pd.concat([_train()] * 3, ignore_index=True)
+    kinds, anomalies = _kinds(frame)
+    (dup,) = [a for a in anomalies if a.kind == "duplicate_rows"]
+    assert dup.severity == WARNING and dup.details["count"] == 80
+    assert "80 rows (66.7%) are exact duplicates" in dup.message
+
+    kinds, anomalies = _kinds(_train().assign(fare=[500.0 + i for i in range(40)]))
+    (far,) = [a for a in anomalies if a.kind == "out_of_range"]
+    assert far.severity == BLOCKING and far.details["share"] == pytest.approx(1.0)
+    assert "about 100.0% of 'fare' lies outside the training range" in far.message
+
+
+def test_schema_overrides_and_pinning():
+    from mlrail.schema import apply_overrides
+
+    schema = _schema()
+    changed = apply_overrides(
+        schema,
+        {"features": {"fare": {"min": 0.0, "max": 1000.0}, "area": {"role": "categorical"}}},
+        "s.yaml",
+    )
+    fare = {f["name"]: f for f in changed["features"]}["fare"]
+    assert (fare["min"], fare["max"], fare["type"]) == (0.0, 1000.0, "float")
+    assert changed["overrides"] == "s.yaml"
+
+    pinned = apply_overrides(
+        schema,
+        {
+            "pin": True,
+            "features": {"pay": {"type": "string", "role": "categorical", "domain": ["Cash"]}},
+        },
+        "s.yaml",
+    )
+    assert [f["name"] for f in pinned["features"]] == ["pay"]
+
+    with pytest.raises(SchemaError, match="s.yaml: features.tips: no such feature"):
+        apply_overrides(schema, {"features": {"tips": {"min": 0}}}, "s.yaml")
+    with pytest.raises(SchemaError, match="s.yaml: features.fare.maximum: unknown field"):
+        apply_overrides(schema, {"features": {"fare": {"maximum": 3}}}, "s.yaml")
+    with pytest.raises(SchemaError, match="s.yaml: features.x: a numeric feature needs min, max"):
+        apply_overrides(
+            schema, {"pin": True, "features": {"x": {"type": "float", "role": "numeric"}}}, "s.yaml"
+        )

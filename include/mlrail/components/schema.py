@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 
 from mlrail.runner import Component, ExecutorContext, ExecutorOutput
-from mlrail.schema import anomalies_document, infer_schema, validate_statistics
+from mlrail.schema import (
+    anomalies_document,
+    apply_overrides,
+    infer_schema,
+    validate_statistics,
+)
 
 
 def _statistics(ctx: ExecutorContext) -> dict:
@@ -22,6 +27,8 @@ def infer(ctx: ExecutorContext) -> ExecutorOutput:
         p["categorical"],
         p["categorical_max_unique"],
     )
+    if p.get("overrides"):
+        schema = apply_overrides(schema, p["overrides"], p["overrides_file"])
     (ctx.outputs["schema"] / "schema.json").write_text(json.dumps(schema, indent=2))
     roles = {f["name"]: f["role"] for f in schema["features"]}
     return ExecutorOutput(
