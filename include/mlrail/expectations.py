@@ -151,6 +151,7 @@ def run_expectations(
             suite.add_expectation_configuration(
                 ExpectationConfiguration(type=expectation["type"], kwargs=expectation["kwargs"])
             )
+        suite.save()
         gx_suites.append(suite)
     summary: dict[str, dict[str, dict[str, Any]]] = {s.name: {} for s in suites}
     for split, frame in frames.items():

@@ -15,6 +15,7 @@ from mlrail.components import schema as schema_component
 from mlrail.components import statistics as statistics_component
 from mlrail.components import train as train_component
 from mlrail.dataset import resolve_dataset
+from mlrail.expectations import load_user_suites
 from mlrail.metadata import Artifact, ModelRegistry
 from mlrail.modules import load_model_module
 from mlrail.runner import ComponentResult, Env, RunInfo, run_component
@@ -91,19 +92,31 @@ def validate_data(
     env: Env,
     spec: PipelineSpec,
     run: RunInfo,
+    examples_id: int,
     statistics_id: int,
     schema_id: int,
     force: bool = False,
 ) -> ComponentResult:
-    """Validate; raise BlockingAnomaliesError listing every blocking anomaly."""
+    """Validate against the schema and the GX suites; raise BlockingAnomaliesError listing
+    every blocking anomaly."""
     inputs = {
+        "examples": _artifact(env, examples_id, "Examples"),
         "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
         "schema": _artifact(env, schema_id, "Schema"),
     }
-    limits = vars(spec.validation)
-    result = run_component(
-        env, schema_component.VALIDATE, inputs, {"limits": limits}, run, force=force
-    )
+    gx = spec.expectations
+    params = {
+        "limits": vars(spec.validation),
+        # The suites' content is a parameter: editing a suite misses the cache.
+        "expectations": {
+            "enabled": gx.enabled,
+            "sample_rows": gx.sample_rows,
+            "user_suites": [vars(s) for s in load_user_suites(spec.expectations_directory())]
+            if gx.enabled
+            else [],
+        },
+    }
+    result = run_component(env, schema_component.VALIDATE, inputs, params, run, force=force)
     if result.result["blocking"]:
         blocking = [m for m in result.result["messages"] if m.startswith("[blocking]")]
         raise BlockingAnomaliesError(
@@ -191,7 +204,7 @@ def run_training_pipeline(
     statistics = results["statistics"].outputs["statistics"].id
     results["schema"] = infer_schema(env, spec, run, statistics, force)
     schema = results["schema"].outputs["schema"].id
-    results["validate"] = validate_data(env, spec, run, statistics, schema, force)
+    results["validate"] = validate_data(env, spec, run, examples, statistics, schema, force)
     results["train"] = train_model(env, spec, run, examples, statistics, schema, force)
     model = results["train"].outputs["model"].id
     results["evaluate"] = evaluate_model(env, spec, run, model, examples, schema)

@@ -129,6 +129,19 @@ class ValidationSpec:
 
 
 @dataclass(frozen=True)
+class ExpectationsSpec:
+    """Great Expectations on each split during validation."""
+
+    enabled: bool = True
+    sample_rows: int = 100_000  # GX reads a split into pandas: at most this many rows
+    # User suites (*.json), relative to the project; empty: include/expectations/<pipeline>.
+    directory: str = ""
+
+    def __post_init__(self) -> None:
+        _positive("expectations.sample_rows", self.sample_rows)
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     module: str = ""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -179,6 +192,7 @@ class PipelineSpec:
     split: SplitSpec = field(default_factory=SplitSpec)
     statistics: StatisticsSpec = field(default_factory=StatisticsSpec)
     validation: ValidationSpec = field(default_factory=ValidationSpec)
+    expectations: ExpectationsSpec = field(default_factory=ExpectationsSpec)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     push: PushSpec = field(default_factory=PushSpec)
     path: str = ""
@@ -194,6 +208,10 @@ class PipelineSpec:
     @property
     def project_root(self) -> Path:
         return Path(self.path).resolve().parent.parent.parent
+
+    def expectations_directory(self) -> Path:
+        directory = self.expectations.directory or f"include/expectations/{self.pipeline}"
+        return Path(self.resolve(directory))
 
     def schema_overrides_path(self) -> Path:
         """``<pipeline>.schema.yaml`` beside the spec: pins or overrides the inferred schema."""

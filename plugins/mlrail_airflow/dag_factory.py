@@ -56,7 +56,11 @@ def training_dag(spec_path: str | Path) -> DAG:
         )
         schema = InferSchemaOperator(task_id="schema", statistics=statistics.output, **common)
         validate = ValidateDataOperator(
-            task_id="validate", statistics=statistics.output, schema=schema.output, **common
+            task_id="validate",
+            examples=ingest.output,
+            statistics=statistics.output,
+            schema=schema.output,
+            **common,
         )
         train = TrainModelOperator(
             task_id="train",

@@ -18,6 +18,17 @@ class RunSummaryLink(BaseOperatorLink):
         return f"{PREFIX}/runs/{quote(ti_key.dag_id)}/{quote(ti_key.run_id, safe='')}"
 
 
+class DataDocsLink(BaseOperatorLink):
+    """Great Expectations Data Docs of this run's validation; works for a failed validation
+    too (the anomalies artifact is committed before the task fails)."""
+
+    name = "GX Data Docs"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        run = quote(ti_key.run_id, safe="")
+        return f"{PREFIX}/runs/{quote(ti_key.dag_id)}/{run}/gx-docs/index.html"
+
+
 class LineageLink(BaseOperatorLink):
     """Lineage of the model version this push registered (empty when nothing was pushed)."""
 

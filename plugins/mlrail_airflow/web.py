@@ -2,6 +2,8 @@
 
 * ``/mlrail/runs/{dag_id}/{run_id}``: what each stage of a DAG run did (cache hits,
   verdicts, errors), read from the metadata store;
+* ``/mlrail/runs/{dag_id}/{run_id}/gx-docs/index.html``: the Great Expectations Data Docs
+  of that run's validation, served from the committed anomalies artifact;
 * ``/mlrail/lineage/{model}/{version}``: where a model version came from and went.
 
 Add ``?format=json`` for the machine-readable form. The task pages link here through the
@@ -11,10 +13,12 @@ operators' extra links.
 from __future__ import annotations
 
 import html
+import mimetypes
 from collections.abc import Callable
+from pathlib import PurePosixPath
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mlrail.settings import Settings
 
@@ -64,6 +68,30 @@ def create_app(settings_factory: Callable[[], Settings] = server_settings) -> Fa
         finally:
             environment.metadata.close()
         return _respond(f"{dag_id} / {run_id}", summary, format_summary(summary), format)
+
+    @app.get("/runs/{dag_id}/{run_id}/gx-docs/{path:path}")
+    def data_docs(dag_id: str, run_id: str, path: str):
+        environment = env()
+        try:
+            validations = [
+                e
+                for e in environment.metadata.executions_in_context("dag_run", f"{dag_id}/{run_id}")
+                if e.component == "validate" and e.state in ("complete", "cached")
+            ]
+            if not validations:
+                raise HTTPException(404, f"no completed validation in {dag_id}/{run_id}")
+            anomalies = environment.metadata.io_of(validations[-1].id, "output")["anomalies"]
+            relative = PurePosixPath(path)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise HTTPException(400, "path must stay inside the Data Docs")
+            target = f"gx_docs/{relative}"
+            if target not in environment.artifacts.commit_info(anomalies.uri).files:
+                raise HTTPException(404, f"{target} is not in {anomalies.uri}")
+            content = environment.artifacts.fs.cat_file(f"{anomalies.uri}/{target}")
+        finally:
+            environment.metadata.close()
+        media = mimetypes.guess_type(relative.name)[0] or "application/octet-stream"
+        return Response(content, media_type=media)
 
     @app.get("/lineage/{model}/{version}")
     def lineage_page(model: str, version: int, format: str = "html"):

@@ -104,7 +104,7 @@ def test_blocking_anomalies_fail_with_every_one_listed(env, tmp_path, taxi_file,
     bad_examples = ingest_examples(env, bad_spec, run).outputs["examples"].id
     bad_stats = compute_statistics(env, bad_spec, run, bad_examples).outputs["statistics"].id
     with pytest.raises(BlockingAnomaliesError) as info:
-        validate_data(env, bad_spec, run, bad_stats, schema)
+        validate_data(env, bad_spec, run, bad_examples, bad_stats, schema)
     message = str(info.value)
     for split in ("train", "eval", "test"):
         assert f"{split}: column 'company' is missing" in message

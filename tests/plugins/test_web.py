@@ -14,7 +14,15 @@ def _write(ctx):
     return ExecutorOutput(result={"note": "ok"})
 
 
+def _docs(ctx):
+    docs = ctx.outputs["anomalies"] / "gx_docs"
+    docs.mkdir()
+    (docs / "index.html").write_text("<html>suite fares_are_small</html>")
+    return ExecutorOutput()
+
+
 PREPARE = Component("ingest", _write, {"examples": "Examples"})
+VALIDATE = Component("validate", _docs, {"anomalies": "Anomalies"})
 FIT = Component("train", _write, {"model": "Model"})
 
 
@@ -28,6 +36,7 @@ def client(env, settings, tmp_path):
     run = RunInfo("demo", run_id="manual__1", dag_id="demo_training", task_id="t")
     examples = run_component(env, PREPARE, {"dataset": dataset}, {}, run).outputs["examples"]
     model = run_component(env, FIT, {"examples": examples}, {"lr": 0.1}, run).outputs["model"]
+    run_component(env, VALIDATE, {"examples": examples}, {}, run)
     registry = ModelRegistry(env.metadata)
     registry.register("demo", model.id, None)
     registry.move_alias("demo", "blessed", 1, "auc 0.9 >= 0.7", "tester", "manual__1")
@@ -36,7 +45,7 @@ def client(env, settings, tmp_path):
 
 def test_run_page(client):
     page = client.get("/runs/demo_training/manual__1")
-    assert page.status_code == 200 and "computed: ingest, train" in page.text
+    assert page.status_code == 200 and "computed: ingest, train, validate" in page.text
     data = client.get("/runs/demo_training/manual__1", params={"format": "json"}).json()
     assert data["steps"]["train"]["state"] == "complete"
     assert client.get("/runs/demo_training/nope").status_code == 404
@@ -51,3 +60,13 @@ def test_lineage_page(client, tmp_path):
     assert "alias blessed: vNone -&gt; v1" in page.text
     missing = client.get("/lineage/demo/7")
     assert missing.status_code == 404 and "known versions: [1]" in missing.json()["detail"]
+
+
+def test_data_docs_are_served_from_the_anomalies_artifact(client):
+    page = client.get("/runs/demo_training/manual__1/gx-docs/index.html")
+    assert page.status_code == 200 and "fares_are_small" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert client.get("/runs/demo_training/manual__1/gx-docs/other.html").status_code == 404
+    assert client.get("/runs/demo_training/nope/gx-docs/index.html").status_code == 404
+    escape = client.get("/runs/demo_training/manual__1/gx-docs/%2E%2E/%2E%2E/etc/passwd")
+    assert escape.status_code in (400, 404)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+import pyarrow as pa
+
+from mlrail.dataset import iter_batches
+from mlrail.expectations import SuiteSpec, run_expectations, suite_from_schema
 from mlrail.runner import Component, ExecutorContext, ExecutorOutput
 from mlrail.schema import (
+    BLOCKING,
+    WARNING,
+    Anomaly,
     anomalies_document,
     apply_overrides,
     infer_schema,
@@ -36,15 +44,76 @@ def infer(ctx: ExecutorContext) -> ExecutorOutput:
     )
 
 
+def _sample(examples_uri: str, split: str, rows: int) -> pd.DataFrame:
+    batches, taken = [], 0
+    for batch in iter_batches(f"{examples_uri}/{split}/data.parquet"):
+        batches.append(batch.slice(0, rows - taken))
+        taken += batches[-1].num_rows
+        if taken >= rows:
+            break
+    return (
+        pa.concat_tables(
+            pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in batches
+        ).to_pandas()
+        if batches
+        else pd.DataFrame()
+    )
+
+
+def _expectation_anomalies(summary: dict, suites: list[SuiteSpec]) -> list[Anomaly]:
+    by_name = {s.name: s for s in suites}
+    found = []
+    for suite_name, splits in summary.items():
+        suite = by_name[suite_name]
+        for split, outcome in splits.items():
+            for failed in outcome["failed"]:
+                observed = failed["observed"]
+                shown = observed[:5] if isinstance(observed, list) else observed
+                found.append(
+                    Anomaly(
+                        "expectation_failed",
+                        BLOCKING if suite.blocking else WARNING,
+                        split,
+                        failed["column"],
+                        f"{split}: expectation {failed['expectation']} {failed['kwargs']} on "
+                        f"{failed['column']!r} failed (suite {suite_name!r} from {suite.source}); "
+                        f"observed {shown}",
+                        {
+                            "suite": suite_name,
+                            "expectation": failed["expectation"],
+                            "kwargs": failed["kwargs"],
+                            "observed": shown,
+                        },
+                    )
+                )
+    return found
+
+
 def validate(ctx: ExecutorContext) -> ExecutorOutput:
     schema = ctx.env.artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
-    anomalies = validate_statistics(_statistics(ctx)["splits"], schema, ctx.params["limits"])
-    document = anomalies_document(anomalies)
+    statistics = _statistics(ctx)
+    anomalies = validate_statistics(statistics["splits"], schema, ctx.params["limits"])
+    gx = ctx.params["expectations"]
+    summary = {}
+    if gx["enabled"]:
+        suites = [
+            suite_from_schema(schema, ctx.params["limits"]),
+            *(SuiteSpec(**s) for s in gx["user_suites"]),
+        ]
+        examples = ctx.inputs["examples"].uri
+        frames = {
+            split: _sample(examples, split, gx["sample_rows"])
+            for split, table in statistics["splits"].items()
+            if table["rows"]
+        }
+        summary = run_expectations(frames, suites, ctx.outputs["anomalies"] / "gx_docs")
+        anomalies += _expectation_anomalies(summary, suites)
+    document = {**anomalies_document(anomalies), "great_expectations": summary}
     (ctx.outputs["anomalies"] / "anomalies.json").write_text(json.dumps(document, indent=2))
-    summary = {"blocking": document["blocking"], "warnings": document["warnings"]}
+    counts = {"blocking": document["blocking"], "warnings": document["warnings"]}
     return ExecutorOutput(
-        properties={"anomalies": summary},
-        result={**summary, "messages": [f"[{a.severity}] {a.message}" for a in anomalies]},
+        properties={"anomalies": {**counts, "gx_docs": "gx_docs/index.html" if summary else None}},
+        result={**counts, "messages": [f"[{a.severity}] {a.message}" for a in anomalies]},
     )
 
 
@@ -55,5 +124,5 @@ VALIDATE = Component(
     name="validate",
     executor=validate,
     outputs={"anomalies": "Anomalies"},
-    code_modules=("mlrail.schema",),
+    code_modules=("mlrail.schema", "mlrail.expectations"),
 )

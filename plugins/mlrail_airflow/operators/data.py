@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlrail_airflow.links import DataDocsLink, RunSummaryLink
 from mlrail_airflow.operators.base import MlrailBaseOperator
 
 EXAMPLES = ("examples", "ingest")
@@ -47,15 +48,17 @@ class InferSchemaOperator(MlrailBaseOperator):
 class ValidateDataOperator(MlrailBaseOperator):
     """Validates every split against the schema; fails on blocking anomalies, listing them.
 
-    Blocking anomalies raise BlockingAnomaliesError, which the base class turns into a
-    failure without retries: the data will not fix itself.
+    Runs the schema checks on the statistics and Great Expectations (generated suite plus
+    the user's suites) on each split. Blocking anomalies raise BlockingAnomaliesError, which
+    the base class turns into a failure without retries: the data will not fix itself. The
+    GX Data Docs of the run are one click away (extra link "GX Data Docs").
     """
 
-    inputs = {"statistics": STATISTICS, "schema": SCHEMA}
+    inputs = {"examples": EXAMPLES, "statistics": STATISTICS, "schema": SCHEMA}
+    operator_extra_links = (RunSummaryLink(), DataDocsLink())
 
     def run_stage(self, env, spec, run, force, context):
         from mlrail.pipeline import validate_data
 
-        return validate_data(
-            env, spec, run, self.input_id("statistics"), self.input_id("schema"), force
-        )
+        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
+        return validate_data(env, spec, run, *ids, force)
