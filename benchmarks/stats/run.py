@@ -16,6 +16,7 @@ process:
 * ``pandas``: ``read_parquet`` + ``describe()`` + ``value_counts()`` per string column;
 * ``cache_hit``: a statistics cache hit through mlrail.pipeline, the operator's path.
 
+Sizes up to 2M rows are run three times per engine and the median is kept.
 The last line printed is one JSON object: per size, rows/s, wall seconds and peak RSS per
 engine, ``ratio_vs_tfdv`` (our in-process rows/s over TFDV's) and ``cache_hit_s``.
 """
@@ -74,21 +75,35 @@ def _run(command: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _median_run(command: list[str], repeats: int) -> dict:
+    """Run ``command`` ``repeats`` times; keep the run with the median wall time."""
+    runs = sorted((_run(command) for _ in range(repeats)), key=lambda r: r["seconds"])
+    return {**runs[len(runs) // 2], "runs_s": [r["seconds"] for r in runs]}
+
+
 def measure(rows: int, tfdv_python: Path) -> dict:
     path = str(make_table(WORK / f"stats-{rows}.parquet", rows))
+    # Median of 3 at small sizes, where one run is short enough for noise to matter.
+    repeats = 3 if rows <= 2_000_000 else 1
     results = {}
     for engine in ("in_process", "beam", "pandas", "cache_hit"):
-        results[engine] = _run([sys.executable, str(HERE / "engines.py"), engine, path])
+        command = [sys.executable, str(HERE / "engines.py"), engine, path]
+        results[engine] = _median_run(command, repeats)
         print(
             f"{rows:>11,} rows  {engine:<10} {results[engine]['seconds']:8.3f} s  "
             f"peak {results[engine]['peak_rss_mb']:7.0f} MB",
             flush=True,
         )
-    tfdv = _run([str(tfdv_python), str(HERE / "tfdv_peer.py"), path])
+    tfdv_runs = sorted(
+        (_run([str(tfdv_python), str(HERE / "tfdv_peer.py"), path]) for _ in range(repeats)),
+        key=lambda r: r["read_seconds"] + r["seconds"],
+    )
+    tfdv = tfdv_runs[len(tfdv_runs) // 2]
     results["tfdv"] = {
         "seconds": tfdv["read_seconds"] + tfdv["seconds"],
         "stats_only_seconds": tfdv["seconds"],
         "peak_rss_mb": tfdv["peak_rss_mb"],
+        "runs_s": [r["read_seconds"] + r["seconds"] for r in tfdv_runs],
     }
     print(
         f"{rows:>11,} rows  tfdv       {results['tfdv']['seconds']:8.3f} s  "

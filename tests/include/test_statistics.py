@@ -42,3 +42,40 @@ def test_integral_floats_get_a_vocabulary_until_the_bound():
     stats = table_statistics(frame, categorical_max_unique=3)["features"]
     assert stats["area"]["integral"] and stats["area"]["top_values"][0] == {"value": 8, "count": 2}
     assert "top_values" not in stats["wide"]
+
+
+def test_high_cardinality_strings_switch_to_sketches():
+    import pyarrow as pa
+
+    from mlrail.statistics import StatsConfig, TableAccumulator
+
+    values = [f"id-{i}" for i in range(5_000)] + ["hot"] * 3_000
+    acc = TableAccumulator(StatsConfig(exact_unique_bound=1_000, top_k=3))
+    for start in range(0, len(values), 1_500):  # several batches, like row groups
+        acc.add(pa.table({"s": values[start : start + 1_500]}))
+    stats = acc.result()["features"]["s"]
+    assert stats["unique_exact"] is False
+    assert stats["unique"] == pytest.approx(5_001, rel=0.03)
+    assert stats["top_k"][0]["value"] == "hot" and stats["top_exact"] is False
+    assert stats["top_k"][0]["count"] <= 3_000  # Misra-Gries counts are lower bounds
+
+
+def test_empty_table_and_duplicates():
+    empty = table_statistics(
+        pd.DataFrame({"x": pd.Series([], dtype=float), "s": pd.Series([], dtype=object)})
+    )
+    assert empty["rows"] == 0 and empty["duplicate_rows"] == 0
+    assert empty["features"]["x"]["count"] == 0 and empty["features"]["x"]["mean"] is None
+    dup = table_statistics(
+        pd.DataFrame({"x": [1.0, 1.0, 2.0, np.nan, np.nan], "s": ["a", "a", "a", None, None]})
+    )
+    assert dup["duplicate_rows"] == 2  # (1.0, a) twice and (NaN, None) twice
+
+
+def test_integers_and_floats_agree():
+    ints = table_statistics(pd.DataFrame({"x": [1, 2, 3, 4]}))["features"]["x"]
+    floats = table_statistics(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}))["features"]["x"]
+    for field in ("count", "mean", "std", "min", "max", "integral", "top_values"):
+        assert ints[field] == floats[field]
+    assert ints["std"] == pytest.approx(np.std([1, 2, 3, 4]))
+    assert ints["quantiles"]["0.25"] == np.quantile([1, 2, 3, 4], 0.25, method="inverted_cdf")
