@@ -98,3 +98,19 @@ def test_malformed_user_suite_names_the_file(tmp_path):
     (tmp_path / "bad.json").write_text('{"expectations": [{"kwargs": {}}]}')
     with pytest.raises(ValueError, match="bad.json: not a GX expectation suite"):
         load_user_suites(tmp_path)
+
+
+def test_schema_file_beside_the_spec_overrides_the_inferred_schema(env, tmp_path, taxi_file):
+    spec_dir = tmp_path / "include" / "pipelines"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "taxi_tips.schema.yaml").write_text("features:\n  fare: {min: 0.0, max: 5000.0}\n")
+    spec = dataclasses.replace(spec_for(taxi_file), path=str(spec_dir / "taxi_tips.yaml"))
+    run, examples, stats, schema_id = _prepare(env, spec)
+    schema = env.artifacts.read_json(env.metadata.get_artifact(schema_id).uri, "schema.json")
+    fare = {f["name"]: f for f in schema["features"]}["fare"]
+    assert (fare["min"], fare["max"]) == (0.0, 5000.0)
+    assert schema["overrides"] == str(spec_dir / "taxi_tips.schema.yaml")
+    # Editing the file is a new parameter: the schema is inferred again, not served cached.
+    (spec_dir / "taxi_tips.schema.yaml").write_text("features:\n  fare: {max: 9000.0}\n")
+    again = infer_schema(env, spec, run, stats)
+    assert not again.cached
