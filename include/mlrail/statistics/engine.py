@@ -15,7 +15,6 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -142,7 +141,3 @@ def compute_split_statistics(
         "engine": chosen,
         "bytes": total,
     }
-
-
-def write_statistics(document: dict[str, Any], directory: Path) -> None:
-    (directory / "statistics.json").write_text(json.dumps(document))

@@ -113,9 +113,6 @@ class HyperLogLog:
         rank = (64 - self.p - bits + 1).astype(np.uint8)
         np.maximum.at(self.registers, index, rank)
 
-    def add(self, values: pd.Series) -> None:
-        self.add_hashes(pd.util.hash_array(np.asarray(values, dtype=object)))
-
     def merge(self, other: HyperLogLog) -> HyperLogLog:
         np.maximum(self.registers, other.registers, out=self.registers)
         return self
