@@ -54,3 +54,24 @@ def test_bad_data_fails_the_run_at_ingest_without_retrying(airflow_project, tmp_
     (failed,) = env.metadata.executions(run_id=result["run_id"])
     assert failed.state == "failed" and failed.try_number == 1  # no retry for bad data
     assert f"{unlabelled}: column(s) ['big_tipper'] named in the pipeline spec" in failed.error
+
+
+def test_failing_user_expectation_fails_validate_and_stops_training(
+    airflow_project, tmp_path, taxi_frame
+):
+    from mlrail.datagen import write_dataset
+
+    # include/expectations/taxi_tips/trip_sanity.json says fares lie in [0, 1000].
+    bad = taxi_frame.assign(fare=taxi_frame["fare"].where(taxi_frame.index % 50 != 0, -5.0))
+    path = write_dataset(bad, tmp_path / "negative_fares.parquet")
+    result = airflow_project.dag_test("taxi_tips_training", {"data_source": str(path)})
+    assert result["state"] == "failed"
+    assert result["tasks"]["validate"] == "failed"
+    assert result["tasks"]["train"] == "upstream_failed"
+
+    env = Env.open(airflow_project.settings())
+    (validation,) = env.metadata.executions(run_id=result["run_id"], component="validate")
+    assert validation.state == "complete" and validation.try_number == 1
+    messages = "\n".join(validation.result["messages"])
+    assert "[blocking]" in messages and "suite 'taxi_trip_sanity'" in messages
+    assert "expect_column_values_to_be_between" in messages and "'fare'" in messages
