@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import pandas as pd
-
-from mlrail.keras_features import to_model_inputs
+from mlrail.feeder import FeederConfig, make_dataset
 from mlrail.modules import load_model_module
 from mlrail.runner import Component, ExecutorContext, ExecutorOutput
 
@@ -24,18 +22,6 @@ def write_hyperparameters(ctx: ExecutorContext) -> ExecutorOutput:
     )
 
 
-def _dataset(frame: pd.DataFrame, schema: dict, batch_size: int, shuffle_seed: int | None):
-    import tensorflow as tf
-
-    label = frame[schema["label"]["name"]].to_numpy()
-    data = tf.data.Dataset.from_tensor_slices((to_model_inputs(frame, schema), label))
-    if shuffle_seed is not None:
-        data = data.shuffle(
-            min(len(frame), 100_000), seed=shuffle_seed, reshuffle_each_iteration=True
-        )
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 def train(ctx: ExecutorContext) -> ExecutorOutput:
     import keras
 
@@ -46,17 +32,23 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
     module = load_model_module(ctx.params["module_path"])
     keras.utils.set_random_seed(ctx.params["seed"])
 
-    with artifacts.read(ctx.inputs["examples"].uri) as examples:
-        train_frame = pd.read_parquet(examples / "train" / "data.parquet")
-        eval_frame = pd.read_parquet(examples / "eval" / "data.parquet")
+    examples = ctx.inputs["examples"]
+    artifacts.verify(examples.uri)
     batch = int(hparams["batch_size"])
+    seed = ctx.params["seed"]
+    train_data = make_dataset(
+        [f"{examples.uri}/train/data.parquet"], schema, FeederConfig(batch_size=batch, seed=seed)
+    )
+    eval_data = make_dataset(
+        [f"{examples.uri}/eval/data.parquet"], schema, FeederConfig(batch_size=batch)
+    )
     model = module.build_model(schema, statistics["splits"]["train"]["features"], hparams)
     started = time.monotonic()
     history = model.fit(
-        _dataset(train_frame, schema, batch, ctx.params["seed"]),
-        validation_data=_dataset(eval_frame, schema, batch, None),
+        train_data,
+        validation_data=eval_data,
         epochs=int(hparams["epochs"]),
-        shuffle=False,  # the tf.data pipeline shuffles, seeded
+        shuffle=False,  # the feeder shuffles, seeded
         verbose=2,
     )
     seconds = time.monotonic() - started
@@ -67,15 +59,15 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
         "history": history.history,
         "final": final,
         "seconds": seconds,
-        "train_rows": len(train_frame),
-        "eval_rows": len(eval_frame),
+        "train_rows": examples.properties["splits"]["train"],
+        "eval_rows": examples.properties["splits"]["eval"],
     }
     (out / "training.json").write_text(json.dumps(record, indent=2))
     return ExecutorOutput(
         properties={
             "model": {
                 "final": final,
-                "train_rows": len(train_frame),
+                "train_rows": examples.properties["splits"]["train"],
                 "format": "tf_saved_model",
                 "path": "saved_model",
             }
@@ -93,5 +85,5 @@ TRAIN = Component(
     name="train",
     executor=train,
     outputs={"model": "Model"},
-    code_modules=("mlrail.keras_features", "mlrail.modules"),
+    code_modules=("mlrail.keras_features", "mlrail.modules", "mlrail.feeder"),
 )

@@ -1,0 +1,92 @@
+"""The tf.data model feeder over Parquet Examples."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlrail.feeder import FeederConfig, make_dataset, row_group_units
+
+pytestmark = pytest.mark.slow
+SCHEMA = {
+    "label": {"name": "y"},
+    "features": [
+        {"name": "x", "type": "float", "role": "numeric"},
+        {"name": "s", "type": "string", "role": "categorical"},
+    ],
+}
+
+
+@pytest.fixture
+def files(tmp_path):
+    paths = []
+    for part in range(2):
+        ids = np.arange(part * 500, (part + 1) * 500)
+        table = pa.table(
+            {
+                "x": ids.astype(float),
+                "s": [f"v{i % 7}" if i % 11 else None for i in ids],
+                "y": ids % 2,
+            }
+        )
+        path = tmp_path / f"p{part}.parquet"
+        pq.write_table(table, path, row_group_size=128)
+        paths.append(str(path))
+    return paths
+
+
+def _ids(dataset):
+    return [int(v) for features, _ in dataset for v in features["x"].numpy().reshape(-1)]
+
+
+def test_every_example_once_per_epoch_in_batches(files):
+    dataset = make_dataset(files, SCHEMA, FeederConfig(batch_size=64))
+    sizes = [int(label.shape[0]) for _, label in dataset]
+    assert sizes == [64] * 15 + [40]
+    assert sorted(_ids(dataset)) == list(range(1000))
+    assert len(row_group_units(files)) == 8
+
+
+def test_raw_features_and_labels(files):
+    features, label = next(iter(make_dataset(files, SCHEMA, FeederConfig(batch_size=12))))
+    assert features["x"].shape == (12, 1) and features["s"].dtype.name == "string"
+    assert b"" in features["s"].numpy().reshape(-1)  # a null string arrives empty
+    assert (label.numpy() == features["x"].numpy().reshape(-1) % 2).all()
+
+
+def test_seeded_shuffle_is_deterministic_and_reshuffles_each_epoch(files):
+    config = FeederConfig(batch_size=100, seed=3, shuffle_buffer=300)
+    first, again = (
+        _ids(make_dataset(files, SCHEMA, config)),
+        _ids(make_dataset(files, SCHEMA, config)),
+    )
+    assert first == again and first != list(range(1000)) and sorted(first) == list(range(1000))
+    other = _ids(make_dataset(files, SCHEMA, FeederConfig(batch_size=100, seed=4)))
+    assert other != first
+    dataset = make_dataset(files, SCHEMA, config)
+    assert _ids(dataset) != _ids(dataset)  # a second pass is a new order
+
+
+def test_repeat_keeps_going_across_epochs(files):
+    dataset = make_dataset(
+        files, SCHEMA, FeederConfig(batch_size=100, repeat=True, seed=1, drop_remainder=True)
+    )
+    ids = [int(v) for features, _ in dataset.take(25) for v in features["x"].numpy().ravel()]
+    assert len(ids) == 2500
+    assert sorted(ids[:1000]) == list(range(1000))  # epoch boundaries stay whole
+
+
+def test_no_row_groups_is_an_error(tmp_path):
+    path = tmp_path / "empty.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "x": pa.array([], pa.float64()),
+                "s": pa.array([], pa.string()),
+                "y": pa.array([], pa.int64()),
+            }
+        ),
+        path,
+    )
+    with pytest.raises(ValueError, match="no rows to feed"):
+        make_dataset([str(path)], SCHEMA, FeederConfig(batch_size=8))
