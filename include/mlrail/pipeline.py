@@ -147,7 +147,11 @@ def train_model(
         "schema": _artifact(env, schema_id, "Schema"),
         "hyperparameters": hparams.outputs["hyperparameters"],
     }
-    params = {"module_path": module_path, "seed": spec.train.seed}
+    params = {
+        "module_path": module_path,
+        "seed": spec.train.seed,
+        "stages": [vars(stage) for stage in spec.train.stages],
+    }
     return run_component(
         env, train_component.TRAIN, inputs, params, run, force=force, code_files=(module_path,)
     )

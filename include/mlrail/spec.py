@@ -142,9 +142,27 @@ class ExpectationsSpec:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One stage of a staged schedule: its learning rate, batch size and epochs."""
+
+    learning_rate: float
+    batch_size: int
+    epochs: int
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0:
+            raise SpecError("train.stages", "a positive learning_rate", self.learning_rate)
+        _positive("train.stages.batch_size", self.batch_size)
+        _positive("train.stages.epochs", self.epochs)
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     module: str = ""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    # Applied in order, e.g. the batch grows as the learning rate decays. Empty: one stage
+    # from the hyperparameters' learning_rate, batch_size and epochs.
+    stages: list[Stage] = field(default_factory=list)
     seed: int = 42
     pool: str = "training"
 

@@ -16,6 +16,7 @@ from mlrail.pipeline import (
     infer_schema,
     ingest_examples,
     run_training_pipeline,
+    train_model,
     validate_data,
 )
 from mlrail.runner import RunInfo
@@ -143,3 +144,32 @@ def test_clearing_and_rerunning_tasks_writes_no_duplicates(env, taxi_file):
     assert len(registry.versions("taxi_tips")) == 1
     assert len(registry.alias_history("taxi_tips")) == 1
     assert sorted(p.name for p in Path(serving).iterdir()) == before
+
+
+def test_staged_schedule_records_each_stage(env, taxi_file):
+    from mlrail.spec import Stage
+
+    spec = spec_for(taxi_file)
+    spec = dataclasses.replace(
+        spec,
+        train=dataclasses.replace(
+            spec.train,
+            stages=[
+                Stage(learning_rate=0.01, batch_size=64, epochs=1),
+                Stage(learning_rate=0.001, batch_size=512, epochs=2),
+            ],
+        ),
+    )
+    run = RunInfo(spec.pipeline, run_id="staged")
+    examples = ingest_examples(env, spec, run).outputs["examples"].id
+    stats = compute_statistics(env, spec, run, examples).outputs["statistics"].id
+    schema = infer_schema(env, spec, run, stats).outputs["schema"].id
+    result = train_model(env, spec, run, examples, stats, schema)
+    stages = result.result["stages"]
+    assert [(s["stage"], s["learning_rate"], s["batch_size"], s["epochs"]) for s in stages] == [
+        (1, 0.01, 64, 1),
+        (2, 0.001, 512, 2),
+    ]
+    assert all("val_auc" in s["final"] for s in stages)
+    record = env.artifacts.read_json(result.outputs["model"].uri, "training.json")
+    assert [len(s["history"]["loss"]) for s in record["stages"]] == [1, 2]

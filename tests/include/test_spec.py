@@ -63,6 +63,22 @@ def test_defaults_and_env_expansion(tmp_path, monkeypatch):
         ),
         (GOOD.replace("pipeline: p", "pipeline: Bad-Name"), "pipeline", "lower_snake_case"),
         (GOOD + "data: [1]\n", "data", "a mapping"),
+        (
+            GOOD.replace(
+                "{module: include/models/m.py}",
+                "{module: m.py, stages: [{learning_rate: 0, batch_size: 8, epochs: 1}]}",
+            ),
+            "train.stages",
+            "a positive learning_rate",
+        ),
+        (
+            GOOD.replace(
+                "{module: include/models/m.py}",
+                "{module: m.py, stages: [{learning_rate: 0.1, epochs: 1}]}",
+            ),
+            "train.stages[0].batch_size",
+            "required",
+        ),
     ],
 )
 def test_errors_name_file_and_field(tmp_path, body, field, expected):
@@ -76,3 +92,17 @@ def test_errors_name_file_and_field(tmp_path, body, field, expected):
 def test_yaml_syntax_error(tmp_path):
     with pytest.raises(SpecError, match="valid YAML"):
         load_spec(_spec(tmp_path, "pipeline: [unclosed\n"))
+
+
+def test_stages_load_in_order(tmp_path):
+    body = GOOD.replace(
+        "{module: include/models/m.py}",
+        "{module: m.py, stages: ["
+        "{learning_rate: 0.01, batch_size: 64, epochs: 2},"
+        "{learning_rate: 0.001, batch_size: 512, epochs: 1}]}",
+    )
+    stages = load_spec(_spec(tmp_path, body)).train.stages
+    assert [(s.learning_rate, s.batch_size, s.epochs) for s in stages] == [
+        (0.01, 64, 2),
+        (0.001, 512, 1),
+    ]

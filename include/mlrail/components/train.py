@@ -22,6 +22,46 @@ def write_hyperparameters(ctx: ExecutorContext) -> ExecutorOutput:
     )
 
 
+def stages_of(params: dict, hparams: dict) -> list[dict]:
+    """The spec's stages, or one stage from the hyperparameters."""
+    return params.get("stages") or [
+        {key: hparams[key] for key in ("learning_rate", "batch_size", "epochs")}
+    ]
+
+
+def run_stages(model, examples_uri: str, schema: dict, stages: list[dict], seed: int):
+    """Fit ``model`` stage after stage; each stage sets its learning rate and batch size and
+    continues the epoch count. Returns each stage with its per-epoch history."""
+    done, records = 0, []
+    for number, stage in enumerate(stages, start=1):
+        model.optimizer.learning_rate.assign(stage["learning_rate"])
+        batch = int(stage["batch_size"])
+        history = model.fit(
+            make_dataset(
+                [f"{examples_uri}/train/data.parquet"],
+                schema,
+                FeederConfig(batch_size=batch, seed=seed),
+            ),
+            validation_data=make_dataset(
+                [f"{examples_uri}/eval/data.parquet"], schema, FeederConfig(batch_size=batch)
+            ),
+            initial_epoch=done,
+            epochs=done + int(stage["epochs"]),
+            shuffle=False,  # the feeder shuffles, seeded
+            verbose=2,
+        )
+        done += int(stage["epochs"])
+        records.append(
+            {
+                "stage": number,
+                **stage,
+                "history": history.history,
+                "final": {k: float(v[-1]) for k, v in history.history.items()},
+            }
+        )
+    return records
+
+
 def train(ctx: ExecutorContext) -> ExecutorOutput:
     import keras
 
@@ -34,29 +74,17 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
 
     examples = ctx.inputs["examples"]
     artifacts.verify(examples.uri)
-    batch = int(hparams["batch_size"])
-    seed = ctx.params["seed"]
-    train_data = make_dataset(
-        [f"{examples.uri}/train/data.parquet"], schema, FeederConfig(batch_size=batch, seed=seed)
-    )
-    eval_data = make_dataset(
-        [f"{examples.uri}/eval/data.parquet"], schema, FeederConfig(batch_size=batch)
-    )
     model = module.build_model(schema, statistics["splits"]["train"]["features"], hparams)
     started = time.monotonic()
-    history = model.fit(
-        train_data,
-        validation_data=eval_data,
-        epochs=int(hparams["epochs"]),
-        shuffle=False,  # the feeder shuffles, seeded
-        verbose=2,
+    stages = run_stages(
+        model, examples.uri, schema, stages_of(ctx.params, hparams), ctx.params["seed"]
     )
     seconds = time.monotonic() - started
     out = ctx.outputs["model"]
     model.export(str(out / "saved_model"), format="tf_saved_model", verbose=False)
-    final = {k: float(v[-1]) for k, v in history.history.items()}
+    final = stages[-1]["final"]
     record = {
-        "history": history.history,
+        "stages": stages,
         "final": final,
         "seconds": seconds,
         "train_rows": examples.properties["splits"]["train"],
@@ -72,7 +100,11 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
                 "path": "saved_model",
             }
         },
-        result={"final_metrics": final, "train_seconds": round(seconds, 2)},
+        result={
+            "final_metrics": final,
+            "train_seconds": round(seconds, 2),
+            "stages": [{k: v for k, v in s.items() if k != "history"} for s in stages],
+        },
     )
 
 
