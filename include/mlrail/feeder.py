@@ -35,6 +35,8 @@ class FeederConfig:
     repeat: bool = False  # True: endless (use steps_per_epoch); False: one pass per epoch
     parallel_reads: int = 4
     drop_remainder: bool = False
+    # (index, count): read only every count-th row group from index, for one worker of many.
+    shard: tuple[int, int] = (0, 1)
 
 
 def row_group_units(paths: list[str]) -> list[tuple[str, int]]:
@@ -107,9 +109,15 @@ def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig)
     """
     import tensorflow as tf
 
+    index, count = config.shard
     units = row_group_units(paths)
     if not units:
         raise ValueError(f"no rows to feed: {paths} hold no row groups")
+    # Shard by row group when there are enough of them; otherwise every shard reads every
+    # row group and keeps every count-th row.
+    row_shard = count > 1 and len(units) < count
+    if count > 1 and not row_shard:
+        units = units[index::count]
     epochs = itertools.count()
 
     def chunks():
@@ -124,6 +132,8 @@ def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig)
                 table = pending.result()
                 following = next(windows, None)
                 pending = pool.submit(_read_window, following, pool) if following else None
+                if row_shard:
+                    table = table.take(np.arange(index, table.num_rows, count))
                 if config.seed is not None:
                     rng = np.random.default_rng([config.seed, epoch, number])
                     table = table.take(rng.permutation(table.num_rows))

@@ -151,6 +151,9 @@ def train_model(
         "module_path": module_path,
         "seed": spec.train.seed,
         "stages": [vars(stage) for stage in spec.train.stages],
+        "strategy": spec.train.strategy,
+        "devices": spec.train.devices,
+        "workers": spec.train.workers,
     }
     return run_component(
         env, train_component.TRAIN, inputs, params, run, force=force, code_files=(module_path,)

@@ -163,12 +163,18 @@ class TrainSpec:
     # Applied in order, e.g. the batch grows as the learning rate decays. Empty: one stage
     # from the hyperparameters' learning_rate, batch_size and epochs.
     stages: list[Stage] = field(default_factory=list)
+    strategy: str = "single"  # single | mirrored | multi_worker
+    devices: int = 2  # mirrored without a GPU: logical CPU devices
+    workers: int = 2  # multi_worker on this machine: local worker processes
     seed: int = 42
     pool: str = "training"
 
     def __post_init__(self) -> None:
         if not self.module:
             raise SpecError("train.module", "the path of a model module, e.g. ../models/m.py")
+        _one_of("train.strategy", self.strategy, ("single", "mirrored", "multi_worker"))
+        _positive("train.devices", self.devices)
+        _positive("train.workers", self.workers)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 from mlrail.feeder import FeederConfig, make_dataset
-from mlrail.modules import load_model_module
 from mlrail.runner import Component, ExecutorContext, ExecutorOutput
 
 
@@ -29,7 +31,7 @@ def stages_of(params: dict, hparams: dict) -> list[dict]:
     ]
 
 
-def run_stages(model, examples_uri: str, schema: dict, stages: list[dict], seed: int):
+def run_stages(model, train_path: str, eval_path: str, schema: dict, stages: list[dict], seed: int):
     """Fit ``model`` stage after stage; each stage sets its learning rate and batch size and
     continues the epoch count. Returns each stage with its per-epoch history."""
     done, records = 0, []
@@ -38,13 +40,11 @@ def run_stages(model, examples_uri: str, schema: dict, stages: list[dict], seed:
         batch = int(stage["batch_size"])
         history = model.fit(
             make_dataset(
-                [f"{examples_uri}/train/data.parquet"],
+                [train_path],
                 schema,
                 FeederConfig(batch_size=batch, seed=seed),
             ),
-            validation_data=make_dataset(
-                [f"{examples_uri}/eval/data.parquet"], schema, FeederConfig(batch_size=batch)
-            ),
+            validation_data=make_dataset([eval_path], schema, FeederConfig(batch_size=batch)),
             initial_epoch=done,
             epochs=done + int(stage["epochs"]),
             shuffle=False,  # the feeder shuffles, seeded
@@ -62,39 +62,72 @@ def run_stages(model, examples_uri: str, schema: dict, stages: list[dict], seed:
     return records
 
 
-def train(ctx: ExecutorContext) -> ExecutorOutput:
-    import keras
-
-    artifacts = ctx.env.artifacts
-    schema = artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
-    statistics = artifacts.read_json(ctx.inputs["statistics"].uri, "statistics.json")
-    hparams = artifacts.read_json(ctx.inputs["hyperparameters"].uri, "hyperparameters.json")
-    module = load_model_module(ctx.params["module_path"])
-    keras.utils.set_random_seed(ctx.params["seed"])
-
+def _entrypoint_args(ctx: ExecutorContext, files: Path) -> list[str]:
+    """Arguments for ``python -m mlrail.train`` from the execution's inputs."""
+    artifacts, p = ctx.env.artifacts, ctx.params
     examples = ctx.inputs["examples"]
     artifacts.verify(examples.uri)
-    model = module.build_model(schema, statistics["splits"]["train"]["features"], hparams)
-    started = time.monotonic()
-    stages = run_stages(
-        model, examples.uri, schema, stages_of(ctx.params, hparams), ctx.params["seed"]
-    )
-    seconds = time.monotonic() - started
-    out = ctx.outputs["model"]
-    model.export(str(out / "saved_model"), format="tf_saved_model", verbose=False)
-    final = stages[-1]["final"]
-    record = {
-        "stages": stages,
-        "final": final,
-        "seconds": seconds,
-        "train_rows": examples.properties["splits"]["train"],
-        "eval_rows": examples.properties["splits"]["eval"],
-    }
-    (out / "training.json").write_text(json.dumps(record, indent=2))
+    hparams = artifacts.read_json(ctx.inputs["hyperparameters"].uri, "hyperparameters.json")
+    for slot, name in (("schema", "schema.json"), ("statistics", "statistics.json")):
+        (files / name).write_text(json.dumps(artifacts.read_json(ctx.inputs[slot].uri, name)))
+    (files / "hyperparameters.json").write_text(json.dumps(hparams))
+    (files / "stages.json").write_text(json.dumps(stages_of(p, hparams)))
+    return [
+        "--strategy",
+        p["strategy"],
+        "--devices",
+        str(p["devices"]),
+        "--workers",
+        str(p["workers"]),
+        "--seed",
+        str(p["seed"]),
+        "--train-data",
+        f"{examples.uri}/train/data.parquet",
+        "--eval-data",
+        f"{examples.uri}/eval/data.parquet",
+        "--schema",
+        str(files / "schema.json"),
+        "--statistics",
+        str(files / "statistics.json"),
+        "--hyperparameters",
+        str(files / "hyperparameters.json"),
+        "--stages",
+        str(files / "stages.json"),
+        "--module",
+        p["module_path"],
+        "--model-dir",
+        str(ctx.outputs["model"]),
+    ]
+
+
+def train(ctx: ExecutorContext) -> ExecutorOutput:
+    """Train through the one entrypoint: in this process for ``single``; in fresh processes
+    for the distributed strategies (their devices and cluster must be set before TensorFlow
+    starts, and the task process may have started it already)."""
+    from mlrail import train as entrypoint
+
+    with tempfile.TemporaryDirectory(prefix="mlrail-train-") as files:
+        argv = _entrypoint_args(ctx, Path(files))
+        if ctx.params["strategy"] == "single":
+            entrypoint.main(argv)
+        else:
+            done = subprocess.run(
+                [sys.executable, "-m", "mlrail.train", *argv], capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                raise RuntimeError(
+                    f"training with strategy {ctx.params['strategy']} failed:\n"
+                    f"{done.stderr[-4000:]}"
+                )
+    record = json.loads((ctx.outputs["model"] / "training.json").read_text())
+    examples = ctx.inputs["examples"]
+    final = record["final"]
     return ExecutorOutput(
         properties={
             "model": {
                 "final": final,
+                "strategy": record["strategy"],
+                "replicas": record["replicas"],
                 "train_rows": examples.properties["splits"]["train"],
                 "format": "tf_saved_model",
                 "path": "saved_model",
@@ -102,8 +135,13 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
         },
         result={
             "final_metrics": final,
-            "train_seconds": round(seconds, 2),
-            "stages": [{k: v for k, v in s.items() if k != "history"} for s in stages],
+            "train_seconds": round(record["seconds"], 2),
+            "strategy": record["strategy"],
+            "replicas": record["replicas"],
+            "stages": [
+                {k: v for k, v in s.items() if k not in ("history", "step_losses")}
+                for s in record["stages"]
+            ],
         },
     )
 
@@ -117,5 +155,11 @@ TRAIN = Component(
     name="train",
     executor=train,
     outputs={"model": "Model"},
-    code_modules=("mlrail.keras_features", "mlrail.modules", "mlrail.feeder"),
+    code_modules=(
+        "mlrail.keras_features",
+        "mlrail.modules",
+        "mlrail.feeder",
+        "mlrail.distributed",
+        "mlrail.train",
+    ),
 )
