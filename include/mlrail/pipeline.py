@@ -154,6 +154,7 @@ def train_model(
         "strategy": spec.train.strategy,
         "devices": spec.train.devices,
         "workers": spec.train.workers,
+        "early_stopping_patience": spec.train.early_stopping_patience,
     }
     return run_component(
         env, train_component.TRAIN, inputs, params, run, force=force, code_files=(module_path,)

@@ -167,11 +167,30 @@ class TrainSpec:
     devices: int = 2  # mirrored without a GPU: logical CPU devices
     workers: int = 2  # multi_worker on this machine: local worker processes
     seed: int = 42
-    pool: str = "training"
+    pool: str = "training"  # accelerators use the "gpu" pool instead
+    accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4 (Vertex AI)
+    accelerator_count: int = 0
+    priority_weight: int = 10  # Airflow priority among waiting tasks
+    max_minutes: int = 0  # training budget: the task is stopped after this; 0 = no limit
+    retries: int = 2  # with exponential backoff from one minute
+    # Cheap hours, UTC "HH:MM": training waits (deferred, no worker slot) until the window
+    # start_after..start_before opens; start_before may be past midnight, empty = 24:00.
+    start_after: str = ""
+    start_before: str = ""
+    early_stopping_patience: int = 0  # epochs without val_loss improvement; 0 = off
 
     def __post_init__(self) -> None:
         if not self.module:
             raise SpecError("train.module", "the path of a model module, e.g. ../models/m.py")
+        for name in ("start_after", "start_before"):
+            value = getattr(self, name)
+            if value and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+                raise SpecError(f"train.{name}", "a time of day as HH:MM (UTC)", value)
+        if self.start_before and not self.start_after:
+            raise SpecError("train.start_before", "start_after as well (the window's start)")
+        for name in ("accelerator_count", "max_minutes", "retries", "early_stopping_patience"):
+            if getattr(self, name) < 0:
+                raise SpecError(f"train.{name}", "zero or a positive integer", getattr(self, name))
         _one_of("train.strategy", self.strategy, ("single", "mirrored", "multi_worker"))
         _positive("train.devices", self.devices)
         _positive("train.workers", self.workers)

@@ -120,7 +120,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     if args.strategy == "single":
         model = module.build_model(schema, features, hparams)
-        records = run_stages(model, args.train_data, args.eval_data, schema, stages, args.seed)
+        records = run_stages(
+            model,
+            args.train_data,
+            args.eval_data,
+            schema,
+            stages,
+            args.seed,
+            args.early_stopping_patience,
+        )
     else:
         import pyarrow.parquet as pq
 
@@ -206,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="multi_worker without TF_CONFIG: local worker processes",
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        default=0,
+        help="single: stop a stage after this many epochs without a better "
+        "val_loss, keeping the best weights (0: off)",
+    )
     parser.add_argument("--loss-log", help="write every step's global loss here (tests)")
     return parser
 

@@ -17,8 +17,23 @@ from mlrail_airflow.operators import (
     TrainModelOperator,
     ValidateDataOperator,
 )
+from mlrail_airflow.operators.window import WaitForWindowSensor
 
 DEFAULT_ARGS = {"retries": 1, "retry_delay": timedelta(minutes=1), "owner": "mlrail"}
+
+
+def training_knobs(spec) -> dict:
+    """The train task's scheduling from the spec: pool, priority, budget, retries."""
+    knobs = {
+        "pool": "gpu" if spec.train.accelerator_count else spec.train.pool,
+        "priority_weight": spec.train.priority_weight,
+        "retries": spec.train.retries,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+    }
+    if spec.train.max_minutes:
+        knobs["execution_timeout"] = timedelta(minutes=spec.train.max_minutes)
+    return knobs
 
 
 def training_dag(spec_path: str | Path) -> DAG:
@@ -63,14 +78,20 @@ def training_dag(spec_path: str | Path) -> DAG:
             **common,
         )
         train = TrainModelOperator(
+            **training_knobs(spec),
             task_id="train",
             examples=ingest.output,
             statistics=statistics.output,
             schema=schema.output,
-            pool=spec.train.pool,
             **common,
         )
         validate >> train
+        if spec.train.start_after:
+            # Deferred: the wait holds no worker slot, only a trigger in the triggerer.
+            window = WaitForWindowSensor(
+                task_id="wait_for_window", start=spec.train.start_after, end=spec.train.start_before
+            )
+            validate >> window >> train
         evaluate = EvaluateModelOperator(
             task_id="evaluate",
             model=train.output,

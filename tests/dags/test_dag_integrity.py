@@ -69,7 +69,7 @@ def test_dagbag_has_no_import_errors(tmp_path):
     code = (
         "import json; from airflow.dag_processing.dagbag import DagBag;"
         f"b = DagBag(dag_folder={str(ROOT / 'dags')!r},"
-        " known_pools={'default_pool', 'training'});"
+        " known_pools={'default_pool', 'training', 'gpu'});"
         "print(json.dumps({'errors': b.import_errors, 'dags': sorted(b.dag_ids)}))"
     )
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}

@@ -110,3 +110,18 @@ def test_two_workers_stay_in_sync(env, prepared, tmp_path):
         "saved_model",
         "training.json",
     ]
+
+
+def test_early_stopping_ends_a_stage_when_val_loss_stops_improving(env, prepared):
+    spec, run, examples, stats, schema = prepared
+    spec = dataclasses.replace(
+        spec,
+        train=dataclasses.replace(
+            spec.train,
+            early_stopping_patience=1,
+            hyperparameters={**SMALL, "epochs": 40, "learning_rate": 0.05},
+        ),
+    )
+    result = train_model(env, spec, run, examples.id, stats.id, schema.id)
+    record = env.artifacts.read_json(result.outputs["model"].uri, "training.json")
+    assert len(record["stages"][0]["history"]["val_loss"]) < 40

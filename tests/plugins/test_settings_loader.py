@@ -10,7 +10,7 @@ def test_project_settings_expand_mlrail_home(monkeypatch):
     (conn,) = settings["connections"]
     assert conn["conn_id"] == "mlrail_default"
     assert conn["conn_extra"]["metadata_url"] == "sqlite:////srv/mlrail/metadata.db"
-    assert [p["pool_name"] for p in settings["pools"]] == ["training"]
+    assert [p["pool_name"] for p in settings["pools"]] == ["training", "gpu"]
 
 
 def test_unset_variable_is_named(monkeypatch, tmp_path):

@@ -31,7 +31,27 @@ def stages_of(params: dict, hparams: dict) -> list[dict]:
     ]
 
 
-def run_stages(model, train_path: str, eval_path: str, schema: dict, stages: list[dict], seed: int):
+def _early_stopping(patience: int) -> list:
+    if not patience:
+        return []
+    import keras
+
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        )
+    ]
+
+
+def run_stages(
+    model,
+    train_path: str,
+    eval_path: str,
+    schema: dict,
+    stages: list[dict],
+    seed: int,
+    patience: int = 0,
+):
     """Fit ``model`` stage after stage; each stage sets its learning rate and batch size and
     continues the epoch count. Returns each stage with its per-epoch history."""
     done, records = 0, []
@@ -46,6 +66,7 @@ def run_stages(model, train_path: str, eval_path: str, schema: dict, stages: lis
             ),
             validation_data=make_dataset([eval_path], schema, FeederConfig(batch_size=batch)),
             initial_epoch=done,
+            callbacks=_early_stopping(patience),
             epochs=done + int(stage["epochs"]),
             shuffle=False,  # the feeder shuffles, seeded
             verbose=2,
@@ -81,6 +102,8 @@ def _entrypoint_args(ctx: ExecutorContext, files: Path) -> list[str]:
         str(p["workers"]),
         "--seed",
         str(p["seed"]),
+        "--early-stopping-patience",
+        str(p["early_stopping_patience"]),
         "--train-data",
         f"{examples.uri}/train/data.parquet",
         "--eval-data",
