@@ -10,7 +10,8 @@ from types import ModuleType
 
 
 def load_model_module(path: str | Path) -> ModuleType:
-    """Import a model module from its file; it must define ``build_model``."""
+    """Import a model module from its file; it must define ``build_model`` (or a TFX-style
+    ``run_fn(fn_args)``, see mlrail.tfx_compat)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model module {path} does not exist (train.module in the spec)")
@@ -20,9 +21,11 @@ def load_model_module(path: str | Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    if not callable(getattr(module, "build_model", None)):
+    if not callable(getattr(module, "build_model", None)) and not callable(
+        getattr(module, "run_fn", None)
+    ):
         raise AttributeError(
-            f"model module {path} defines no build_model(schema, statistics, "
-            "hyperparameters) function"
+            f"model module {path} defines neither build_model(schema, statistics, "
+            "hyperparameters) nor a TFX-style run_fn(fn_args)"
         )
     return module

@@ -155,6 +155,7 @@ def train_model(
         "devices": spec.train.devices,
         "workers": spec.train.workers,
         "early_stopping_patience": spec.train.early_stopping_patience,
+        "custom_config": spec.train.custom_config,
     }
     return run_component(
         env, train_component.TRAIN, inputs, params, run, force=force, code_files=(module_path,)

@@ -163,6 +163,7 @@ class TrainSpec:
     # Applied in order, e.g. the batch grows as the learning rate decays. Empty: one stage
     # from the hyperparameters' learning_rate, batch_size and epochs.
     stages: list[Stage] = field(default_factory=list)
+    custom_config: dict[str, Any] = field(default_factory=dict)  # a TFX run_fn's custom_config
     strategy: str = "single"  # single | mirrored | multi_worker
     devices: int = 2  # mirrored without a GPU: logical CPU devices
     workers: int = 2  # multi_worker on this machine: local worker processes

@@ -98,29 +98,27 @@ def launch_local_workers(argv: list[str], workers: int, timeout: float = 1800) -
 
 
 def _stages(args: argparse.Namespace, hparams: dict) -> list[dict]:
-    if args.stages:
-        return json.loads(Path(args.stages).read_text())
-    return [{key: hparams[key] for key in ("learning_rate", "batch_size", "epochs")}]
+    stages = json.loads(Path(args.stages).read_text()) if args.stages else []
+    keys = ("learning_rate", "batch_size", "epochs")
+    if not stages and all(key in hparams for key in keys):
+        stages = [{key: hparams[key] for key in keys}]
+    if not stages:
+        raise ValueError(
+            "nothing to train: give train.stages, or hyperparameters with "
+            "learning_rate, batch_size and epochs"
+        )
+    return stages
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Train in this process (one worker of the cluster when TF_CONFIG is set)."""
-    import keras
-
+def _fit(args: argparse.Namespace, module, schema: dict, features: dict, hparams: dict):
+    """Train with the module's build_model under the chosen strategy: (model, records)."""
     from mlrail.components.train import run_stages
     from mlrail.distributed import make_strategy, train_distributed
-    from mlrail.modules import load_model_module
 
-    schema = json.loads(Path(args.schema).read_text())
-    features = json.loads(Path(args.statistics).read_text())["splits"]["train"]["features"]
-    hparams = json.loads(Path(args.hyperparameters).read_text())
     stages = _stages(args, hparams)
-    module = load_model_module(args.module)
-    keras.utils.set_random_seed(args.seed)
-    started = time.monotonic()
     if args.strategy == "single":
         model = module.build_model(schema, features, hparams)
-        records = run_stages(
+        return model, run_stages(
             model,
             args.train_data,
             args.eval_data,
@@ -129,30 +127,79 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.seed,
             args.early_stopping_patience,
         )
-    else:
-        import pyarrow.parquet as pq
+    import pyarrow.parquet as pq
 
-        strategy = make_strategy(args.strategy, args.devices)
-        rows = pq.ParquetFile(args.train_data).metadata.num_rows
-        model, records = train_distributed(
-            strategy,
-            lambda: module.build_model(schema, features, hparams),
-            args.train_data,
-            rows,
-            schema,
-            stages,
-            args.seed,
+    strategy = make_strategy(args.strategy, args.devices)
+    rows = pq.ParquetFile(args.train_data).metadata.num_rows
+    return train_distributed(
+        strategy,
+        lambda: module.build_model(schema, features, hparams),
+        args.train_data,
+        rows,
+        schema,
+        stages,
+        args.seed,
+    )
+
+
+def _run_tfx(
+    args: argparse.Namespace, module, schema: dict, hparams: dict, target: Path
+) -> list[dict]:
+    """A TFX module's run_fn, which saves the model itself into target/saved_model."""
+    import pyarrow.parquet as pq
+
+    from mlrail.tfx_compat import fn_args
+
+    if args.strategy != "single":
+        raise ValueError(
+            f"{args.module}: a TFX run_fn manages its own distribution; use "
+            "strategy single (run_fn may create a tf.distribute strategy itself)"
         )
-    seconds = time.monotonic() - started
+    arguments = fn_args(
+        train_path=args.train_data,
+        eval_path=args.eval_data,
+        train_rows=pq.ParquetFile(args.train_data).metadata.num_rows,
+        eval_rows=pq.ParquetFile(args.eval_data).metadata.num_rows,
+        schema_path=args.schema,
+        schema=schema,
+        model_dir=target,
+        hyperparameters=hparams,
+        custom_config=json.loads(args.custom_config or "{}"),
+        seed=args.seed,
+    )
+    module.run_fn(arguments)
+    if not (target / "saved_model" / "saved_model.pb").exists():
+        raise RuntimeError(
+            f"{args.module}: run_fn did not save a model to fn_args.serving_model_dir"
+        )
+    return [{"stage": 1, "tfx_run_fn": True, "train_steps": arguments.train_steps, "final": {}}]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train in this process (one worker of the cluster when TF_CONFIG is set)."""
+    import keras
+
+    from mlrail.modules import load_model_module
+
+    schema = json.loads(Path(args.schema).read_text())
+    features = json.loads(Path(args.statistics).read_text())["splits"]["train"]["features"]
+    hparams = json.loads(Path(args.hyperparameters).read_text())
+    module = load_model_module(args.module)
+    keras.utils.set_random_seed(args.seed)
     chief = is_chief(json.loads(os.environ.get("TF_CONFIG") or "{}"))
     target = Path(args.model_dir) if chief else Path(tempfile.mkdtemp(prefix="mlrail-nonchief-"))
     target.mkdir(parents=True, exist_ok=True)
-    model.export(str(target / "saved_model"), format="tf_saved_model", verbose=False)
+    started = time.monotonic()
+    if callable(getattr(module, "build_model", None)):
+        model, records = _fit(args, module, schema, features, hparams)
+        model.export(str(target / "saved_model"), format="tf_saved_model", verbose=False)
+    else:
+        records = _run_tfx(args, module, schema, hparams, target)
     record = {
         "strategy": args.strategy,
         "stages": records,
         "final": records[-1]["final"],
-        "seconds": seconds,
+        "seconds": time.monotonic() - started,
         "replicas": records[-1].get("replicas", 1),
     }
     if chief:
@@ -201,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hyperparameters", required=True)
     parser.add_argument("--module", required=True, help="the model module (build_model)")
     parser.add_argument("--stages", help="JSON list of {learning_rate, batch_size, epochs}")
+    parser.add_argument("--custom-config", help="JSON passed to a TFX run_fn as custom_config")
     parser.add_argument(
         "--devices",
         type=int,

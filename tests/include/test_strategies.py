@@ -125,3 +125,25 @@ def test_early_stopping_ends_a_stage_when_val_loss_stops_improving(env, prepared
     result = train_model(env, spec, run, examples.id, stats.id, schema.id)
     record = env.artifacts.read_json(result.outputs["model"].uri, "training.json")
     assert len(record["stages"][0]["history"]["val_loss"]) < 40
+
+
+def test_tfx_style_module_trains_unchanged(env, prepared):
+    import tensorflow as tf
+
+    spec, run, examples, stats, schema = prepared
+    module = ROOT / "tests" / "include" / "modules" / "tfx_style_module.py"
+    spec = dataclasses.replace(
+        spec,
+        train=dataclasses.replace(
+            spec.train,
+            module=str(module),
+            hyperparameters={"batch_size": 64, "epochs": 1},
+            custom_config={"units": 8},
+        ),
+    )
+    result = train_model(env, spec, run, examples.id, stats.id, schema.id)
+    (stage,) = result.result["stages"]
+    assert stage["tfx_run_fn"] and stage["train_steps"] > 1
+    with env.artifacts.read(result.outputs["model"].uri) as local:
+        serve = tf.saved_model.load(str(local / "saved_model")).signatures["serving_default"]
+        assert set(serve.structured_input_signature[1]) == {"trip_miles", "trip_seconds", "fare"}

@@ -25,10 +25,12 @@ def write_hyperparameters(ctx: ExecutorContext) -> ExecutorOutput:
 
 
 def stages_of(params: dict, hparams: dict) -> list[dict]:
-    """The spec's stages, or one stage from the hyperparameters."""
-    return params.get("stages") or [
-        {key: hparams[key] for key in ("learning_rate", "batch_size", "epochs")}
-    ]
+    """The spec's stages, or one stage from the hyperparameters (none when they lack
+    learning_rate, batch_size or epochs, as a TFX run_fn's may)."""
+    keys = ("learning_rate", "batch_size", "epochs")
+    if params.get("stages"):
+        return params["stages"]
+    return [{key: hparams[key] for key in keys}] if all(k in hparams for k in keys) else []
 
 
 def _early_stopping(patience: int) -> list:
@@ -104,6 +106,8 @@ def _entrypoint_args(ctx: ExecutorContext, files: Path) -> list[str]:
         str(p["seed"]),
         "--early-stopping-patience",
         str(p["early_stopping_patience"]),
+        "--custom-config",
+        json.dumps(p["custom_config"]),
         "--train-data",
         f"{examples.uri}/train/data.parquet",
         "--eval-data",
@@ -184,5 +188,6 @@ TRAIN = Component(
         "mlrail.feeder",
         "mlrail.distributed",
         "mlrail.train",
+        "mlrail.tfx_compat",
     ),
 )
