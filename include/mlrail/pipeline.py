@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import yaml
 
+from mlrail.cache import code_version
 from mlrail.components import evaluate as evaluate_component
 from mlrail.components import ingest as ingest_component
 from mlrail.components import push as push_component
 from mlrail.components import schema as schema_component
 from mlrail.components import statistics as statistics_component
 from mlrail.components import train as train_component
+from mlrail.components import tune as tune_component
 from mlrail.dataset import resolve_dataset
 from mlrail.expectations import load_user_suites
 from mlrail.metadata import Artifact, ModelRegistry
@@ -126,7 +128,21 @@ def validate_data(
     return result
 
 
-def train_model(
+def _default_hyperparameters(spec: PipelineSpec) -> dict:
+    module = load_model_module(spec.resolve(spec.train.module))
+    return {**getattr(module, "HYPERPARAMETERS", {}), **spec.train.hyperparameters}
+
+
+def _last_search(env: Env, pipeline: str) -> dict:
+    """State, best values and space of this pipeline's last completed search (or reuse)."""
+    for execution in reversed(env.metadata.executions(component="tune", pipeline=pipeline)):
+        if execution.state == "complete":
+            props = env.metadata.io_of(execution.id, "output")["hyperparameters"].properties
+            return {key: props[key] for key in ("state", "best", "space")}
+    return {}
+
+
+def tune_hyperparameters(
     env: Env,
     spec: PipelineSpec,
     run: RunInfo,
@@ -135,17 +151,62 @@ def train_model(
     schema_id: int,
     force: bool = False,
 ) -> ComponentResult:
+    """Search (or reuse, or narrow) hyperparameters; the decision and its reason are in the
+    result and the Hyperparameters artifact."""
+    t = spec.tune
     module_path = spec.resolve(spec.train.module)
-    module = load_model_module(module_path)
-    values = {**getattr(module, "HYPERPARAMETERS", {}), **spec.train.hyperparameters}
-    hparams = run_component(
-        env, train_component.HYPERPARAMETERS, {}, {"values": values, "source": "spec"}, run
-    )
+    params = {
+        "module_path": module_path,
+        "module_version": code_version(files=[module_path]),
+        "defaults": _default_hyperparameters(spec),
+        "algorithm": t.algorithm,
+        "max_trials": t.max_trials,
+        "trial_fraction": t.trial_fraction,
+        "objective": t.objective,
+        "policy": t.policy,
+        "max_row_delta": t.max_row_delta,
+        "narrow_epsilon": t.narrow_epsilon,
+        "seed": spec.train.seed,
+        # The last search is a parameter: a new search in between is a different input.
+        "previous": _last_search(env, spec.pipeline),
+    }
     inputs = {
         "examples": _artifact(env, examples_id, "Examples"),
         "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
         "schema": _artifact(env, schema_id, "Schema"),
-        "hyperparameters": hparams.outputs["hyperparameters"],
+    }
+    return run_component(
+        env, tune_component.COMPONENT, inputs, params, run, force=force, code_files=(module_path,)
+    )
+
+
+def train_model(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    examples_id: int,
+    statistics_id: int,
+    schema_id: int,
+    force: bool = False,
+    hyperparameters_id: int | None = None,
+) -> ComponentResult:
+    """Train; with ``hyperparameters_id`` (a tuner's output) instead of the spec's values."""
+    module_path = spec.resolve(spec.train.module)
+    if hyperparameters_id is None:
+        hparams = run_component(
+            env,
+            train_component.HYPERPARAMETERS,
+            {},
+            {"values": _default_hyperparameters(spec), "source": "spec"},
+            run,
+        ).outputs["hyperparameters"]
+    else:
+        hparams = _artifact(env, hyperparameters_id, "Hyperparameters")
+    inputs = {
+        "examples": _artifact(env, examples_id, "Examples"),
+        "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
+        "schema": _artifact(env, schema_id, "Schema"),
+        "hyperparameters": hparams,
     }
     params = {
         "module_path": module_path,
@@ -214,7 +275,11 @@ def run_training_pipeline(
     results["schema"] = infer_schema(env, spec, run, statistics, force)
     schema = results["schema"].outputs["schema"].id
     results["validate"] = validate_data(env, spec, run, examples, statistics, schema, force)
-    results["train"] = train_model(env, spec, run, examples, statistics, schema, force)
+    tuned = None
+    if spec.tune.enabled:
+        results["tune"] = tune_hyperparameters(env, spec, run, examples, statistics, schema, force)
+        tuned = results["tune"].outputs["hyperparameters"].id
+    results["train"] = train_model(env, spec, run, examples, statistics, schema, force, tuned)
     model = results["train"].outputs["model"].id
     results["evaluate"] = evaluate_model(env, spec, run, model, examples, schema)
     blessing = results["evaluate"].outputs["blessing"].id

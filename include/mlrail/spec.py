@@ -198,6 +198,27 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class TuneSpec:
+    """KerasTuner search before training; see mlrail.tuning for the history policy."""
+
+    enabled: bool = False
+    algorithm: str = "random"  # random | hyperband
+    max_trials: int = 6
+    trial_fraction: float = 0.2  # each trial trains this share of the full training steps
+    objective: str = "val_auc"
+    policy: str = "auto"  # auto | reuse | narrow | full
+    max_row_delta: float = 0.1  # "changed little": fewer rows added or removed than this
+    narrow_epsilon: float = 0.25  # narrow: search within +/- this share of the last best
+
+    def __post_init__(self) -> None:
+        _one_of("tune.algorithm", self.algorithm, ("random", "hyperband"))
+        _one_of("tune.policy", self.policy, ("auto", "reuse", "narrow", "full"))
+        _positive("tune.max_trials", self.max_trials)
+        for name in ("trial_fraction", "max_row_delta", "narrow_epsilon"):
+            _share(f"tune.{name}", getattr(self, name))
+
+
+@dataclass(frozen=True)
 class Threshold:
     min: float | None = None
     max: float | None = None
@@ -237,6 +258,7 @@ class PipelineSpec:
     statistics: StatisticsSpec = field(default_factory=StatisticsSpec)
     validation: ValidationSpec = field(default_factory=ValidationSpec)
     expectations: ExpectationsSpec = field(default_factory=ExpectationsSpec)
+    tune: TuneSpec = field(default_factory=TuneSpec)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     push: PushSpec = field(default_factory=PushSpec)
     path: str = ""

@@ -5,7 +5,8 @@ A model module is what a user writes for their own pipeline. mlrail calls:
 * ``build_model(schema, statistics, hyperparameters) -> keras.Model``: ``schema`` and
   ``statistics`` (train-split statistics by feature) come from the cached artifacts, so the
   preprocessing inside the model never re-scans data;
-* ``HYPERPARAMETERS``: defaults, overridden by ``train.hyperparameters`` in the spec.
+* ``HYPERPARAMETERS``: defaults, overridden by ``train.hyperparameters`` in the spec;
+* ``hyperparameter_space(hp)``: the tuner's search space (only when ``tune.enabled``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def build_model(schema: dict, statistics: dict, hyperparameters: dict):
     from mlrail.keras_features import encoded_inputs
 
     inputs, x = encoded_inputs(schema, statistics)
-    for units in hyperparameters["hidden_units"]:
+    hidden = hyperparameters["hidden_units"]
+    if isinstance(hidden, str):  # the tuner's choices are strings like "64,32"
+        hidden = [int(units) for units in hidden.split(",")]
+    for units in hidden:
         x = keras.layers.Dense(units, activation="relu")(x)
         x = keras.layers.Dropout(hyperparameters["dropout"])(x)
     output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
@@ -38,3 +42,10 @@ def build_model(schema: dict, statistics: dict, hyperparameters: dict):
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
     )
     return model
+
+
+def hyperparameter_space(hp) -> None:
+    """The tuner's search space (KerasTuner HyperParameters); values are read by name."""
+    hp.Float("learning_rate", 1e-4, 3e-2, sampling="log")
+    hp.Choice("hidden_units", ["64,32", "128,64", "32"])
+    hp.Float("dropout", 0.0, 0.4)

@@ -15,6 +15,7 @@ from mlrail_airflow.operators import (
     IngestExamplesOperator,
     PushModelOperator,
     TrainModelOperator,
+    TuneHyperparametersOperator,
     ValidateDataOperator,
 )
 from mlrail_airflow.operators.window import WaitForWindowSensor
@@ -77,13 +78,16 @@ def training_dag(spec_path: str | Path) -> DAG:
             schema=schema.output,
             **common,
         )
+        data = {"examples": ingest.output, "statistics": statistics.output, "schema": schema.output}
+        tuned = {}
+        if spec.tune.enabled:
+            tune = TuneHyperparametersOperator(
+                task_id="tune", pool=spec.train.pool, **data, **common
+            )
+            validate >> tune
+            tuned = {"hyperparameters": tune.output}
         train = TrainModelOperator(
-            **training_knobs(spec),
-            task_id="train",
-            examples=ingest.output,
-            statistics=statistics.output,
-            schema=schema.output,
-            **common,
+            **training_knobs(spec), task_id="train", **data, **tuned, **common
         )
         validate >> train
         if spec.train.start_after:

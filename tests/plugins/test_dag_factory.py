@@ -63,3 +63,13 @@ def test_next_window_start(now, start, end, expected):
     from mlrail_airflow.operators.window import next_window_start
 
     assert next_window_start(now, start, end) == expected
+
+
+def test_tuning_adds_a_tune_task_feeding_train(tmp_path):
+    path = _spec(tmp_path, "strategy: single")
+    path.write_text(path.read_text() + "tune: {enabled: true}\n")
+    dag = training_dag(path)
+    tune, train = dag.get_task("tune"), dag.get_task("train")
+    assert "tune" in train.upstream_task_ids and tune.upstream_task_ids >= {"validate"}
+    assert train.hyperparameters is not None and tune.pool == "training"
+    assert training_dag(TAXI_SPEC).get_task("train").hyperparameters is None

@@ -17,6 +17,11 @@ def test_missing_upstream_result_tells_what_to_clear(upstream):
 def test_operator_declares_its_upstream_results_as_templated_inputs():
     from mlrail_airflow.operators import TrainModelOperator
 
-    assert TrainModelOperator.template_fields == ("examples", "statistics", "schema")
+    assert TrainModelOperator.template_fields == (
+        "examples",
+        "statistics",
+        "schema",
+        "hyperparameters",
+    )
     with pytest.raises(TypeError, match="needs the upstream result\\(s\\) \\['schema'\\]"):
         TrainModelOperator(task_id="train", spec_path="s.yaml", examples={}, statistics={})

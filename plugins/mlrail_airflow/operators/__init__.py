@@ -10,6 +10,7 @@ from mlrail_airflow.operators.model import (
     EvaluateModelOperator,
     PushModelOperator,
     TrainModelOperator,
+    TuneHyperparametersOperator,
 )
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "IngestExamplesOperator",
     "PushModelOperator",
     "TrainModelOperator",
+    "TuneHyperparametersOperator",
     "ValidateDataOperator",
 ]

@@ -39,6 +39,7 @@ class MlrailBaseOperator(BaseOperator):
     """
 
     inputs: dict[str, tuple[str, str]] = {}
+    optional_inputs: frozenset[str] = frozenset()  # inputs that may be absent (None)
     template_fields: Sequence[str] = ()
     ui_color = "#e8f1fb"
     operator_extra_links = (RunSummaryLink(),)
@@ -48,17 +49,21 @@ class MlrailBaseOperator(BaseOperator):
         cls.template_fields = tuple(cls.inputs)
 
     def __init__(self, *, spec_path: str, mlrail_conn_id: str = "mlrail_default", **kwargs):
-        missing = [name for name in self.inputs if name not in kwargs]
+        missing = [
+            name for name in self.inputs if name not in kwargs and name not in self.optional_inputs
+        ]
         if missing:
             raise TypeError(f"{type(self).__name__} needs the upstream result(s) {missing}")
-        upstream = {name: kwargs.pop(name) for name in self.inputs}
+        upstream = {name: kwargs.pop(name, None) for name in self.inputs}
         super().__init__(**kwargs)
         self.spec_path = str(spec_path)
         self.mlrail_conn_id = mlrail_conn_id
         for name, value in upstream.items():
             setattr(self, name, value)
 
-    def input_id(self, name: str) -> int:
+    def input_id(self, name: str) -> int | None:
+        if name in self.optional_inputs and getattr(self, name) is None:
+            return None
         slot, task = self.inputs[name]
         return artifact_id(getattr(self, name), slot, task)
 

@@ -13,16 +13,41 @@ from mlrail_airflow.operators.data import EXAMPLES, SCHEMA, STATISTICS
 MODEL = ("model", "train")
 
 
-class TrainModelOperator(MlrailBaseOperator):
-    """Trains the spec's model module; the SavedModel carries its preprocessing."""
+class TuneHyperparametersOperator(MlrailBaseOperator):
+    """KerasTuner search on short runs, or a reasoned reuse / narrowing of the last one."""
 
     inputs = {"examples": EXAMPLES, "statistics": STATISTICS, "schema": SCHEMA}
+
+    def run_stage(self, env, spec, run, force, context):
+        from mlrail.pipeline import tune_hyperparameters
+
+        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
+        result = tune_hyperparameters(env, spec, run, *ids, force)
+        self.log.info(
+            "tuning decision: %s (%s)", result.result["decision"], result.result["reason"]
+        )
+        return result
+
+
+class TrainModelOperator(MlrailBaseOperator):
+    """Trains the spec's model module; the SavedModel carries its preprocessing. With a
+    ``hyperparameters`` input (the tune task's output) it trains with the tuned values."""
+
+    inputs = {
+        "examples": EXAMPLES,
+        "statistics": STATISTICS,
+        "schema": SCHEMA,
+        "hyperparameters": ("hyperparameters", "tune"),
+    }
+    optional_inputs = frozenset({"hyperparameters"})
 
     def run_stage(self, env, spec, run, force, context):
         from mlrail.pipeline import train_model
 
         ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
-        return train_model(env, spec, run, *ids, force)
+        return train_model(
+            env, spec, run, *ids, force, hyperparameters_id=self.input_id("hyperparameters")
+        )
 
 
 class EvaluateModelOperator(MlrailBaseOperator):
