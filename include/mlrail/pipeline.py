@@ -35,6 +35,15 @@ def _artifact(env: Env, artifact_id: int, expected_type: str) -> Artifact:
     return artifact
 
 
+def _data_inputs(env: Env, examples_id: int, statistics_id: int, schema_id: int) -> dict:
+    """The Examples, their statistics and schema: what tuning, validation and training read."""
+    return {
+        "examples": _artifact(env, examples_id, "Examples"),
+        "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
+        "schema": _artifact(env, schema_id, "Schema"),
+    }
+
+
 def ingest_examples(
     env: Env, spec: PipelineSpec, run: RunInfo, force: bool = False, source: str | None = None
 ) -> ComponentResult:
@@ -101,11 +110,7 @@ def validate_data(
 ) -> ComponentResult:
     """Validate against the schema and the GX suites; raise BlockingAnomaliesError listing
     every blocking anomaly."""
-    inputs = {
-        "examples": _artifact(env, examples_id, "Examples"),
-        "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
-        "schema": _artifact(env, schema_id, "Schema"),
-    }
+    inputs = _data_inputs(env, examples_id, statistics_id, schema_id)
     gx = spec.expectations
     params = {
         "limits": vars(spec.validation),
@@ -159,22 +164,12 @@ def tune_hyperparameters(
         "module_path": module_path,
         "module_version": code_version(files=[module_path]),
         "defaults": _default_hyperparameters(spec),
-        "algorithm": t.algorithm,
-        "max_trials": t.max_trials,
-        "trial_fraction": t.trial_fraction,
-        "objective": t.objective,
-        "policy": t.policy,
-        "max_row_delta": t.max_row_delta,
-        "narrow_epsilon": t.narrow_epsilon,
+        **{name: value for name, value in vars(t).items() if name != "enabled"},
         "seed": spec.train.seed,
         # The last search is a parameter: a new search in between is a different input.
         "previous": _last_search(env, spec.pipeline),
     }
-    inputs = {
-        "examples": _artifact(env, examples_id, "Examples"),
-        "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
-        "schema": _artifact(env, schema_id, "Schema"),
-    }
+    inputs = _data_inputs(env, examples_id, statistics_id, schema_id)
     return run_component(
         env, tune_component.COMPONENT, inputs, params, run, force=force, code_files=(module_path,)
     )
@@ -203,9 +198,7 @@ def train_model(
     else:
         hparams = _artifact(env, hyperparameters_id, "Hyperparameters")
     inputs = {
-        "examples": _artifact(env, examples_id, "Examples"),
-        "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
-        "schema": _artifact(env, schema_id, "Schema"),
+        **_data_inputs(env, examples_id, statistics_id, schema_id),
         "hyperparameters": hparams,
     }
     params = {
