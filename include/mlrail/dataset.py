@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 import fsspec
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -95,8 +94,3 @@ def iter_source(source: str, fmt: str = "auto") -> Iterator[tuple[str, pa.Table]
                     "file of a data source needs the same columns"
                 )
             yield url, batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-
-
-def read_table(source: str, fmt: str = "auto") -> pd.DataFrame:
-    """Every file of ``source`` as one frame (small data only: it is all in memory)."""
-    return pa.concat_tables(batch for _, batch in iter_source(source, fmt)).to_pandas()
