@@ -118,8 +118,14 @@ def search(
         tuner = kt.RandomSearch(model_for, max_trials=max_trials, **common)
     else:
         raise ValueError(f"tune.algorithm {algorithm!r}: expected random or hyperband")
+    # shuffle=False: the feeder already shuffles, seeded (Keras cannot shuffle a dataset).
     tuner.search(
-        train_data, validation_data=eval_data, epochs=epochs, steps_per_epoch=steps, verbose=0
+        train_data,
+        validation_data=eval_data,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        shuffle=False,
+        verbose=0,
     )
     best = tuner.get_best_hyperparameters(1)[0]
     trials = [
