@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlrail.keras_features import input_dtype
+from mlrail.keras_features import input_dtype, to_model_inputs
 
 
 @dataclass(frozen=True)
@@ -48,20 +48,6 @@ def row_group_units(paths: list[str]) -> list[tuple[str, int]]:
             (path, i) for i in range(metadata.num_row_groups) if metadata.row_group(i).num_rows
         ]
     return units
-
-
-def _arrays(table: pa.Table, schema: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    features = {}
-    for feature in schema["features"]:
-        column = table.column(feature["name"])
-        if input_dtype(feature) == "string":
-            values = column.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False)
-            features[feature["name"]] = values.astype(object).reshape(-1, 1)
-        else:
-            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            features[feature["name"]] = values.astype(np.float32).reshape(-1, 1)
-    label = table.column(schema["label"]["name"]).to_numpy(zero_copy_only=False)
-    return features, label
 
 
 def _signature(schema: dict[str, Any], label_dtype):
@@ -140,8 +126,8 @@ def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig)
                 # One element per window: tf.data re-batches it in C++, so this Python
                 # generator takes the GIL once per window, not once per batch, and never
                 # competes with the training loop for it.
-                features, label = _arrays(table, schema)
-                yield features, label.astype(np.float32)
+                label = table.column(schema["label"]["name"]).to_numpy(zero_copy_only=False)
+                yield to_model_inputs(table, schema), label.astype(np.float32)
 
     data = tf.data.Dataset.from_generator(chunks, output_signature=_signature(schema, tf.float32))
     if config.repeat:

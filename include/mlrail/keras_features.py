@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 MISSING_INT = -1  # where an integer category is missing (NaN in a float column)
 
@@ -21,18 +21,18 @@ def input_dtype(feature: dict[str, Any]) -> str:
     return "string" if feature["type"] == "string" else "float32"
 
 
-def to_model_inputs(frame: pd.DataFrame, schema: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Raw feature columns as the arrays the model's inputs take; no transformation."""
+def to_model_inputs(table: pa.Table, schema: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Raw feature columns as the arrays the model's inputs take; no transformation
+    (a missing string arrives empty, a missing number as NaN: the model handles both)."""
     arrays = {}
     for feature in schema["features"]:
-        column = frame[feature["name"]]
+        column = table.column(feature["name"])
         if input_dtype(feature) == "string":
-            values = column.astype(object).where(column.notna(), "").astype(str).to_numpy()
+            values = column.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False)
             arrays[feature["name"]] = values.astype(object).reshape(-1, 1)
         else:
-            arrays[feature["name"]] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(
-                -1, 1
-            )
+            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            arrays[feature["name"]] = values.astype(np.float32).reshape(-1, 1)
     return arrays
 
 

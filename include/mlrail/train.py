@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrail.distributed import STRATEGIES
+from mlrail.stages import fit_stages, resolve_stages
 
 
 def is_chief(tf_config: dict[str, Any]) -> bool:
@@ -98,10 +99,8 @@ def launch_local_workers(argv: list[str], workers: int, timeout: float = 1800) -
 
 
 def _stages(args: argparse.Namespace, hparams: dict) -> list[dict]:
-    stages = json.loads(Path(args.stages).read_text()) if args.stages else []
-    keys = ("learning_rate", "batch_size", "epochs")
-    if not stages and all(key in hparams for key in keys):
-        stages = [{key: hparams[key] for key in keys}]
+    explicit = json.loads(Path(args.stages).read_text()) if args.stages else None
+    stages = resolve_stages(explicit, hparams)
     if not stages:
         raise ValueError(
             "nothing to train: give train.stages, or hyperparameters with "
@@ -112,13 +111,12 @@ def _stages(args: argparse.Namespace, hparams: dict) -> list[dict]:
 
 def _fit(args: argparse.Namespace, module, schema: dict, features: dict, hparams: dict):
     """Train with the module's build_model under the chosen strategy: (model, records)."""
-    from mlrail.components.train import run_stages
     from mlrail.distributed import make_strategy, train_distributed
 
     stages = _stages(args, hparams)
     if args.strategy == "single":
         model = module.build_model(schema, features, hparams)
-        return model, run_stages(
+        return model, fit_stages(
             model,
             args.train_data,
             args.eval_data,

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mlrail.blessing import decide_blessing
 from mlrail.keras_features import to_model_inputs
@@ -16,18 +17,18 @@ from mlrail.runner import Component, ExecutorContext, ExecutorOutput
 BATCH = 4096
 
 
-def predict_saved_model(model_dir: Path, frame: pd.DataFrame, schema: dict) -> np.ndarray:
+def predict_saved_model(model_dir: Path, table: pa.Table, schema: dict) -> np.ndarray:
     """Predictions of an exported SavedModel from raw features, as serving would make them."""
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    inputs = to_model_inputs(frame, schema)
+    inputs = to_model_inputs(table, schema)
     names = list(serve.structured_input_signature[1])
     missing = sorted(set(names) - set(inputs))
     if missing:
         raise ValueError(f"model at {model_dir} expects features {missing} that the data lacks")
     outputs = []
-    for start in range(0, len(frame), BATCH):
+    for start in range(0, table.num_rows, BATCH):
         batch = {n: tf.constant(inputs[n][start : start + BATCH]) for n in names}
         result = serve(**batch)
         outputs.append(next(iter(result.values())).numpy().reshape(-1))
@@ -44,8 +45,8 @@ def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
     artifacts, p = ctx.env.artifacts, ctx.params
     schema = artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
     with artifacts.read(ctx.inputs["examples"].uri) as examples:
-        test = pd.read_parquet(examples / "test" / "data.parquet")
-    labels = test[schema["label"]["name"]].to_numpy()
+        test = pq.read_table(examples / "test" / "data.parquet")
+    labels = test.column(schema["label"]["name"]).to_numpy(zero_copy_only=False)
     models = {"candidate": ctx.inputs["model"]}
     if "baseline" in ctx.inputs:
         models["baseline"] = ctx.inputs["baseline"]

@@ -8,8 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mlrail.feeder import FeederConfig, make_dataset
 from mlrail.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.stages import resolve_stages
 
 
 def write_hyperparameters(ctx: ExecutorContext) -> ExecutorOutput:
@@ -24,67 +24,6 @@ def write_hyperparameters(ctx: ExecutorContext) -> ExecutorOutput:
     )
 
 
-def stages_of(params: dict, hparams: dict) -> list[dict]:
-    """The spec's stages, or one stage from the hyperparameters (none when they lack
-    learning_rate, batch_size or epochs, as a TFX run_fn's may)."""
-    keys = ("learning_rate", "batch_size", "epochs")
-    if params.get("stages"):
-        return params["stages"]
-    return [{key: hparams[key] for key in keys}] if all(k in hparams for k in keys) else []
-
-
-def _early_stopping(patience: int) -> list:
-    if not patience:
-        return []
-    import keras
-
-    return [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
-        )
-    ]
-
-
-def run_stages(
-    model,
-    train_path: str,
-    eval_path: str,
-    schema: dict,
-    stages: list[dict],
-    seed: int,
-    patience: int = 0,
-):
-    """Fit ``model`` stage after stage; each stage sets its learning rate and batch size and
-    continues the epoch count. Returns each stage with its per-epoch history."""
-    done, records = 0, []
-    for number, stage in enumerate(stages, start=1):
-        model.optimizer.learning_rate.assign(stage["learning_rate"])
-        batch = int(stage["batch_size"])
-        history = model.fit(
-            make_dataset(
-                [train_path],
-                schema,
-                FeederConfig(batch_size=batch, seed=seed),
-            ),
-            validation_data=make_dataset([eval_path], schema, FeederConfig(batch_size=batch)),
-            initial_epoch=done,
-            callbacks=_early_stopping(patience),
-            epochs=done + int(stage["epochs"]),
-            shuffle=False,  # the feeder shuffles, seeded
-            verbose=2,
-        )
-        done += int(stage["epochs"])
-        records.append(
-            {
-                "stage": number,
-                **stage,
-                "history": history.history,
-                "final": {k: float(v[-1]) for k, v in history.history.items()},
-            }
-        )
-    return records
-
-
 def _entrypoint_args(ctx: ExecutorContext, files: Path) -> list[str]:
     """Arguments for ``python -m mlrail.train`` from the execution's inputs."""
     artifacts, p = ctx.env.artifacts, ctx.params
@@ -94,7 +33,7 @@ def _entrypoint_args(ctx: ExecutorContext, files: Path) -> list[str]:
     for slot, name in (("schema", "schema.json"), ("statistics", "statistics.json")):
         (files / name).write_text(json.dumps(artifacts.read_json(ctx.inputs[slot].uri, name)))
     (files / "hyperparameters.json").write_text(json.dumps(hparams))
-    (files / "stages.json").write_text(json.dumps(stages_of(p, hparams)))
+    (files / "stages.json").write_text(json.dumps(resolve_stages(p.get("stages"), hparams)))
     return [
         "--strategy",
         p["strategy"],
@@ -188,6 +127,7 @@ TRAIN = Component(
         "mlrail.feeder",
         "mlrail.distributed",
         "mlrail.train",
+        "mlrail.stages",
         "mlrail.tfx_compat",
     ),
 )
