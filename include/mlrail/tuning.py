@@ -81,6 +81,61 @@ def narrowed(space: dict[str, Any], best: dict[str, Any], epsilon: float):
     return hp
 
 
+def make_tuner(
+    build,
+    space_fn,
+    *,
+    algorithm: str,
+    max_trials: int,
+    epochs: int,
+    directory: str,
+    seed: int,
+    objective: str,
+    hyperparameters=None,
+    overwrite: bool = True,
+):
+    """A KerasTuner tuner whose models are ``build(values)`` after ``space_fn(hp)`` declared
+    the space. KerasTuner reads ``KERASTUNER_*`` from the environment here: in a parallel
+    search the same call makes the chief (oracle server) or a worker (oracle client)."""
+    import keras_tuner as kt
+
+    def model_for(hp):
+        space_fn(hp)
+        return build({name: hp.get(name) for name in hp.values})
+
+    direction = "min" if objective.endswith("loss") else "max"
+    common = dict(
+        objective=kt.Objective(objective, direction),
+        directory=directory,
+        project_name="search",
+        seed=seed,
+        hyperparameters=hyperparameters,
+        overwrite=overwrite,
+    )
+    if algorithm == "hyperband":
+        return kt.Hyperband(model_for, max_epochs=max(2, epochs), **common)
+    if algorithm == "random":
+        return kt.RandomSearch(model_for, max_trials=max_trials, **common)
+    raise ValueError(f"tune.algorithm {algorithm!r}: expected random or hyperband")
+
+
+def results(tuner) -> tuple[dict[str, Any], dict[str, Any], list[dict]]:
+    """(best values, search space config, trials) of a finished search."""
+    best = tuner.get_best_hyperparameters(1)
+    if not best:
+        # KerasTuner keeps each failed trial's traceback; in a parallel search it is the
+        # only copy left (the workers' logs are removed with them).
+        errors = [t.message for t in tuner.oracle.trials.values() if t.message]
+        raise RuntimeError(
+            f"no trial of the search completed ({len(tuner.oracle.trials)} trials); "
+            f"the first error:\n{(errors or ['(none recorded)'])[0][-2000:]}"
+        )
+    trials = [
+        {"values": t.hyperparameters.values, "score": t.score} for t in tuner.oracle.trials.values()
+    ]
+    return dict(best[0].values), tuner.oracle.hyperparameters.get_config(), trials
+
+
 def search(
     build,
     space_fn,
@@ -96,39 +151,22 @@ def search(
     objective: str,
     hyperparameters=None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[dict]]:
-    """Run the search; return (best values, search space config, trials)."""
-    import keras_tuner as kt
-
-    def model_for(hp):
-        space_fn(hp)
-        return build({name: hp.get(name) for name in hp.values})
-
-    direction = "min" if objective.endswith("loss") else "max"
-    common = dict(
-        objective=kt.Objective(objective, direction),
-        directory=directory,
-        project_name="search",
-        seed=seed,
-        hyperparameters=hyperparameters,
-        overwrite=True,
-    )
-    if algorithm == "hyperband":
-        tuner = kt.Hyperband(model_for, max_epochs=max(2, epochs), **common)
-    elif algorithm == "random":
-        tuner = kt.RandomSearch(model_for, max_trials=max_trials, **common)
-    else:
-        raise ValueError(f"tune.algorithm {algorithm!r}: expected random or hyperband")
-    # shuffle=False: the feeder already shuffles, seeded (Keras cannot shuffle a dataset).
-    tuner.search(
-        train_data,
-        validation_data=eval_data,
+    """Run the search in this process; return (best values, search space config, trials)."""
+    tuner = make_tuner(
+        build,
+        space_fn,
+        algorithm=algorithm,
+        max_trials=max_trials,
         epochs=epochs,
-        steps_per_epoch=steps,
-        shuffle=False,
-        verbose=0,
+        directory=directory,
+        seed=seed,
+        objective=objective,
+        hyperparameters=hyperparameters,
     )
-    best = tuner.get_best_hyperparameters(1)[0]
-    trials = [
-        {"values": t.hyperparameters.values, "score": t.score} for t in tuner.oracle.trials.values()
-    ]
-    return dict(best.values), tuner.oracle.hyperparameters.get_config(), trials
+    tuner.search(train_data, validation_data=eval_data, **fit_kwargs(epochs, steps))
+    return results(tuner)
+
+
+def fit_kwargs(epochs: int, steps: int) -> dict[str, Any]:
+    # shuffle=False: the feeder already shuffles, seeded (Keras cannot shuffle a dataset).
+    return dict(epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0)
