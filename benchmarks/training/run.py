@@ -7,14 +7,21 @@ writes them), builds the taxi model from the real statistics and schema, then in
 process and run:
 
 1. the feeder alone: examples/s of iterating ``mlrail.feeder.make_dataset``;
-2. training with the real feeder (seeded shuffle, parallel row-group reads);
-3. training on the same batches held in memory (the feeder's output cached in RAM during
+2. the same rows written as TFRecord shards (``mlrail.tfrecord.write_tfrecords``, the
+   parameter-server input) and read alone with ``make_tfrecord_dataset``;
+3. training with the real feeder (seeded shuffle, parallel row-group reads);
+4. training with the TFRecord reader (same seed, batch size and steps);
+5. training on the same batches held in memory (the feeder's output cached in RAM during
    a warm-up epoch, then replayed).
 
-Each training measurement skips a warm-up epoch (tracing, cache fill). The last line is
-one JSON object with ``feeder_step_ratio`` (real-feeder step time / in-memory step time)
-and ``feeder_examples_per_s``. ``--quick`` (100,000 rows, 2 timed epochs) stays under two
-minutes on 2 cores.
+Each model first trains a warm-up epoch (tracing, cache fill); then the three train in
+``--rounds`` rounds (3) whose order rotates, and each step time is the median over the
+rounds: on a shared virtual machine step times jump by a quarter for seconds at a time, and
+rounds make such a stretch weigh on all three alike. The last line is one JSON object with
+``feeder_step_ratio`` (real-feeder step time / in-memory step time),
+``feeder_examples_per_s``, and the TFRecord reader's ``tfrecord_examples_per_s`` and
+``tfrecord_step_ratio``; ``step_ms_rounds`` has every round's figures. ``--quick``
+(100,000 rows, 2 timed epochs) stays under two minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,11 +55,31 @@ def _prepare(rows: int, work: Path):
     return str(path), schema, stats["features"]
 
 
-def _timed_fit(model, data, epochs: int, steps: int) -> float:
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing, caches
+def _timed_rounds(fits: dict, epochs: int, steps: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per step of each ``name: (model, data)`` in every round, in rotating order."""
+    for model, data in fits.values():
+        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing, caches
+    names = list(fits)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        turn = number % len(names)
+        for name in names[turn:] + names[:turn]:
+            model, data = fits[name]
+            started = time.perf_counter()
+            model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0)
+            seconds[name].append((time.perf_counter() - started) / (epochs * steps))
+        print(
+            f"round {number + 1}: "
+            + ", ".join(f"{n} {s[-1] * 1e3:.3f} ms" for n, s in seconds.items()),
+            flush=True,
+        )
+    return seconds
+
+
+def _examples_per_s(data, steps: int) -> float:
     started = time.perf_counter()
-    model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0)
-    return (time.perf_counter() - started) / (epochs * steps)
+    seen = sum(int(label.shape[0]) for _, label in data.take(steps))
+    return seen / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -59,6 +87,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     rows, epochs = (100_000, 2) if args.quick else (args.rows, args.epochs)
@@ -69,34 +98,41 @@ def main() -> None:
     import taxi_tips
 
     from mlrail.feeder import FeederConfig, make_dataset
+    from mlrail.tfrecord import make_tfrecord_dataset, write_tfrecords
 
     work = Path(tempfile.mkdtemp(prefix="mlrail-bench-train-"))
     path, schema, statistics = _prepare(rows, work)
     config = FeederConfig(batch_size=args.batch_size, seed=7, repeat=True, drop_remainder=True)
     steps = rows // args.batch_size
 
-    started = time.perf_counter()
-    seen = sum(int(label.shape[0]) for _, label in make_dataset([path], schema, config).take(steps))
-    feeder_rate = seen / (time.perf_counter() - started)
+    feeder_rate = _examples_per_s(make_dataset([path], schema, config), steps)
     print(f"feeder alone: {feeder_rate:,.0f} examples/s", flush=True)
 
-    hparams = {**taxi_tips.HYPERPARAMETERS, "batch_size": args.batch_size}
-    keras.utils.set_random_seed(1)
-    real = _timed_fit(
-        taxi_tips.build_model(schema, statistics, hparams),
-        make_dataset([path], schema, config),
-        epochs,
-        steps,
-    )
-    print(f"step with the real feeder: {real * 1e3:.2f} ms", flush=True)
+    started = time.perf_counter()
+    files = write_tfrecords([path], str(work / "tfrecords"), schema, shards=4)
+    write_rate = rows / (time.perf_counter() - started)
+    print(f"TFRecord write: {write_rate:,.0f} rows/s", flush=True)
+    tfrecord_rate = _examples_per_s(make_tfrecord_dataset(files, schema, config), steps)
+    print(f"TFRecord reader alone: {tfrecord_rate:,.0f} examples/s", flush=True)
 
-    keras.utils.set_random_seed(1)
+    hparams = {**taxi_tips.HYPERPARAMETERS, "batch_size": args.batch_size}
     no_repeat = FeederConfig(batch_size=args.batch_size, seed=7, drop_remainder=True)
-    in_memory = make_dataset([path], schema, no_repeat).cache().repeat()
-    memory = _timed_fit(
-        taxi_tips.build_model(schema, statistics, hparams), in_memory, epochs, steps
+    datasets = {
+        "real_feeder": make_dataset([path], schema, config),
+        "tfrecord": make_tfrecord_dataset(files, schema, config),
+        "in_memory": make_dataset([path], schema, no_repeat).cache().repeat(),
+    }
+    fits = {}
+    for name, data in datasets.items():
+        keras.utils.set_random_seed(1)
+        fits[name] = (taxi_tips.build_model(schema, statistics, hparams), data)
+    rounds = _timed_rounds(fits, epochs, steps, args.rounds)
+    real, tfrecord, memory = (median(rounds[name]) for name in datasets)
+    print(
+        f"median step: real feeder {real * 1e3:.3f} ms, TFRecord {tfrecord * 1e3:.3f} ms, "
+        f"in memory {memory * 1e3:.3f} ms",
+        flush=True,
     )
-    print(f"step with batches in memory: {memory * 1e3:.2f} ms", flush=True)
 
     print(
         json.dumps(
@@ -111,6 +147,13 @@ def main() -> None:
                 "step_ms_real_feeder": round(real * 1e3, 3),
                 "step_ms_in_memory": round(memory * 1e3, 3),
                 "feeder_step_ratio": round(real / memory, 3),
+                "tfrecord_write_rows_per_s": round(write_rate),
+                "tfrecord_examples_per_s": round(tfrecord_rate),
+                "step_ms_tfrecord": round(tfrecord * 1e3, 3),
+                "tfrecord_step_ratio": round(tfrecord / memory, 3),
+                "step_ms_rounds": {
+                    name: [round(s * 1e3, 3) for s in values] for name, values in rounds.items()
+                },
             }
         )
     )

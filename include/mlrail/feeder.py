@@ -6,8 +6,10 @@ while the current one trains), permutes each window's rows with the seed and han
 window to tf.data whole; ``rebatch`` cuts it into batches in C++, then ``repeat`` and
 ``prefetch`` (AUTOTUNE). The Python side runs once per window, not once per batch, so it
 does not compete with the training loop for the GIL (measured in
-benchmarks/training/run.py). With a seed the order is deterministic and changes every
-epoch; memory is bounded by two windows.
+benchmarks/training/run.py). It never touches single strings either: string columns go
+over dictionary-encoded (Arrow's C++ encodes, tf.data's C++ decodes with a gather), and
+rows are permuted as numpy arrays of numbers and codes. With a seed the order is
+deterministic and changes every epoch; memory is bounded by two windows.
 
 The features go in raw (the model's own preprocessing handles them); the label is the
 second element of each example.
@@ -24,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlrail.keras_features import input_dtype, to_model_inputs
+from mlrail.keras_features import input_dtype
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,50 @@ def row_group_units(paths: list[str]) -> list[tuple[str, int]]:
     return units
 
 
-def _signature(schema: dict[str, Any], label_dtype):
+def _signature(schema: dict[str, Any]):
+    """What the generator yields per window: numbers, string codes and their dictionaries,
+    and the label, all flat."""
     import tensorflow as tf
 
-    features = {
-        f["name"]: tf.TensorSpec(
-            shape=(None, 1), dtype=tf.string if input_dtype(f) == "string" else tf.float32
-        )
+    strings = [f["name"] for f in schema["features"] if input_dtype(f) == "string"]
+    numbers = {
+        f["name"]: tf.TensorSpec(shape=(None,), dtype=tf.float32)
         for f in schema["features"]
+        if input_dtype(f) != "string"
     }
-    return features, tf.TensorSpec(shape=(None,), dtype=label_dtype)
+    codes = {name: tf.TensorSpec(shape=(None,), dtype=tf.int32) for name in strings}
+    dictionaries = {name: tf.TensorSpec(shape=(None,), dtype=tf.string) for name in strings}
+    return numbers, codes, dictionaries, tf.TensorSpec(shape=(None,), dtype=tf.float32)
+
+
+def _window_arrays(table: pa.Table, schema: dict[str, Any], order: np.ndarray | None):
+    """A window's columns in ``order`` (all rows when None), as ``_signature`` says. A
+    missing string becomes empty and a missing number NaN, as in
+    ``keras_features.to_model_inputs``: the model handles both."""
+    numbers, codes, dictionaries = {}, {}, {}
+    for feature in schema["features"]:
+        name, column = feature["name"], table.column(feature["name"])
+        if input_dtype(feature) == "string":
+            encoded = column.cast(pa.string()).fill_null("").combine_chunks().dictionary_encode()
+            values = encoded.indices.to_numpy()
+            dictionaries[name] = encoded.dictionary.to_numpy(zero_copy_only=False)
+            codes[name] = values if order is None else values[order]
+        else:
+            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float32)
+            numbers[name] = values if order is None else values[order]
+    label = table.column(schema["label"]["name"]).to_numpy(zero_copy_only=False)
+    label = label.astype(np.float32)
+    return numbers, codes, dictionaries, label if order is None else label[order]
+
+
+def _decode(numbers, codes, dictionaries, label):
+    """The generator's flat window -> (features of shape (rows, 1), label)."""
+    import tensorflow as tf
+
+    features = {name: tf.reshape(values, (-1, 1)) for name, values in numbers.items()}
+    for name, indices in codes.items():
+        features[name] = tf.reshape(tf.gather(dictionaries[name], indices), (-1, 1))
+    return features, label
 
 
 def _windows(units: list[tuple[str, int]], config: FeederConfig, epoch: int):
@@ -120,16 +156,17 @@ def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig)
                 pending = pool.submit(_read_window, following, pool) if following else None
                 if row_shard:
                     table = table.take(np.arange(index, table.num_rows, count))
+                order = None
                 if config.seed is not None:
                     rng = np.random.default_rng([config.seed, epoch, number])
-                    table = table.take(rng.permutation(table.num_rows))
+                    order = rng.permutation(table.num_rows)
                 # One element per window: tf.data re-batches it in C++, so this Python
                 # generator takes the GIL once per window, not once per batch, and never
                 # competes with the training loop for it.
-                label = table.column(schema["label"]["name"]).to_numpy(zero_copy_only=False)
-                yield to_model_inputs(table, schema), label.astype(np.float32)
+                yield _window_arrays(table, schema, order)
 
-    data = tf.data.Dataset.from_generator(chunks, output_signature=_signature(schema, tf.float32))
+    data = tf.data.Dataset.from_generator(chunks, output_signature=_signature(schema))
+    data = data.map(_decode)
     if config.repeat:
         data = data.repeat()  # each pass calls chunks() again: a whole epoch, a new order
     # Convert the next window while the current one is being batched and trained on.

@@ -1,6 +1,6 @@
 """One training entrypoint, the same locally and in a Vertex AI custom container.
 
-    python -m mlrail.train --strategy {single,mirrored,multi_worker} \\
+    python -m mlrail.train --strategy {single,mirrored,multi_worker,parameter_server} \\
         --train-data TRAIN.parquet --eval-data EVAL.parquet --schema schema.json \\
         --statistics statistics.json --hyperparameters hyperparameters.json \\
         --module include/models/taxi_tips.py --model-dir OUT
@@ -8,9 +8,12 @@
 Vertex AI sets ``AIP_MODEL_DIR``, ``AIP_TRAINING_DATA_URI``, ``AIP_VALIDATION_DATA_URI`` and
 ``TF_CONFIG``/``CLUSTER_SPEC``; they are the defaults of the matching options. With
 ``--strategy multi_worker`` and no TF_CONFIG, ``--workers N`` local worker processes are
-started on 127.0.0.1 with a TF_CONFIG each. Only the chief (worker 0 when the cluster has
-no chief) writes ``OUT/saved_model`` and ``OUT/training.json``; other workers export to a
-temporary folder that is deleted, so they never clobber the chief's model.
+started on 127.0.0.1 with a TF_CONFIG each; with ``--strategy parameter_server``, a chief,
+``--workers N`` workers and ``--parameter-servers M`` ps processes. Only the chief (worker 0
+when the cluster has no chief) writes ``OUT/saved_model`` and ``OUT/training.json``; other
+workers export to a temporary folder that is deleted, so they never clobber the chief's
+model. Under ``parameter_server`` the chief coordinates and the workers and ps only serve
+(Vertex AI: pool 0 is the chief, pool 1 the workers, pool 2 the ps).
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +30,11 @@ from typing import Any
 
 from mlrail.distributed import STRATEGIES
 from mlrail.stages import fit_stages, resolve_stages
+
+# Set in the processes launch_local_cluster starts: they end when the launcher is gone.
+LOCAL_CLUSTER_ENV = "MLRAIL_LOCAL_CLUSTER"
+# The chief's TFRecord copy of the train split, next to the model, removed after training.
+TFRECORD_DIR = "train-tfrecords"
 
 
 def is_chief(tf_config: dict[str, Any]) -> bool:
@@ -41,65 +47,62 @@ def is_chief(tf_config: dict[str, Any]) -> bool:
     return not has_chief and task.get("type") == "worker" and int(task.get("index", 0)) == 0
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+def local_cluster(strategy: str, workers: int, parameter_servers: int) -> dict[str, int]:
+    """Tasks by type of the cluster to start on this machine when no TF_CONFIG is given."""
+    if strategy == "parameter_server":
+        return {"chief": 1, "worker": workers, "ps": parameter_servers}
+    return {"worker": workers}
 
 
-def launch_local_workers(argv: list[str], workers: int, timeout: float = 1800) -> None:
-    """Run this entrypoint as ``workers`` processes on 127.0.0.1, one TF_CONFIG each."""
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(workers)]}
-    logs = Path(tempfile.mkdtemp(prefix="mlrail-workers-"))
-    processes = []
-    for index in range(workers):
-        env = {
-            **os.environ,
-            "TF_CONFIG": json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            ),
-        }
-        log = (logs / f"worker-{index}.log").open("w")
-        processes.append(
-            (
-                subprocess.Popen(
-                    [sys.executable, "-m", "mlrail.train", *argv],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                ),
-                log,
-            )
-        )
-    deadline = time.monotonic() + timeout
-    failed = []
-    for index, (process, log) in enumerate(processes):
-        try:
-            code = process.wait(timeout=max(1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = "timeout"
-        log.close()
-        if code != 0:
-            failed.append((index, code))
-    if failed:
-        for process, _ in processes:
-            process.kill()
-        index, code = failed[0]
-        tail = (logs / f"worker-{index}.log").read_text()[-3000:]
-        raise RuntimeError(
-            f"worker {index} of {workers} exited with {code}; its log "
-            f"({logs}/worker-{index}.log) ends with:\n{tail}"
-        )
-    shutil.rmtree(logs, ignore_errors=True)
+def launch_local_cluster(argv: list[str], tasks: dict[str, int], timeout: float = 1800) -> None:
+    """Run this entrypoint once per task of ``tasks`` on 127.0.0.1, with a TF_CONFIG each.
+
+    Returns when the chief has finished, or every worker of a cluster without a chief.
+    Tasks that only serve (the workers and ps of a cluster with a chief) are watched: one
+    that dies fails the run with the end of its log. Whatever is still running at the end
+    is stopped, on success and on failure alike.
+    """
+    from mlrail.processes import LocalProcesses, free_ports
+
+    ports = iter(free_ports(sum(tasks.values())))
+    cluster = {kind: [f"127.0.0.1:{next(ports)}" for _ in range(n)] for kind, n in tasks.items()}
+    names = [f"{kind}-{index}" for kind, n in tasks.items() for index in range(n)]
+    finishers = ["chief-0"] if "chief" in tasks else names
+    with LocalProcesses(prefix="mlrail-cluster-") as group:
+        for kind, n in tasks.items():
+            for index in range(n):
+                task = {"cluster": cluster, "task": {"type": kind, "index": index}}
+                env = {**os.environ, LOCAL_CLUSTER_ENV: "1", "TF_CONFIG": json.dumps(task)}
+                group.start(f"{kind}-{index}", [sys.executable, "-m", "mlrail.train", *argv], env)
+        servers = tuple(name for name in names if name not in finishers)
+        group.wait(finishers, watch=servers, timeout=timeout)
+
+
+def serve() -> None:
+    """Be a worker or ps of a parameter-server cluster: run the functions and hold the
+    variables the chief sends, until this process is stopped (by the local launcher, or
+    by the platform once the chief is done)."""
+    import tensorflow as tf
+
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    server = tf.distribute.Server(
+        resolver.cluster_spec(),
+        job_name=resolver.task_type,
+        task_index=resolver.task_id,
+        protocol=resolver.rpc_layer or "grpc",
+        start=True,
+    )
+    server.join()
 
 
 def _stages(args: argparse.Namespace, hparams: dict) -> list[dict]:
-    explicit = json.loads(Path(args.stages).read_text()) if args.stages else None
+    explicit = None
+    if args.stages:
+        # Inline JSON (a remote job's arguments) or a file holding it.
+        text = (
+            args.stages if args.stages.lstrip().startswith("[") else Path(args.stages).read_text()
+        )
+        explicit = json.loads(text)
     stages = resolve_stages(explicit, hparams)
     if not stages:
         raise ValueError(
@@ -114,6 +117,10 @@ def _fit(args: argparse.Namespace, module, schema: dict, features: dict, hparams
     from mlrail.distributed import make_strategy, train_distributed
 
     stages = _stages(args, hparams)
+    if args.strategy == "parameter_server":
+        return _fit_parameter_server(
+            args, lambda: module.build_model(schema, features, hparams), schema, stages
+        )
     if args.strategy == "single":
         model = module.build_model(schema, features, hparams)
         return model, fit_stages(
@@ -138,6 +145,42 @@ def _fit(args: argparse.Namespace, module, schema: dict, features: dict, hparams
         stages,
         args.seed,
     )
+
+
+def _fit_parameter_server(args: argparse.Namespace, build_model, schema: dict, stages: list):
+    """Coordinate parameter-server training from the chief.
+
+    The workers cannot run the Parquet feeder, so the chief first writes the train split
+    as TFRecord shards (two per worker, so each reads whole files) into the model
+    directory: the one place every task can read, a local folder here and a /gcs/ or gs://
+    path on Vertex AI, where the workers are other machines. The shards are removed when
+    training ends, however it ends, and any left by a crashed run are removed first.
+    """
+    import pyarrow.parquet as pq
+
+    from mlrail.distributed import make_strategy, train_parameter_server
+    from mlrail.tfrecord import write_tfrecords
+
+    workers = len(json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"])
+    shards = f"{args.model_dir.rstrip('/')}/{TFRECORD_DIR}"
+    _remove(shards)
+    try:
+        # Written before connecting to the cluster: the workers and ps start meanwhile.
+        files = write_tfrecords([args.train_data], shards, schema, shards=2 * workers)
+        rows = pq.ParquetFile(args.train_data).metadata.num_rows
+        strategy = make_strategy("parameter_server")
+        return train_parameter_server(
+            strategy, build_model, files, rows, schema, stages, args.seed, workers
+        )
+    finally:
+        _remove(shards)
+
+
+def _remove(folder: str) -> None:
+    import tensorflow as tf
+
+    if tf.io.gfile.exists(folder):
+        tf.io.gfile.rmtree(folder)
 
 
 def _run_tfx(
@@ -224,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=STRATEGIES,
         default="single",
         help="single | mirrored (all local devices; N logical CPUs without a "
-        "GPU) | multi_worker (N processes, TF_CONFIG)",
+        "GPU) | multi_worker (N processes, TF_CONFIG) | parameter_server (a chief, N "
+        "workers and M ps processes, TF_CONFIG; asynchronous updates)",
     )
     parser.add_argument(
         "--train-data",
@@ -245,7 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--statistics", required=True)
     parser.add_argument("--hyperparameters", required=True)
     parser.add_argument("--module", required=True, help="the model module (build_model)")
-    parser.add_argument("--stages", help="JSON list of {learning_rate, batch_size, epochs}")
+    parser.add_argument(
+        "--stages",
+        help="JSON list of {learning_rate, batch_size, epochs}, or a file holding it",
+    )
     parser.add_argument("--custom-config", help="JSON passed to a TFX run_fn as custom_config")
     parser.add_argument(
         "--devices",
@@ -257,7 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=2,
-        help="multi_worker without TF_CONFIG: local worker processes",
+        help="multi_worker, parameter_server without TF_CONFIG: local worker processes",
+    )
+    parser.add_argument(
+        "--parameter-servers",
+        type=int,
+        default=1,
+        help="parameter_server without TF_CONFIG: local ps processes (default 1)",
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
@@ -278,8 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         build_parser().error("missing " + ", ".join("--" + m.replace("_", "-") for m in missing))
     distributed_env = os.environ.get("TF_CONFIG") or os.environ.get("CLUSTER_SPEC")
-    if args.strategy == "multi_worker" and not distributed_env:
-        launch_local_workers(argv, args.workers)
+    if args.strategy in ("multi_worker", "parameter_server") and not distributed_env:
+        tasks = local_cluster(args.strategy, args.workers, args.parameter_servers)
+        launch_local_cluster(argv, tasks)
+        return 0
+    if os.environ.get(LOCAL_CLUSTER_ENV):
+        from mlrail.processes import exit_with_parent
+
+        exit_with_parent()  # a killed launcher runs no cleanup; its tasks must not linger
+    task = (json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}).get("type")
+    if args.strategy == "parameter_server" and task in ("worker", "ps"):
+        serve()
         return 0
     run(args)
     return 0
