@@ -51,18 +51,29 @@ class StagedArtifact:
     discard: bool = False  # set by the writer when this output is deliberately not produced
 
 
-def _hash_tree(local_dir: Path) -> tuple[str, dict[str, int]]:
+def _hash_tree(fs, root: str) -> tuple[str, dict[str, int]]:
+    """Content fingerprint and file sizes of every file under ``root`` on ``fs``."""
     outer = hashlib.sha256()
     sizes: dict[str, int] = {}
-    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
-        rel = path.relative_to(local_dir).as_posix()
+    prefix = fs._strip_protocol(root).rstrip("/") + "/"
+    for path in sorted(fs.find(root)):
+        rel = path[len(prefix) :]
         inner = hashlib.sha256()
-        with path.open("rb") as handle:
+        with fs.open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 inner.update(block)
-        sizes[rel] = path.stat().st_size
+        sizes[rel] = fs.size(path)
         outer.update(f"{rel}\0{inner.hexdigest()}\n".encode())
     return outer.hexdigest(), sizes
+
+
+def _marker(fingerprint: str, files: dict[str, int]) -> str:
+    record = {
+        "fingerprint": fingerprint,
+        "files": files,
+        "committed_at": datetime.now(UTC).isoformat(),
+    }
+    return json.dumps(record, sort_keys=True)
 
 
 class ArtifactStore:
@@ -105,15 +116,8 @@ class ArtifactStore:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _commit(self, staging: Path, uri: str) -> CommitInfo:
-        fingerprint, files = _hash_tree(staging)
-        marker = json.dumps(
-            {
-                "fingerprint": fingerprint,
-                "files": files,
-                "committed_at": datetime.now(UTC).isoformat(),
-            },
-            sort_keys=True,
-        )
+        fingerprint, files = _hash_tree(fsspec.filesystem("file"), str(staging))
+        marker = _marker(fingerprint, files)
         if self.is_local:
             final = Path(uri)
             if final.exists():
@@ -125,6 +129,24 @@ class ArtifactStore:
             self.fs.put(str(staging) + "/", uri, recursive=True)
             self.fs.pipe(f"{uri}/{MARKER}", marker.encode())
         return CommitInfo(uri=uri, fingerprint=fingerprint, files=files)
+
+    def seal(self, uri: str) -> CommitInfo:
+        """Commit an artifact that a remote job wrote in place at ``uri`` (a Vertex AI job
+        writes its model straight to Cloud Storage): hash what is there, write the marker."""
+        if self.exists(uri):
+            raise FileExistsError(f"artifact {uri} is already committed; artifacts are immutable")
+        fingerprint, files = _hash_tree(self.fs, uri)
+        if not files:
+            raise UncommittedArtifactError(f"nothing was written to {uri}: no artifact to commit")
+        self.fs.pipe(f"{uri}/{MARKER}", _marker(fingerprint, files).encode())
+        return CommitInfo(uri=uri, fingerprint=fingerprint, files=files)
+
+    def discard(self, uri: str) -> None:
+        """Delete whatever an unfinished (never committed) writer left at ``uri``."""
+        if self.exists(uri):
+            raise FileExistsError(f"artifact {uri} is committed; committed artifacts stay")
+        if self.fs.exists(uri):
+            self.fs.rm(uri, recursive=True)
 
     @staticmethod
     def _write_marker(final: Path, marker: str) -> None:

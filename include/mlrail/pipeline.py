@@ -6,6 +6,8 @@ Operators call exactly one of these; tests and scripts can chain them without Ai
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from mlrail.cache import code_version
@@ -158,21 +160,34 @@ def tune_hyperparameters(
 ) -> ComponentResult:
     """Search (or reuse, or narrow) hyperparameters; the decision and its reason are in the
     result and the Hyperparameters artifact."""
-    t = spec.tune
+    inputs, params = tune_inputs(env, spec, examples_id, statistics_id, schema_id)
+    return run_component(
+        env,
+        tune_component.COMPONENT,
+        inputs,
+        params,
+        run,
+        force=force,
+        code_files=(params["module_path"],),
+    )
+
+
+def tune_inputs(
+    env: Env, spec: PipelineSpec, examples_id: int, statistics_id: int, schema_id: int
+) -> tuple[dict[str, Artifact], dict[str, Any]]:
+    """The tune component's inputs and parameters, wherever it runs."""
     module_path = spec.resolve(spec.train.module)
     params = {
         "module_path": module_path,
         "module_version": code_version(files=[module_path]),
         "defaults": _default_hyperparameters(spec),
-        **{name: value for name, value in vars(t).items() if name != "enabled"},
+        **{name: value for name, value in vars(spec.tune).items() if name != "enabled"},
         "seed": spec.train.seed,
+        "custom_config": spec.train.custom_config,  # a TFX tuner_fn's, as run_fn's
         # The last search is a parameter: a new search in between is a different input.
         "previous": _last_search(env, spec.pipeline),
     }
-    inputs = _data_inputs(env, examples_id, statistics_id, schema_id)
-    return run_component(
-        env, tune_component.COMPONENT, inputs, params, run, force=force, code_files=(module_path,)
-    )
+    return _data_inputs(env, examples_id, statistics_id, schema_id), params
 
 
 def train_model(
@@ -186,6 +201,30 @@ def train_model(
     hyperparameters_id: int | None = None,
 ) -> ComponentResult:
     """Train; with ``hyperparameters_id`` (a tuner's output) instead of the spec's values."""
+    inputs, params = train_inputs(
+        env, spec, run, examples_id, statistics_id, schema_id, hyperparameters_id
+    )
+    return run_component(
+        env,
+        train_component.TRAIN,
+        inputs,
+        params,
+        run,
+        force=force,
+        code_files=(params["module_path"],),
+    )
+
+
+def train_inputs(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    examples_id: int,
+    statistics_id: int,
+    schema_id: int,
+    hyperparameters_id: int | None = None,
+) -> tuple[dict[str, Artifact], dict[str, Any]]:
+    """The train component's inputs and parameters, wherever it runs."""
     module_path = spec.resolve(spec.train.module)
     if hyperparameters_id is None:
         hparams = run_component(
@@ -208,12 +247,11 @@ def train_model(
         "strategy": spec.train.strategy,
         "devices": spec.train.devices,
         "workers": spec.train.workers,
+        "parameter_servers": spec.train.parameter_servers,
         "early_stopping_patience": spec.train.early_stopping_patience,
         "custom_config": spec.train.custom_config,
     }
-    return run_component(
-        env, train_component.TRAIN, inputs, params, run, force=force, code_files=(module_path,)
-    )
+    return inputs, params
 
 
 def evaluate_model(

@@ -10,6 +10,11 @@ Airflow operator, a Vertex AI container or a test:
 3. otherwise the executor runs with a staging directory per output; outputs are committed
    atomically and registered only if it returns; a failure leaves a ``failed`` execution
    and no artifact behind.
+
+Work that runs elsewhere (a Vertex AI job) goes through the same steps in two halves:
+``start_external`` (1, 2, and a ``running`` execution with the URIs its outputs go to),
+then ``finish_external`` (commit what the job wrote in place, register, complete) or
+``fail_external`` (record the error, remove what was left half-written).
 """
 
 from __future__ import annotations
@@ -152,16 +157,19 @@ def _find_reusable(env: Env, key: str) -> tuple[int, dict[str, Artifact], dict] 
     return None
 
 
-def run_component(
+@dataclass(frozen=True)
+class _Prepared:
+    key: str
+    common: dict[str, Any]
+
+
+def _prepare(
     env: Env,
     component: Component,
     inputs: dict[str, Artifact],
     params: dict[str, Any],
-    run: RunInfo,
-    force: bool = False,
-    code_files: tuple[str, ...] = (),
-) -> ComponentResult:
-    """Run ``component`` or reuse a cached execution; see the module docstring."""
+    code_files: tuple[str, ...],
+) -> _Prepared:
     for artifact in inputs.values():
         if not artifact.external:
             env.artifacts.commit_info(artifact.uri)  # raises if it was never committed
@@ -176,30 +184,59 @@ def run_component(
         "cache_key": key,
         "parameters": params,
     }
+    return _Prepared(key, common)
 
-    hit = _find_reusable(env, key) if component.cacheable and not force else None
-    if hit is not None:
-        source_id, outputs, result = hit
-        now = datetime.now(UTC)
-        execution_id = _record(
-            env,
-            run,
-            state="cached",
-            cached_from=source_id,
-            result=result,
-            started_at=now,
-            finished_at=now,
-            **common,
-        )
-        env.metadata.add_events(execution_id, "input", inputs)
-        env.metadata.add_events(execution_id, "output", outputs)
-        log.info(
-            "%s: cache hit, reusing execution %s (key %s)", component.name, source_id, key[:12]
-        )
-        return ComponentResult(execution_id, component.name, True, source_id, outputs, result)
 
-    execution_id = _record(env, run, state="running", **common)
+def _reuse(
+    env: Env, component: Component, run: RunInfo, inputs: dict[str, Artifact], ready: _Prepared
+) -> ComponentResult | None:
+    """Record a cached execution and return it, if a reusable one exists."""
+    hit = _find_reusable(env, ready.key) if component.cacheable else None
+    if hit is None:
+        return None
+    source_id, outputs, result = hit
+    now = datetime.now(UTC)
+    execution_id = _record(
+        env,
+        run,
+        state="cached",
+        cached_from=source_id,
+        result=result,
+        started_at=now,
+        finished_at=now,
+        **ready.common,
+    )
     env.metadata.add_events(execution_id, "input", inputs)
+    env.metadata.add_events(execution_id, "output", outputs)
+    log.info(
+        "%s: cache hit, reusing execution %s (key %s)", component.name, source_id, ready.key[:12]
+    )
+    return ComponentResult(execution_id, component.name, True, source_id, outputs, result)
+
+
+def _start(
+    env: Env, component: Component, run: RunInfo, inputs: dict[str, Artifact], ready: _Prepared
+) -> int:
+    execution_id = _record(env, run, state="running", **ready.common)
+    env.metadata.add_events(execution_id, "input", inputs)
+    return execution_id
+
+
+def run_component(
+    env: Env,
+    component: Component,
+    inputs: dict[str, Artifact],
+    params: dict[str, Any],
+    run: RunInfo,
+    force: bool = False,
+    code_files: tuple[str, ...] = (),
+) -> ComponentResult:
+    """Run ``component`` or reuse a cached execution; see the module docstring."""
+    ready = _prepare(env, component, inputs, params, code_files)
+    hit = None if force else _reuse(env, component, run, inputs, ready)
+    if hit is not None:
+        return hit
+    execution_id = _start(env, component, run, inputs, ready)
     log.info(
         "%s: running as execution %s%s",
         component.name,
@@ -207,16 +244,89 @@ def run_component(
         " (cache bypassed: force)" if force else "",
     )
     try:
-        outputs = _execute(env, component, run, execution_id, inputs, params)
+        outputs = _execute(env, component, run, execution_id, inputs, ready.common["parameters"])
     except BaseException as err:
-        env.metadata.finish_execution(
-            execution_id, "failed", error="".join(traceback.format_exception_only(err)).strip()
-        )
+        fail_external(env, execution_id, err)
         raise
     artifacts, result = outputs
     env.metadata.add_events(execution_id, "output", artifacts)
     env.metadata.finish_execution(execution_id, "complete", result=result)
     return ComponentResult(execution_id, component.name, False, None, artifacts, result)
+
+
+@dataclass(frozen=True)
+class PendingExecution:
+    """An execution whose work runs elsewhere (a Vertex AI job): it writes its outputs in
+    place at ``outputs`` and ``finish_external`` commits and registers them."""
+
+    execution_id: int
+    component: str
+    outputs: dict[str, str]  # slot -> URI
+    parameters: dict[str, Any]
+
+
+def start_external(
+    env: Env,
+    component: Component,
+    inputs: dict[str, Artifact],
+    params: dict[str, Any],
+    run: RunInfo,
+    force: bool = False,
+    code_files: tuple[str, ...] = (),
+) -> ComponentResult | PendingExecution:
+    """The first half of ``run_component`` for remote work: a cache hit, or a ``running``
+    execution (inputs and parameters recorded) with the URIs its outputs go to."""
+    ready = _prepare(env, component, inputs, params, code_files)
+    hit = None if force else _reuse(env, component, run, inputs, ready)
+    if hit is not None:
+        return hit
+    execution_id = _start(env, component, run, inputs, ready)
+    outputs = {
+        slot: env.artifacts.uri_for(run.pipeline, run.run_id, component.name, execution_id, slot)
+        for slot in component.outputs
+    }
+    log.info("%s: execution %s runs remotely, writing %s", component.name, execution_id, outputs)
+    return PendingExecution(execution_id, component.name, outputs, ready.common["parameters"])
+
+
+def finish_external(
+    env: Env,
+    component: Component,
+    pending: PendingExecution,
+    output: ExecutorOutput,
+) -> ComponentResult:
+    """Commit the outputs the remote work wrote, register them with lineage, complete the
+    execution. Fails the execution (and removes the outputs) if they cannot be committed."""
+    try:
+        artifacts = {}
+        for slot, uri in pending.outputs.items():
+            info = env.artifacts.seal(uri)
+            artifacts[slot] = env.metadata.put_artifact(
+                type=component.outputs[slot],
+                uri=uri,
+                fingerprint=output.fingerprints.get(slot, info.fingerprint),
+                properties=output.properties.get(slot, {}),
+            )
+    except BaseException as err:
+        fail_external(env, pending.execution_id, err, pending.outputs.values())
+        raise
+    env.metadata.add_events(pending.execution_id, "output", artifacts)
+    env.metadata.finish_execution(pending.execution_id, "complete", result=output.result)
+    return ComponentResult(
+        pending.execution_id, component.name, False, None, artifacts, output.result
+    )
+
+
+def fail_external(env: Env, execution_id: int, error: BaseException | str, uris=()) -> None:
+    """Mark the execution failed with the error; remove uncommitted outputs at ``uris``."""
+    if isinstance(error, BaseException):
+        error = "".join(traceback.format_exception_only(error)).strip()
+    env.metadata.finish_execution(execution_id, "failed", error=error)
+    for uri in uris:
+        try:
+            env.artifacts.discard(uri)
+        except Exception:  # the failure being recorded matters more than the cleanup
+            log.exception("could not remove the unfinished output %s", uri)
 
 
 def _execute(

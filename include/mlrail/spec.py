@@ -38,6 +38,7 @@ class SpecError(ValueError):
         return SpecError(self.field_path, self.expected, self.got, str(file))
 
 
+STRATEGIES = ("single", "mirrored", "multi_worker", "parameter_server")
 TASKS = ("binary_classification", "multiclass_classification", "regression")
 FORMATS = ("auto", "csv", "parquet")
 METRIC_NAMES = ("auc", "accuracy", "log_loss", "precision", "recall", "rmse", "mae")
@@ -164,9 +165,10 @@ class TrainSpec:
     # from the hyperparameters' learning_rate, batch_size and epochs.
     stages: list[Stage] = field(default_factory=list)
     custom_config: dict[str, Any] = field(default_factory=dict)  # a TFX run_fn's custom_config
-    strategy: str = "single"  # single | mirrored | multi_worker
+    strategy: str = "single"  # single | mirrored | multi_worker | parameter_server
     devices: int = 2  # mirrored without a GPU: logical CPU devices
-    workers: int = 2  # multi_worker on this machine: local worker processes
+    workers: int = 2  # multi_worker / parameter_server: worker processes (or replicas)
+    parameter_servers: int = 1  # parameter_server: parameter server processes
     seed: int = 42
     pool: str = "training"  # accelerators use the "gpu" pool instead
     accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4 (Vertex AI)
@@ -192,9 +194,10 @@ class TrainSpec:
         for name in ("accelerator_count", "max_minutes", "retries", "early_stopping_patience"):
             if getattr(self, name) < 0:
                 raise SpecError(f"train.{name}", "zero or a positive integer", getattr(self, name))
-        _one_of("train.strategy", self.strategy, ("single", "mirrored", "multi_worker"))
+        _one_of("train.strategy", self.strategy, STRATEGIES)
         _positive("train.devices", self.devices)
         _positive("train.workers", self.workers)
+        _positive("train.parameter_servers", self.parameter_servers)
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ class TuneSpec:
     enabled: bool = False
     algorithm: str = "random"  # random | hyperband
     max_trials: int = 6
+    parallel_trials: int = 1  # trials run at once, each in its own process
     trial_fraction: float = 0.2  # each trial trains this share of the full training steps
     objective: str = "val_auc"
     policy: str = "auto"  # auto | reuse | narrow | full
@@ -214,6 +218,7 @@ class TuneSpec:
         _one_of("tune.algorithm", self.algorithm, ("random", "hyperband"))
         _one_of("tune.policy", self.policy, ("auto", "reuse", "narrow", "full"))
         _positive("tune.max_trials", self.max_trials)
+        _positive("tune.parallel_trials", self.parallel_trials)
         for name in ("trial_fraction", "max_row_delta", "narrow_epsilon"):
             _share(f"tune.{name}", getattr(self, name))
 
@@ -247,6 +252,31 @@ class PushSpec:
 
 
 @dataclass(frozen=True)
+class VertexSpec:
+    """Where ``backend: vertex`` runs train and tune: the job's machines and image. The
+    project, region, service account and staging bucket come from the Airflow connection
+    ``conn_id`` (airflow_settings.yaml), so one spec serves every environment."""
+
+    conn_id: str = "mlrail_vertex"
+    # A training image holding this project (see Dockerfile.vertex); its entrypoint is
+    # replaced by `python -m mlrail.train` (or mlrail.trial for tuning trials).
+    image: str = ""
+    machine_type: str = "n1-standard-4"  # chief and workers
+    ps_machine_type: str = ""  # parameter servers; empty: machine_type
+    boot_disk_type: str = "pd-ssd"
+    boot_disk_gb: int = 100
+    poll_seconds: int = 60  # how often the trigger asks for the job's state
+    # Tuning trials that may fail before the search is abandoned (Vertex AI default: 0 = auto).
+    max_failed_trials: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("vertex.boot_disk_gb", self.boot_disk_gb)
+        _positive("vertex.poll_seconds", self.poll_seconds)
+        if self.max_failed_trials < 0:
+            raise SpecError("vertex.max_failed_trials", "zero or a positive integer")
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     pipeline: str
     data: DataSpec
@@ -261,6 +291,8 @@ class PipelineSpec:
     tune: TuneSpec = field(default_factory=TuneSpec)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     push: PushSpec = field(default_factory=PushSpec)
+    backend: str = "local"  # local | vertex: where the train and tune tasks run
+    vertex: VertexSpec = field(default_factory=VertexSpec)
     path: str = ""
     digest: str = ""
 
@@ -268,6 +300,18 @@ class PipelineSpec:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.pipeline):
             raise SpecError("pipeline", "a lower_snake_case name", self.pipeline)
         _one_of("task", self.task, TASKS)
+        _one_of("backend", self.backend, ("local", "vertex"))
+        if self.backend == "vertex":
+            if not self.vertex.image:
+                raise SpecError(
+                    "vertex.image", "the training image Vertex AI runs (backend: vertex)"
+                )
+            if self.tune.enabled and self.tune.algorithm != "random":
+                raise SpecError(
+                    "tune.algorithm",
+                    "random with backend: vertex (Vertex AI Vizier has no hyperband)",
+                    self.tune.algorithm,
+                )
         if not self.model_name:
             object.__setattr__(self, "model_name", self.pipeline)
 

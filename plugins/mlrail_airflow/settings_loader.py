@@ -4,7 +4,8 @@ Plain Airflow does not read that file, so ``make`` runs this after ``airflow db 
 
     python -m mlrail_airflow.settings_loader airflow_settings.yaml
 
-``${VAR}`` in values is expanded from the environment; an unset variable is an error.
+``${VAR}`` in values is expanded from the environment; an unset variable is an error
+unless a default is given as ``${VAR:-default}``.
 Existing connections, variables and pools with the same names are replaced, so running it
 again is safe.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 import yaml
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def expand(value: Any, where: str) -> Any:
@@ -33,6 +34,8 @@ def expand(value: Any, where: str) -> Any:
 
     def sub(match: re.Match) -> str:
         if match.group(1) not in os.environ:
+            if match.group(2) is not None:
+                return match.group(2)
             raise KeyError(f"{where}: environment variable {match.group(1)} is not set")
         return os.environ[match.group(1)]
 

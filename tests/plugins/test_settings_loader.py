@@ -6,10 +6,16 @@ from tests.conftest import ROOT
 
 def test_project_settings_expand_mlrail_home(monkeypatch):
     monkeypatch.setenv("MLRAIL_HOME", "/srv/mlrail")
+    monkeypatch.setenv("MLRAIL_GCP_PROJECT", "acme")
+    monkeypatch.delenv("MLRAIL_GCP_REGION", raising=False)
     settings = read_settings(ROOT / "airflow_settings.yaml")
-    (conn,) = settings["connections"]
+    conn, vertex = settings["connections"]
     assert conn["conn_id"] == "mlrail_default"
     assert conn["conn_extra"]["metadata_url"] == "sqlite:////srv/mlrail/metadata.db"
+    # ${VAR:-default}: the value when set, the default when not.
+    assert vertex["conn_id"] == "mlrail_vertex"
+    assert vertex["conn_extra"]["project"] == "acme"
+    assert vertex["conn_extra"]["location"] == "us-central1"
     assert [p["pool_name"] for p in settings["pools"]] == ["training", "gpu"]
 
 

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mlrail.metadata import Artifact
 from mlrail.runner import Component, ExecutorContext, ExecutorOutput
 from mlrail.stages import resolve_stages
 
@@ -24,8 +25,44 @@ def write_hyperparameters(ctx: ExecutorContext) -> ExecutorOutput:
     )
 
 
-def _entrypoint_args(ctx: ExecutorContext, files: Path) -> list[str]:
-    """Arguments for ``python -m mlrail.train`` from the execution's inputs."""
+def entrypoint_args(p: dict, files: dict[str, str]) -> list[str]:
+    """Arguments for ``python -m mlrail.train`` from the execution's parameters and the
+    paths it reads and writes (``train_data``, ``eval_data``, ``schema``, ``statistics``,
+    ``hyperparameters``, ``module``, ``model_dir``; ``stages`` optional), local or remote."""
+    args = [
+        "--strategy",
+        p["strategy"],
+        "--devices",
+        str(p["devices"]),
+        "--workers",
+        str(p["workers"]),
+        "--parameter-servers",
+        str(p["parameter_servers"]),
+        "--seed",
+        str(p["seed"]),
+        "--early-stopping-patience",
+        str(p["early_stopping_patience"]),
+        "--custom-config",
+        json.dumps(p["custom_config"]),
+    ]
+    for name in (
+        "train_data",
+        "eval_data",
+        "schema",
+        "statistics",
+        "hyperparameters",
+        "stages",
+        "module",
+        "model_dir",
+    ):
+        if files.get(name):
+            args += ["--" + name.replace("_", "-"), files[name]]
+    return args
+
+
+def _local_args(ctx: ExecutorContext, files: Path) -> list[str]:
+    """Entrypoint arguments for a local run: the small JSON inputs copied to ``files``
+    (artifacts may live on an object store; the entrypoint reads local paths)."""
     artifacts, p = ctx.env.artifacts, ctx.params
     examples = ctx.inputs["examples"]
     artifacts.verify(examples.uri)
@@ -34,36 +71,19 @@ def _entrypoint_args(ctx: ExecutorContext, files: Path) -> list[str]:
         (files / name).write_text(json.dumps(artifacts.read_json(ctx.inputs[slot].uri, name)))
     (files / "hyperparameters.json").write_text(json.dumps(hparams))
     (files / "stages.json").write_text(json.dumps(resolve_stages(p.get("stages"), hparams)))
-    return [
-        "--strategy",
-        p["strategy"],
-        "--devices",
-        str(p["devices"]),
-        "--workers",
-        str(p["workers"]),
-        "--seed",
-        str(p["seed"]),
-        "--early-stopping-patience",
-        str(p["early_stopping_patience"]),
-        "--custom-config",
-        json.dumps(p["custom_config"]),
-        "--train-data",
-        f"{examples.uri}/train/data.parquet",
-        "--eval-data",
-        f"{examples.uri}/eval/data.parquet",
-        "--schema",
-        str(files / "schema.json"),
-        "--statistics",
-        str(files / "statistics.json"),
-        "--hyperparameters",
-        str(files / "hyperparameters.json"),
-        "--stages",
-        str(files / "stages.json"),
-        "--module",
-        p["module_path"],
-        "--model-dir",
-        str(ctx.outputs["model"]),
-    ]
+    return entrypoint_args(
+        p,
+        {
+            "train_data": f"{examples.uri}/train/data.parquet",
+            "eval_data": f"{examples.uri}/eval/data.parquet",
+            "schema": str(files / "schema.json"),
+            "statistics": str(files / "statistics.json"),
+            "hyperparameters": str(files / "hyperparameters.json"),
+            "stages": str(files / "stages.json"),
+            "module": p["module_path"],
+            "model_dir": str(ctx.outputs["model"]),
+        },
+    )
 
 
 def train(ctx: ExecutorContext) -> ExecutorOutput:
@@ -73,7 +93,7 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
     from mlrail import train as entrypoint
 
     with tempfile.TemporaryDirectory(prefix="mlrail-train-") as files:
-        argv = _entrypoint_args(ctx, Path(files))
+        argv = _local_args(ctx, Path(files))
         if ctx.params["strategy"] == "single":
             entrypoint.main(argv)
         else:
@@ -86,7 +106,13 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
                     f"{done.stderr[-4000:]}"
                 )
     record = json.loads((ctx.outputs["model"] / "training.json").read_text())
-    examples = ctx.inputs["examples"]
+    return model_output(record, ctx.inputs["examples"])
+
+
+def model_output(record: dict, examples: Artifact, **extra: dict) -> ExecutorOutput:
+    """The Model artifact's properties and the task result from the entrypoint's
+    ``training.json`` record, wherever the training ran; ``extra`` adds properties (the
+    remote job that produced it)."""
     final = record["final"]
     return ExecutorOutput(
         properties={
@@ -97,6 +123,7 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
                 "train_rows": examples.properties["splits"]["train"],
                 "format": "tf_saved_model",
                 "path": "saved_model",
+                **extra,
             }
         },
         result={
@@ -108,6 +135,7 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
                 {k: v for k, v in s.items() if k not in ("history", "step_losses")}
                 for s in record["stages"]
             ],
+            **extra,
         },
     )
 
@@ -126,6 +154,7 @@ TRAIN = Component(
         "mlrail.modules",
         "mlrail.feeder",
         "mlrail.distributed",
+        "mlrail.tfrecord",
         "mlrail.train",
         "mlrail.stages",
         "mlrail.tfx_compat",

@@ -10,6 +10,22 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from mlrail.settings import Settings
 
 
+def connection_extra(hook: BaseHook, conn_id: str) -> dict[str, Any] | None:
+    """The extra of connection ``conn_id``, in a task or outside one; None if it is absent."""
+    try:
+        return hook.get_connection(conn_id).extra_dejson
+    except AirflowNotFoundException:
+        pass
+    # Outside a task (the API server, `make demo`) the task SDK has no route to the
+    # metadata database; Airflow's own model reads it directly.
+    from airflow.models.connection import Connection
+
+    try:
+        return Connection.get_connection_from_secrets(conn_id).extra_dejson
+    except AirflowNotFoundException:
+        return None
+
+
 class MlrailHook(BaseHook):
     """Reads the ``mlrail_default`` connection; its extra holds ``artifact_root``,
     ``metadata_url`` and ``serving_root``. Any of them missing (or the connection itself)
@@ -25,21 +41,12 @@ class MlrailHook(BaseHook):
         self.mlrail_conn_id = mlrail_conn_id
 
     def _extra(self) -> dict[str, Any]:
-        try:
-            return self.get_connection(self.mlrail_conn_id).extra_dejson
-        except AirflowNotFoundException:
-            pass
-        # Outside a task (the API server, `make demo`) the task SDK has no route to the
-        # metadata database; Airflow's own model reads it directly.
-        from airflow.models.connection import Connection
-
-        try:
-            return Connection.get_connection_from_secrets(self.mlrail_conn_id).extra_dejson
-        except AirflowNotFoundException:
+        extra = connection_extra(self, self.mlrail_conn_id)
+        if extra is None:
             self.log.warning(
                 "connection %s not found; using MLRAIL_* environment", self.mlrail_conn_id
             )
-            return {}
+        return extra or {}
 
     def get_settings(self) -> Settings:
         extra = self._extra()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -72,8 +73,8 @@ class MlrailBaseOperator(BaseOperator):
     ) -> ComponentResult:
         raise NotImplementedError
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        from mlrail.pipeline import BlockingAnomaliesError
+    def stage_context(self, context: Any) -> tuple[PipelineSpec, RunInfo, bool]:
+        """The spec, this task's identity (recorded with every execution) and ``force``."""
         from mlrail.runner import RunInfo
         from mlrail.spec import load_spec
 
@@ -88,17 +89,26 @@ class MlrailBaseOperator(BaseOperator):
             try_number=ti.try_number,
             actor=f"airflow:{ti.dag_id}",
         )
-        force = bool(context["params"].get("force", False))
+        return spec, run, bool(context["params"].get("force", False))
+
+    @contextmanager
+    def mlrail_env(self) -> Iterator[Env]:
+        """The stores, closed afterwards. Bad data or a bad spec fails the task without
+        retries: a retry would fail the same way, and the message names the file, column
+        or field. Missing files and I/O errors still retry: the data may simply not have
+        arrived yet."""
+        from mlrail.pipeline import BlockingAnomaliesError
+
         env = MlrailHook(self.mlrail_conn_id).get_env()
         try:
-            result = self.run_stage(env, spec, run, force, context)
+            yield env
         except (ValueError, BlockingAnomaliesError) as err:
-            # Bad data or a bad spec: a retry would fail the same way, so fail now with the
-            # message (it names the file, column or field). Missing files and I/O errors
-            # still retry: the data may simply not have arrived yet.
             raise AirflowFailException(f"{type(err).__name__}: {err}") from err
         finally:
             env.metadata.close()
+
+    def report(self, result: ComponentResult) -> dict[str, Any]:
+        """Log what happened and return the small XCom dict."""
         self.log.info(
             "%s: %s execution %s -> %s",
             self.task_id,
@@ -107,3 +117,9 @@ class MlrailBaseOperator(BaseOperator):
             {slot: a.uri for slot, a in result.outputs.items()},
         )
         return result.to_xcom()
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        spec, run, force = self.stage_context(context)
+        with self.mlrail_env() as env:
+            result = self.run_stage(env, spec, run, force, context)
+        return self.report(result)

@@ -1,4 +1,4 @@
-"""Model operators: train, evaluate (blessing) and push."""
+"""Model operators: tune, train (locally or as Vertex AI jobs), evaluate (blessing), push."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from airflow.sdk.exceptions import AirflowSkipException
 from mlrail_airflow.links import LineageLink, RunSummaryLink
 from mlrail_airflow.operators.base import MlrailBaseOperator
 from mlrail_airflow.operators.data import EXAMPLES, SCHEMA, STATISTICS
+from mlrail_airflow.operators.vertex import VertexJobLink, VertexJobMixin
 
 MODEL = ("model", "train")
 
 
-class TuneHyperparametersOperator(MlrailBaseOperator):
-    """KerasTuner search on short runs, or a reasoned reuse / narrowing of the last one."""
+class TuneHyperparametersOperator(VertexJobMixin, MlrailBaseOperator):
+    """KerasTuner search on short runs, or a reasoned reuse / narrowing of the last one.
+    With ``backend: vertex`` the search is a Vertex AI HyperparameterTuningJob."""
 
     inputs = {"examples": EXAMPLES, "statistics": STATISTICS, "schema": SCHEMA}
+    operator_extra_links = (RunSummaryLink(), VertexJobLink())
 
     def run_stage(self, env, spec, run, force, context):
         from mlrail.pipeline import tune_hyperparameters
@@ -28,10 +31,22 @@ class TuneHyperparametersOperator(MlrailBaseOperator):
         )
         return result
 
+    def begin_remote(self, env, spec, run, force, target):
+        from mlrail.remote import begin_tuning
 
-class TrainModelOperator(MlrailBaseOperator):
+        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
+        return begin_tuning(env, spec, run, target, *ids, force)
+
+    def finish_remote(self, env, spec, pending, event):
+        from mlrail.remote import finish_tuning
+
+        return finish_tuning(env, pending, event["job"])
+
+
+class TrainModelOperator(VertexJobMixin, MlrailBaseOperator):
     """Trains the spec's model module; the SavedModel carries its preprocessing. With a
-    ``hyperparameters`` input (the tune task's output) it trains with the tuned values."""
+    ``hyperparameters`` input (the tune task's output) it trains with the tuned values.
+    With ``backend: vertex`` it runs as a Vertex AI CustomJob and defers until it ends."""
 
     inputs = {
         "examples": EXAMPLES,
@@ -40,6 +55,7 @@ class TrainModelOperator(MlrailBaseOperator):
         "hyperparameters": ("hyperparameters", "tune"),
     }
     optional_inputs = frozenset({"hyperparameters"})
+    operator_extra_links = (RunSummaryLink(), VertexJobLink())
 
     def run_stage(self, env, spec, run, force, context):
         from mlrail.pipeline import train_model
@@ -48,6 +64,17 @@ class TrainModelOperator(MlrailBaseOperator):
         return train_model(
             env, spec, run, *ids, force, hyperparameters_id=self.input_id("hyperparameters")
         )
+
+    def begin_remote(self, env, spec, run, force, target):
+        from mlrail.remote import begin_training
+
+        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
+        return begin_training(env, spec, run, target, *ids, force, self.input_id("hyperparameters"))
+
+    def finish_remote(self, env, spec, pending, event):
+        from mlrail.remote import finish_training
+
+        return finish_training(env, pending, event["job_name"])
 
 
 class EvaluateModelOperator(MlrailBaseOperator):

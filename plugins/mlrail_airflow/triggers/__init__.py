@@ -1,0 +1,1 @@
+"""Triggers: remote work waited for in the triggerer."""
