@@ -50,8 +50,10 @@ class FakeGCS(DirFileSystem):
 
 
 class FakeJobService:
-    def __init__(self, gcs_root: Path):
+    def __init__(self, gcs_root: Path, auto_run: bool = False):
         self.gcs_root = gcs_root
+        # Run each created CustomJob in the background, as Vertex AI would: for DAG runs.
+        self.auto_run = auto_run
         self.requests: list[tuple[str, object]] = []
         self.jobs: dict[str, object] = {}
         self.scripted: dict[str, list[str]] = {}  # job name -> states Get returns in turn
@@ -92,7 +94,9 @@ class FakeJobService:
                 job.name = f"{request.parent}/{collection}/{1000 + len(self.jobs)}"
                 job.state = v.JobState.JOB_STATE_PENDING
                 self.jobs[job.name] = job
-                return job
+            if self.auto_run and field == "custom_job":
+                threading.Thread(target=self.run_custom_job, args=(job.name,)).start()
+            return job
 
         return create
 
@@ -146,6 +150,7 @@ class FakeJobService:
         """Run the chief's container command here, as Vertex AI would run it there; the
         job's state becomes SUCCEEDED or FAILED (with the output's tail as the error)."""
         job = self.jobs[name]
+        job.state = v.JobState.JOB_STATE_RUNNING
         container = job.job_spec.worker_pool_specs[0].container_spec
         local = str(self.gcs_root) + "/"
         command = [sys.executable if part == "python" else part for part in container.command]
@@ -200,3 +205,29 @@ class FakeJobService:
             job.trials.append(trial)
         succeeded = any(t.state == v.Trial.State.SUCCEEDED for t in job.trials)
         job.state = v.JobState.JOB_STATE_SUCCEEDED if succeeded else v.JobState.JOB_STATE_FAILED
+
+
+def install_in_this_process(address: str, gcs_root: str) -> None:
+    """Point this process's gs:// and Vertex AI clients at a FakeJobService (for a DAG run
+    in a subprocess; see tests/e2e/run_dag.py)."""
+    from fsspec.registry import _registry
+
+    from mlrail_airflow.hooks.vertex import VertexAIHook
+
+    FakeGCS.root = gcs_root
+    _registry["gs"] = FakeGCS
+    channel = {"address": address}
+
+    def client(self):
+        return v.JobServiceClient(
+            transport=JobServiceGrpcTransport(channel=grpc.insecure_channel(channel["address"]))
+        )
+
+    def async_client(self, arguments=None):
+        transport = JobServiceGrpcAsyncIOTransport(
+            channel=grpc.aio.insecure_channel(channel["address"])
+        )
+        return v.JobServiceAsyncClient(transport=transport)
+
+    VertexAIHook.get_job_client = client
+    VertexAIHook.get_async_job_client = async_client

@@ -184,13 +184,17 @@ class ArtifactStore:
     @contextmanager
     def read(self, uri: str) -> Iterator[Path]:
         """Yield a local directory holding the committed artifact at ``uri``."""
-        self.verify(uri)
+        info = self.verify(uri)
         if self.is_local:
             yield Path(uri)
             return
         local = Path(tempfile.mkdtemp(prefix="mlrail-read-"))
         try:
-            self.fs.get(uri + "/", str(local) + "/", recursive=True)
+            # File by file from the marker's list: recursive get() nests or not depending
+            # on the filesystem and the trailing slash, and the list is what was committed.
+            for rel in info.files:
+                (local / rel).parent.mkdir(parents=True, exist_ok=True)
+                self.fs.get_file(f"{uri}/{rel}", str(local / rel))
             yield local
         finally:
             shutil.rmtree(local, ignore_errors=True)

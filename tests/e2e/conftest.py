@@ -31,9 +31,16 @@ class AirflowProject:
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
 
-    def run(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, timeout: int = 600, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
         done = subprocess.run(
-            args, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+            args,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
         )
         if done.returncode != 0:
             raise AssertionError(
@@ -41,10 +48,11 @@ class AirflowProject:
             )
         return done
 
-    def dag_test(self, dag_id: str, conf: dict) -> dict:
+    def dag_test(self, dag_id: str, conf: dict, env: dict | None = None) -> dict:
         """``dag.test()`` in a fresh interpreter; returns the run's id and state."""
-        done = self.run(sys.executable, str(RUN_DAG), dag_id, json.dumps(conf))
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        done = self.run(sys.executable, str(RUN_DAG), dag_id, json.dumps(conf), env=env)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        return {**result, "log": done.stdout[-8000:] + done.stderr[-8000:]}
 
     def settings(self):
         from mlrail.settings import Settings
@@ -58,7 +66,11 @@ class AirflowProject:
 
 @pytest.fixture(scope="session")
 def airflow_project(tmp_path_factory):
-    project = AirflowProject(tmp_path_factory.mktemp("airflow-project"))
+    return prepare(AirflowProject(tmp_path_factory.mktemp("airflow-project")))
+
+
+def prepare(project: AirflowProject) -> AirflowProject:
+    """Migrate the Airflow database and load airflow_settings.yaml, as `make` does."""
     bin_dir = Path(sys.executable).parent
     project.run(str(bin_dir / "airflow"), "db", "migrate")
     project.run(

@@ -1,10 +1,19 @@
 """Run one DAG with ``dag.test()`` as the Airflow CLI does; print its id and state as JSON.
 
 Usage: python run_dag.py DAG_ID CONF_JSON (with AIRFLOW_HOME and the DAGs folder set).
+With MLRAIL_FAKE_VERTEX='{"address": ..., "gcs_root": ...}' in the environment, gs:// and
+the Vertex AI clients of this process go to a tests.fake_vertex.FakeJobService.
 """
 
 import json
+import os
 import sys
+
+if os.environ.get("MLRAIL_FAKE_VERTEX"):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    from tests.fake_vertex import install_in_this_process
+
+    install_in_this_process(**json.loads(os.environ["MLRAIL_FAKE_VERTEX"]))
 
 from airflow.utils.cli import get_bagged_dag
 

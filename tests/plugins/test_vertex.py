@@ -153,7 +153,7 @@ def test_train_job_runs_defers_and_registers_the_model(upstream, vertex, tmp_pat
         f"{name.rsplit('/', 1)[-1]}/cpu?project=acme",
     }
     args = request.custom_job.job_spec.worker_pool_specs[0].container_spec.args
-    model_uri = deferral.kwargs["pending"]["outputs"]["model"]
+    model_uri = deferral.trigger.resume["pending"]["outputs"]["model"]
     assert args[args.index("--model-dir") + 1] == model_uri.replace("gs://", "/gcs/")
     examples_uri = results["examples"]["artifacts"]["examples"]["uri"]
     train_data = args[args.index("--train-data") + 1]
@@ -164,7 +164,7 @@ def test_train_job_runs_defers_and_registers_the_model(upstream, vertex, tmp_pat
     event = wait(deferral.trigger)
     assert event["status"] == "success" and event["state"] == "JOB_STATE_SUCCEEDED"
 
-    result = op.execute_complete(context(ti), event, **deferral.kwargs)
+    result = op.execute_complete(context(ti), event)
     model = env.metadata.get_artifact(result["artifacts"]["model"]["id"])
     assert model.type == "Model" and model.properties["vertex_job"] == name
     assert env.artifacts.exists(model.uri)
@@ -189,15 +189,18 @@ def test_failed_job_fails_the_task_with_its_message_and_leaves_nothing(upstream,
     spec_path, env, results = upstream
     op = operator(spec_path, results)
     deferral = submit(op)
-    name, model_uri = deferral.trigger.job_name, deferral.kwargs["pending"]["outputs"]["model"]
+    name, model_uri = (
+        deferral.trigger.job_name,
+        deferral.trigger.resume["pending"]["outputs"]["model"],
+    )
     assert env.artifacts.fs.exists(model_uri)  # the module source the job runs
     vertex.fail(name, "Replica worker-1 exited with a non-zero status of 137 (OOM)")
     event = wait(deferral.trigger)
     assert event["status"] == "failed"
     with pytest.raises(AirflowException, match="status of 137 \\(OOM\\)") as raised:
-        op.execute_complete(context(), event, **deferral.kwargs)
+        op.execute_complete(context(), event)
     assert not isinstance(raised.value, AirflowFailException)  # a failed job may retry
-    execution = env.metadata.get_execution(deferral.kwargs["pending"]["execution_id"])
+    execution = env.metadata.get_execution(deferral.trigger.resume["pending"]["execution_id"])
     assert execution.state == "failed" and "OOM" in execution.error
     assert not env.artifacts.fs.exists(model_uri)
 
@@ -212,7 +215,7 @@ def test_cancelled_job_fails_without_retry(upstream, vertex):
     event = wait(deferral.trigger)
     assert event["status"] == "cancelled"
     with pytest.raises(AirflowFailException, match="cancelled"):
-        op.execute_complete(context(), event, **deferral.kwargs)
+        op.execute_complete(context(), event)
 
 
 def test_budget_timeout_cancels_the_job(upstream, vertex):
@@ -227,7 +230,7 @@ def test_budget_timeout_cancels_the_job(upstream, vertex):
     event = wait(deferral.trigger)
     assert event["status"] == "timeout" and event["state"] == "JOB_STATE_RUNNING"
     with pytest.raises(AirflowFailException, match="training budget"):
-        op.execute_complete(context(), event, **deferral.kwargs)
+        op.execute_complete(context(), event)
     assert vertex.cancelled() == [name]
 
 
@@ -268,6 +271,7 @@ def test_trigger_round_trips_through_serialize():
 
     trigger = CustomJobTrigger(conn_id="c", job_name="projects/p/x/1", poll_seconds=5, deadline=9.0)
     path, kwargs = trigger.serialize()
+    assert kwargs["resume"] == {}
     assert path == "mlrail_airflow.triggers.vertex.CustomJobTrigger"
     assert CustomJobTrigger(**kwargs).serialize() == (path, kwargs)
 
@@ -314,7 +318,7 @@ def test_tuning_job_searches_and_its_best_trial_trains(tuning_upstream, vertex):
     )
     event = wait(deferral.trigger)
     assert event["status"] == "success", event
-    result = op.execute_complete(context(), event, **deferral.kwargs)
+    result = op.execute_complete(context(), event)
     assert result["decision"] == "full" and result["trials"] == 2
     assert result["best"] == {"learning_rate": 0.03, "hidden_units": "32", "dropout": 0.0}
     hparams = env.metadata.get_artifact(result["artifacts"]["hyperparameters"]["id"])

@@ -76,22 +76,17 @@ class VertexJobMixin:
                 job_name=job.name,
                 poll_seconds=spec.vertex.poll_seconds,
                 deadline=time.time() + budget if budget else None,
+                resume={"pending": dataclasses.asdict(started.pending), "kind": started.kind},
             ),
             method_name="execute_complete",
-            kwargs={
-                "pending": dataclasses.asdict(started.pending),
-                "kind": started.kind,
-            },
         )
 
-    def execute_complete(
-        self, context: Any, event: dict[str, Any], pending: dict[str, Any], kind: str
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         from mlrail.remote import abandon, pending_from
         from mlrail_airflow.hooks.vertex import VertexAIHook
 
         spec, _, _ = self.stage_context(context)
-        pending = pending_from(pending)
+        pending, kind = pending_from(event["resume"]["pending"]), event["resume"]["kind"]
         name = event["job_name"]
         self._submitted = (spec.vertex.conn_id, kind, name)
         with self.mlrail_env() as env:

@@ -20,6 +20,10 @@ class VertexJobTrigger(BaseTrigger):
     ``{"status": "success" | "failed" | "cancelled" | "timeout" | "error", "message",
     "job_name", "state", "job"}`` where ``job`` is the final job as JSON.
 
+    ``resume`` is handed back in the event, untouched: what the operator needs to finish
+    (the pending execution). It travels in the event rather than in the deferral's kwargs
+    because ``dag.test()`` in Airflow 3.3 resumes with the event alone.
+
     ``deadline`` (epoch seconds) is the training budget: past it the trigger reports
     ``timeout`` and the operator cancels the job. When the task is killed while deferred
     (cleared, marked failed, Airflow's own timeout), the job is cancelled too; a trigger
@@ -36,12 +40,14 @@ class VertexJobTrigger(BaseTrigger):
         job_name: str,
         poll_seconds: float = 60,
         deadline: float | None = None,
+        resume: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.conn_id = conn_id
         self.job_name = job_name
         self.poll_seconds = poll_seconds
         self.deadline = deadline
+        self.resume = resume or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -51,6 +57,7 @@ class VertexJobTrigger(BaseTrigger):
                 "job_name": self.job_name,
                 "poll_seconds": self.poll_seconds,
                 "deadline": self.deadline,
+                "resume": self.resume,
             },
         )
 
@@ -121,6 +128,7 @@ class VertexJobTrigger(BaseTrigger):
             "job_name": self.job_name,
             "state": job.state.name if job is not None else None,
             "job": type(job).to_json(job) if job is not None else None,
+            "resume": self.resume,
         }
 
     async def _task_was_killed(self) -> bool:

@@ -1,0 +1,83 @@
+"""backend: vertex in a real Airflow DAG run: the train task defers to its trigger
+(dag.test() runs triggers in-process) while a fake Vertex AI JobService on 127.0.0.1 runs
+the submitted job here; the rest of the DAG evaluates and pushes the model it produced."""
+
+import json
+import textwrap
+
+import pytest
+
+from mlrail.metadata import ModelRegistry
+from mlrail.runner import Env
+from mlrail.settings import Settings
+from tests.conftest import ROOT
+from tests.e2e.conftest import AirflowProject, prepare
+from tests.fake_vertex import FakeGCS, FakeJobService
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+TASKS = ("ingest", "statistics", "schema", "validate", "train", "evaluate", "push")
+
+
+def test_vertex_training_dag_run(tmp_path, taxi_file, monkeypatch):
+    project = prepare(AirflowProject(tmp_path / "project"))
+    gcs = tmp_path / "gcs"
+    gcs.mkdir()
+    service = FakeJobService(gcs, auto_run=True)
+    service.start()
+    spec = tmp_path / "include" / "pipelines" / "taxi_vertex.yaml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(
+        textwrap.dedent(f"""
+        pipeline: taxi_vertex
+        backend: vertex
+        vertex: {{image: "europe-docker.pkg.dev/acme/mlrail/trainer:1", poll_seconds: 1}}
+        data: {{source: "{taxi_file}", label: big_tipper, features: {{exclude: [trip_id, tips]}}}}
+        train:
+          module: "{ROOT / "include/models/taxi_tips.py"}"
+          hyperparameters: {{epochs: 1, batch_size: 128, hidden_units: [8]}}
+          retries: 0
+        evaluation: {{thresholds: {{auc: {{min: 0.5}}}}}}
+        """)
+    )
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "taxi_vertex_training.py").write_text(
+        "from mlrail_airflow.dag_factory import training_dag\n\n"
+        f"dag = training_dag({str(spec)!r})\n"
+    )
+    settings = Settings(
+        "gs://acme-ml/artifacts", f"sqlite:///{tmp_path / 'metadata.db'}", str(tmp_path / "srv")
+    )
+    vertex = {"project": "acme", "location": "europe-west4", "service_account": "t@acme.iam"}
+    env = {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW_CONN_MLRAIL_DEFAULT": json.dumps(
+            {"conn_type": "generic", "extra": vars(settings)}
+        ),
+        "AIRFLOW_CONN_MLRAIL_VERTEX": json.dumps({"conn_type": "generic", "extra": vertex}),
+        "MLRAIL_FAKE_VERTEX": json.dumps({"address": service.address, "gcs_root": str(gcs)}),
+    }
+    try:
+        result = project.dag_test("taxi_vertex_training", {}, env=env)
+    finally:
+        service.stop()
+    assert result["state"] == "success", result["log"]
+    assert result["tasks"] == {t: "success" for t in TASKS}
+
+    (request,) = service.created()
+    (job,) = service.jobs.values()
+    assert job.state.name == "JOB_STATE_SUCCEEDED"
+    assert request.parent == "projects/acme/locations/europe-west4"
+
+    monkeypatch.setattr(FakeGCS, "root", str(gcs))
+    from fsspec.registry import _registry
+
+    monkeypatch.setitem(_registry, "gs", FakeGCS)
+    metadata = Env.open(settings).metadata
+    (train,) = [e for e in metadata.executions(run_id=result["run_id"]) if e.component == "train"]
+    assert train.state == "complete" and train.task_id == "train"
+    assert train.result["vertex_job"] == job.name
+    version = ModelRegistry(metadata).resolve("taxi_vertex", "blessed")
+    model = metadata.get_artifact(version.model_artifact_id)
+    assert model.uri.startswith("gs://acme-ml/artifacts/taxi_vertex/")
+    assert model.properties["vertex_job"] == job.name
