@@ -28,6 +28,7 @@ from google.cloud.aiplatform_v1.services.job_service.transports import (
 from google.protobuf import empty_pb2
 
 SERVICE = "google.cloud.aiplatform.v1.JobService"
+IMAGE = "europe-docker.pkg.dev/acme/mlrail/trainer:1"
 KINDS = {
     "CustomJob": ("custom_job", v.CustomJob, "customJobs"),
     "HyperparameterTuningJob": (
@@ -231,3 +232,22 @@ def install_in_this_process(address: str, gcs_root: str) -> None:
 
     VertexAIHook.get_job_client = client
     VertexAIHook.get_async_job_client = async_client
+
+
+def write_vertex_spec(root: Path, pipeline: str, source: Path, extra: str = "") -> Path:
+    """A backend: vertex pipeline spec for the taxi data at ``source`` under ``root``,
+    training a tiny taxi model; ``extra`` is appended YAML (the ``train`` mapping is last,
+    so indented lines extend it)."""
+    model = Path(__file__).resolve().parents[1] / "include" / "models" / "taxi_tips.py"
+    path = root / "include" / "pipelines" / f"{pipeline}.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        f"pipeline: {pipeline}\n"
+        "backend: vertex\n"
+        f'vertex: {{image: "{IMAGE}", poll_seconds: 1}}\n'
+        f'data: {{source: "{source}", label: big_tipper, features: {{exclude: [trip_id, tips]}}}}\n'
+        "train:\n"
+        f'  module: "{model}"\n'
+        "  hyperparameters: {epochs: 1, batch_size: 128, hidden_units: [8]}\n" + extra
+    )
+    return path

@@ -3,16 +3,14 @@
 the submitted job here; the rest of the DAG evaluates and pushes the model it produced."""
 
 import json
-import textwrap
 
 import pytest
 
 from mlrail.metadata import ModelRegistry
 from mlrail.runner import Env
 from mlrail.settings import Settings
-from tests.conftest import ROOT
 from tests.e2e.conftest import AirflowProject, prepare
-from tests.fake_vertex import FakeGCS, FakeJobService
+from tests.fake_vertex import FakeGCS, FakeJobService, write_vertex_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TASKS = ("ingest", "statistics", "schema", "validate", "train", "evaluate", "push")
@@ -24,21 +22,8 @@ def test_vertex_training_dag_run(tmp_path, taxi_file, monkeypatch):
     gcs.mkdir()
     service = FakeJobService(gcs, auto_run=True)
     service.start()
-    spec = tmp_path / "include" / "pipelines" / "taxi_vertex.yaml"
-    spec.parent.mkdir(parents=True)
-    spec.write_text(
-        textwrap.dedent(f"""
-        pipeline: taxi_vertex
-        backend: vertex
-        vertex: {{image: "europe-docker.pkg.dev/acme/mlrail/trainer:1", poll_seconds: 1}}
-        data: {{source: "{taxi_file}", label: big_tipper, features: {{exclude: [trip_id, tips]}}}}
-        train:
-          module: "{ROOT / "include/models/taxi_tips.py"}"
-          hyperparameters: {{epochs: 1, batch_size: 128, hidden_units: [8]}}
-          retries: 0
-        evaluation: {{thresholds: {{auc: {{min: 0.5}}}}}}
-        """)
-    )
+    extra = "  retries: 0\nevaluation: {thresholds: {auc: {min: 0.5}}}\n"
+    spec = write_vertex_spec(tmp_path, "taxi_vertex", taxi_file, extra)
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "taxi_vertex_training.py").write_text(

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 
 import pytest
 from fsspec.registry import _registry as fsspec_registry
 
-from tests.conftest import ROOT
-from tests.fake_vertex import FakeGCS, FakeJobService
+from tests.fake_vertex import FakeGCS, FakeJobService, write_vertex_spec
 from tests.plugins.task_context import TaskInstance, context
 
 pytestmark = pytest.mark.slow
-IMAGE = "europe-docker.pkg.dev/acme/mlrail/trainer:1"
 ARTIFACTS = "gs://acme-ml/artifacts"
 
 
@@ -67,7 +64,7 @@ def upstream(tmp_path, vertex, taxi_file):
 @pytest.fixture
 def tuning_upstream(tmp_path, vertex, taxi_file):
     yield from _upstream(
-        tmp_path, taxi_file, "tune: {enabled: true, max_trials: 2, parallel_trials: 2}"
+        tmp_path, taxi_file, "tune: {enabled: true, max_trials: 2, parallel_trials: 2}\n"
     )
 
 
@@ -77,20 +74,7 @@ def _upstream(tmp_path, taxi_file, extra):
     from mlrail.settings import Settings
     from mlrail.spec import load_spec
 
-    spec_path = tmp_path / "include" / "pipelines" / "taxi_tips.yaml"
-    spec_path.parent.mkdir(parents=True)
-    spec_path.write_text(
-        textwrap.dedent(f"""
-        pipeline: taxi_tips
-        backend: vertex
-        vertex: {{image: "{IMAGE}", poll_seconds: 1}}
-        data: {{source: "{taxi_file}", label: big_tipper, features: {{exclude: [trip_id, tips]}}}}
-        train:
-          module: "{ROOT / "include/models/taxi_tips.py"}"
-          hyperparameters: {{epochs: 1, batch_size: 128, hidden_units: [8]}}
-        {extra}
-        """)
-    )
+    spec_path = write_vertex_spec(tmp_path, "taxi_tips", taxi_file, extra)
     spec = load_spec(spec_path)
     env = Env.open(
         Settings(ARTIFACTS, f"sqlite:///{tmp_path / 'metadata.db'}", str(tmp_path / "s"))
