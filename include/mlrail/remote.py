@@ -118,7 +118,6 @@ def begin_training(
             target,
             execution_id=started.execution_id,
             args=train_component.entrypoint_args(params, files),
-            output_uri=model_uri,
         )
     except BaseException as err:
         abandon(env, started, err)
@@ -212,7 +211,6 @@ def begin_tuning(
             execution_id=started.execution_id,
             space=space,
             args=args,
-            output_uri=out,
         )
     except BaseException as err:
         abandon(env, started, err)
@@ -269,8 +267,3 @@ def _input(env: Env, pending: PendingExecution, slot: str):
 def abandon(env: Env, pending: PendingExecution, error: BaseException | str) -> None:
     """Record the execution as failed and remove the outputs the job left half-written."""
     fail_external(env, pending.execution_id, error, pending.outputs.values())
-
-
-def pending_from(payload: dict[str, Any]) -> PendingExecution:
-    """A PendingExecution back from the JSON the operator carried across the deferral."""
-    return PendingExecution(**payload)

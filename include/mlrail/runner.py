@@ -260,7 +260,6 @@ class PendingExecution:
     place at ``outputs`` and ``finish_external`` commits and registers them."""
 
     execution_id: int
-    component: str
     outputs: dict[str, str]  # slot -> URI
     parameters: dict[str, Any]
 
@@ -286,7 +285,7 @@ def start_external(
         for slot in component.outputs
     }
     log.info("%s: execution %s runs remotely, writing %s", component.name, execution_id, outputs)
-    return PendingExecution(execution_id, component.name, outputs, ready.common["parameters"])
+    return PendingExecution(execution_id, outputs, ready.common["parameters"])
 
 
 def finish_external(

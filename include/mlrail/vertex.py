@@ -37,18 +37,20 @@ class VertexTarget:
 
     project: str
     location: str
-    staging_bucket: str = ""  # gs://bucket[/prefix]
+    # gs://bucket[/prefix]: each job's base output directory (Vertex AI's checkpoints, logs
+    # and trial folders), kept out of mlrail's artifacts.
+    staging_bucket: str = ""
     service_account: str = ""
     network: str = ""  # projects/<number>/global/networks/<name>; empty: Google's network
 
     def __post_init__(self) -> None:
-        for name in ("project", "location"):
+        for name in ("project", "location", "staging_bucket"):
             if not getattr(self, name):
                 raise ValueError(
                     f"Vertex AI connection: extra field {name!r} is empty; set it in "
                     "airflow_settings.yaml (connection mlrail_vertex) or the Airflow UI"
                 )
-        if self.staging_bucket and not self.staging_bucket.startswith("gs://"):
+        if not self.staging_bucket.startswith("gs://"):
             raise ValueError(
                 f"Vertex AI connection: staging_bucket {self.staging_bucket!r} must be a gs:// URL"
             )
@@ -56,6 +58,10 @@ class VertexTarget:
     @property
     def parent(self) -> str:
         return f"projects/{self.project}/locations/{self.location}"
+
+    def staging(self, pipeline: str, component: str, execution_id: int) -> str:
+        """The base output directory of one execution's job."""
+        return f"{self.staging_bucket.rstrip('/')}/mlrail/{pipeline}/{component}-{execution_id}"
 
     @property
     def api_endpoint(self) -> str:
@@ -144,13 +150,13 @@ def worker_pool_specs(spec: PipelineSpec, command: list[str], args: list[str]) -
     return pools
 
 
-def _job_spec(spec: PipelineSpec, target: VertexTarget, pools: list, output_uri: str):
+def _job_spec(spec: PipelineSpec, target: VertexTarget, pools: list, staging: str):
     from google.cloud import aiplatform_v1 as v
     from google.protobuf import duration_pb2
 
     fields: dict[str, Any] = {
         "worker_pool_specs": pools,
-        "base_output_directory": v.GcsDestination(output_uri_prefix=output_uri),
+        "base_output_directory": v.GcsDestination(output_uri_prefix=staging),
     }
     if target.service_account:
         fields["service_account"] = target.service_account
@@ -170,16 +176,17 @@ def custom_job_request(
     *,
     execution_id: int,
     args: list[str],
-    output_uri: str,
 ):
-    """The CreateCustomJobRequest for training: ``python -m mlrail.train ARGS``."""
+    """The CreateCustomJobRequest for training: ``python -m mlrail.train ARGS`` (the args
+    name the artifacts' /gcs/ paths, see mlrail.remote)."""
     from google.cloud import aiplatform_v1 as v
 
-    fuse_path(output_uri)  # refuses an output the job could not write
     pools = worker_pool_specs(spec, ["python", "-m", "mlrail.train"], args)
     job = v.CustomJob(
         display_name=f"mlrail-{spec.pipeline}-train-{execution_id}",
-        job_spec=_job_spec(spec, target, pools, output_uri),
+        job_spec=_job_spec(
+            spec, target, pools, target.staging(spec.pipeline, "train", execution_id)
+        ),
         labels=labels(spec, "train", execution_id),
     )
     return v.CreateCustomJobRequest(parent=target.parent, custom_job=job)
@@ -257,13 +264,11 @@ def tuning_job_request(
     execution_id: int,
     space: dict[str, Any],
     args: list[str],
-    output_uri: str,
 ):
     """The CreateHyperparameterTuningJobRequest: Vizier random search over the module's
     space; each trial runs ``python -m mlrail.trial ARGS --<name>=<value> ...``."""
     from google.cloud import aiplatform_v1 as v
 
-    fuse_path(output_uri)
     study = v.StudySpec(
         metrics=[
             v.StudySpec.MetricSpec(
@@ -285,7 +290,9 @@ def tuning_job_request(
         max_trial_count=spec.tune.max_trials,
         parallel_trial_count=spec.tune.parallel_trials,
         max_failed_trial_count=spec.vertex.max_failed_trials,
-        trial_job_spec=_job_spec(spec, target, pools, output_uri),
+        trial_job_spec=_job_spec(
+            spec, target, pools, target.staging(spec.pipeline, "tune", execution_id)
+        ),
         labels=labels(spec, "tune", execution_id),
     )
     return v.CreateHyperparameterTuningJobRequest(

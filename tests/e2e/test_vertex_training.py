@@ -33,7 +33,12 @@ def test_vertex_training_dag_run(tmp_path, taxi_file, monkeypatch):
     settings = Settings(
         "gs://acme-ml/artifacts", f"sqlite:///{tmp_path / 'metadata.db'}", str(tmp_path / "srv")
     )
-    vertex = {"project": "acme", "location": "europe-west4", "service_account": "t@acme.iam"}
+    vertex = {
+        "project": "acme",
+        "location": "europe-west4",
+        "staging_bucket": "gs://acme-ml/staging",
+        "service_account": "t@acme.iam",
+    }
     env = {
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW_CONN_MLRAIL_DEFAULT": json.dumps(

@@ -26,7 +26,6 @@ TARGET = VertexTarget(
     staging_bucket="gs://acme-ml",
     service_account="trainer@acme.iam.gserviceaccount.com",
 )
-OUTPUT = "gs://acme-ml/artifacts/taxi_tips/r/train/7/model"
 ARGS = ["--strategy", "x", "--model-dir", "/gcs/acme-ml/artifacts/taxi_tips/r/train/7/model"]
 DISK = v.DiskSpec(boot_disk_type="pd-ssd", boot_disk_size_gb=100)
 TRAIN = v.ContainerSpec(image_uri=IMAGE, command=["python", "-m", "mlrail.train"], args=ARGS)
@@ -50,7 +49,9 @@ def expected_job(pools, **job_spec):
             job_spec=v.CustomJobSpec(
                 worker_pool_specs=pools,
                 service_account="trainer@acme.iam.gserviceaccount.com",
-                base_output_directory=v.GcsDestination(output_uri_prefix=OUTPUT),
+                base_output_directory=v.GcsDestination(
+                    output_uri_prefix="gs://acme-ml/mlrail/taxi_tips/train-7"
+                ),
                 **job_spec,
             ),
         ),
@@ -64,7 +65,7 @@ def pool(replicas, machine, container=TRAIN):
 
 
 def build(spec):
-    return custom_job_request(spec, TARGET, execution_id=7, args=ARGS, output_uri=OUTPUT)
+    return custom_job_request(spec, TARGET, execution_id=7, args=ARGS)
 
 
 def test_single_machine_job(tmp_path):
@@ -129,7 +130,11 @@ def test_spec_refuses_vertex_without_image_or_with_hyperband(tmp_path):
 
 def test_target_names_the_missing_connection_field():
     with pytest.raises(ValueError, match="'project' is empty.*mlrail_vertex"):
-        VertexTarget(project="", location="us-central1")
+        VertexTarget(project="", location="us-central1", staging_bucket="gs://b")
+    with pytest.raises(ValueError, match="'staging_bucket' is empty"):
+        VertexTarget(project="p", location="us-central1")
+    with pytest.raises(ValueError, match="staging_bucket '/tmp/b' must be a gs:// URL"):
+        VertexTarget(project="p", location="us-central1", staging_bucket="/tmp/b")
 
 
 def test_console_url():
@@ -188,9 +193,7 @@ def test_tuning_job(tmp_path):
         spec, tune=dataclasses.replace(spec.tune, enabled=True, max_trials=8, parallel_trials=2)
     )
     args = ["--objective", "val_auc"]
-    request = tuning_job_request(
-        spec, TARGET, execution_id=7, space=SPACE, args=args, output_uri=OUTPUT
-    )
+    request = tuning_job_request(spec, TARGET, execution_id=7, space=SPACE, args=args)
     ps = v.StudySpec.ParameterSpec
     trial = v.ContainerSpec(image_uri=IMAGE, command=["python", "-m", "mlrail.trial"], args=args)
     assert request == v.CreateHyperparameterTuningJobRequest(
@@ -226,7 +229,9 @@ def test_tuning_job(tmp_path):
             trial_job_spec=v.CustomJobSpec(
                 worker_pool_specs=[pool(1, v.MachineSpec(machine_type="n1-standard-4"), trial)],
                 service_account="trainer@acme.iam.gserviceaccount.com",
-                base_output_directory=v.GcsDestination(output_uri_prefix=OUTPUT),
+                base_output_directory=v.GcsDestination(
+                    output_uri_prefix="gs://acme-ml/mlrail/taxi_tips/tune-7"
+                ),
             ),
             labels={
                 "mlrail-pipeline": "taxi_tips",

@@ -109,7 +109,7 @@ def train(ctx: ExecutorContext) -> ExecutorOutput:
     return model_output(record, ctx.inputs["examples"])
 
 
-def model_output(record: dict, examples: Artifact, **extra: dict) -> ExecutorOutput:
+def model_output(record: dict, examples: Artifact, **extra: str) -> ExecutorOutput:
     """The Model artifact's properties and the task result from the entrypoint's
     ``training.json`` record, wherever the training ran; ``extra`` adds properties (the
     remote job that produced it)."""

@@ -119,7 +119,11 @@ class MlrailBaseOperator(BaseOperator):
         return result.to_xcom()
 
     def execute(self, context: Any) -> dict[str, Any]:
-        spec, run, force = self.stage_context(context)
+        return self.execute_stage(*self.stage_context(context), context)
+
+    def execute_stage(
+        self, spec: PipelineSpec, run: RunInfo, force: bool, context: Any
+    ) -> dict[str, Any]:
+        """Run the stage in this process and return its XCom dict."""
         with self.mlrail_env() as env:
-            result = self.run_stage(env, spec, run, force, context)
-        return self.report(result)
+            return self.report(self.run_stage(env, spec, run, force, context))

@@ -54,7 +54,7 @@ class VertexJobMixin:
 
         spec, run, force = self.stage_context(context)
         if spec.backend != "vertex":
-            return super().execute(context)
+            return self.execute_stage(spec, run, force, context)
         hook = VertexAIHook(spec.vertex.conn_id)
         with self.mlrail_env() as env:
             started = self.begin_remote(env, spec, run, force, hook.get_target())
@@ -82,11 +82,13 @@ class VertexJobMixin:
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        from mlrail.remote import abandon, pending_from
+        from mlrail.remote import abandon
+        from mlrail.runner import PendingExecution
         from mlrail_airflow.hooks.vertex import VertexAIHook
 
         spec, _, _ = self.stage_context(context)
-        pending, kind = pending_from(event["resume"]["pending"]), event["resume"]["kind"]
+        pending = PendingExecution(**event["resume"]["pending"])
+        kind = event["resume"]["kind"]
         name = event["job_name"]
         self._submitted = (spec.vertex.conn_id, kind, name)
         with self.mlrail_env() as env:
