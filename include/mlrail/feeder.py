@@ -1,18 +1,29 @@
 """Model feeder: tf.data input pipelines over the Examples artifact (Parquet splits).
 
-Each epoch takes the row groups of the split in a seeded order, reads them in windows of
-about ``shuffle_buffer`` rows (Arrow decodes the next window on ``parallel_reads`` threads
-while the current one trains), permutes each window's rows with the seed and hands the
-window to tf.data whole; ``rebatch`` cuts it into batches in C++, then ``repeat`` and
-``prefetch`` (AUTOTUNE). The Python side runs once per window, not once per batch, so it
-does not compete with the training loop for the GIL (measured in
-benchmarks/training/run.py). It never touches single strings either: string columns go
-over dictionary-encoded (Arrow's C++ encodes, tf.data's C++ decodes with a gather), and
-rows are permuted as numpy arrays of numbers and codes. With a seed the order is
-deterministic and changes every epoch; memory is bounded by two windows.
+Each epoch takes the row groups of the split in a seeded order and reads them in windows
+of about ``shuffle_buffer`` rows: the next window is read on ``parallel_reads`` threads
+while the current one trains. A window goes to tf.data whole, as flat columns; tf.data
+permutes its rows with a seeded stateless shuffle, ``rebatch`` cuts it into batches, and
+``prefetch`` keeps the next batches ready. With a seed the order is deterministic and
+changes every epoch; memory is bounded by two windows.
 
-The features go in raw (the model's own preprocessing handles them); the label is the
-second element of each example.
+The training step on a small machine is about a millisecond, so whatever the feeder does
+beside it is paid for by the step (benchmarks/training/run.py measures the ratio). Hence:
+
+* the Python generator runs once per window, and its work is Arrow reads and casts, which
+  release the GIL: only the feature and label columns are read, numbers are cast to
+  float32 in Arrow, and string columns are read as Parquet's dictionary codes, never as
+  single strings;
+* the per-row work (permutation, codes to strings, batching) is tf.data's C++;
+* tf.data's autotuner is off and buffers are fixed: its background thread costs CPU that
+  the step needs, and a finished iterator waits for the thread's next wake-up, whose
+  period doubles from 10 ms to about 5 s, so an epoch could end seconds late (measured on
+  TF 2.21: Keras ``fit`` returned up to 1.2 s after its last callback, and epochs snapped
+  to 5.1 s and 10.2 s).
+
+The features go in raw (the model's own preprocessing handles them; a missing string
+arrives empty, a missing number as NaN, as in ``keras_features.to_model_inputs``); the
+label is the second element of each example.
 """
 
 from __future__ import annotations
@@ -24,9 +35,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlrail.keras_features import input_dtype
+
+# Batches made ready ahead of the step. Two hide the re-batching of one; more only hold
+# memory, since a whole window is already decoded upstream.
+PREFETCH_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -52,50 +68,78 @@ def row_group_units(paths: list[str]) -> list[tuple[str, int]]:
     return units
 
 
+def _string_features(schema: dict[str, Any]) -> list[str]:
+    return [f["name"] for f in schema["features"] if input_dtype(f) == "string"]
+
+
 def _signature(schema: dict[str, Any]):
     """What the generator yields per window: numbers, string codes and their dictionaries,
-    and the label, all flat."""
+    the label, and the window's shuffle seed, all flat."""
     import tensorflow as tf
 
-    strings = [f["name"] for f in schema["features"] if input_dtype(f) == "string"]
+    strings = _string_features(schema)
     numbers = {
         f["name"]: tf.TensorSpec(shape=(None,), dtype=tf.float32)
         for f in schema["features"]
-        if input_dtype(f) != "string"
+        if f["name"] not in strings
     }
     codes = {name: tf.TensorSpec(shape=(None,), dtype=tf.int32) for name in strings}
     dictionaries = {name: tf.TensorSpec(shape=(None,), dtype=tf.string) for name in strings}
-    return numbers, codes, dictionaries, tf.TensorSpec(shape=(None,), dtype=tf.float32)
+    label = tf.TensorSpec(shape=(None,), dtype=tf.float32)
+    return numbers, codes, dictionaries, label, tf.TensorSpec(shape=(2,), dtype=tf.int64)
 
 
-def _window_arrays(table: pa.Table, schema: dict[str, Any], order: np.ndarray | None):
-    """A window's columns in ``order`` (all rows when None), as ``_signature`` says. A
-    missing string becomes empty and a missing number NaN, as in
-    ``keras_features.to_model_inputs``: the model handles both."""
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """A string column as int32 codes into one dictionary; a missing value's code points at
+    an empty string. Parquet's dictionaries differ from row group to row group, so each
+    chunk's codes are offset past the dictionaries before it."""
+    if not pa.types.is_dictionary(column.type):  # a schema that declares a number a string
+        column = pc.dictionary_encode(column.cast(pa.string()))
+    codes, dictionaries, size = [], [], 0
+    for chunk in column.chunks:
+        dictionary = chunk.dictionary.cast(pa.string()).fill_null("")
+        indices = chunk.indices.cast(pa.int32())
+        if chunk.null_count:
+            indices = pc.fill_null(indices, len(dictionary))
+            dictionary = pa.concat_arrays([dictionary, pa.array([""], pa.string())])
+        codes.append(indices.to_numpy() + np.int32(size))
+        dictionaries.append(dictionary)
+        size += len(dictionary)
+    dictionary = pa.concat_arrays(dictionaries).to_numpy(zero_copy_only=False)
+    return np.concatenate(codes), dictionary
+
+
+def _window_arrays(table: pa.Table, schema: dict[str, Any], seed: np.ndarray):
+    """A window's columns as ``_signature`` says, in file order (tf.data permutes them)."""
     numbers, codes, dictionaries = {}, {}, {}
     for feature in schema["features"]:
         name, column = feature["name"], table.column(feature["name"])
         if input_dtype(feature) == "string":
-            encoded = column.cast(pa.string()).fill_null("").combine_chunks().dictionary_encode()
-            values = encoded.indices.to_numpy()
-            dictionaries[name] = encoded.dictionary.to_numpy(zero_copy_only=False)
-            codes[name] = values if order is None else values[order]
+            codes[name], dictionaries[name] = _codes(column)
         else:
-            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float32)
-            numbers[name] = values if order is None else values[order]
-    label = table.column(schema["label"]["name"]).to_numpy(zero_copy_only=False)
-    label = label.astype(np.float32)
-    return numbers, codes, dictionaries, label if order is None else label[order]
+            numbers[name] = column.cast(pa.float32(), safe=False).to_numpy()
+    label = table.column(schema["label"]["name"]).cast(pa.float32(), safe=False).to_numpy()
+    return numbers, codes, dictionaries, label, seed
 
 
-def _decode(numbers, codes, dictionaries, label):
-    """The generator's flat window -> (features of shape (rows, 1), label)."""
+def _decoder(shuffle: bool):
+    """The generator's flat window -> (features of shape (rows, 1), label), its rows
+    permuted by the window's seed when ``shuffle``. String codes are permuted before they
+    become strings, so each string is built once."""
     import tensorflow as tf
 
-    features = {name: tf.reshape(values, (-1, 1)) for name, values in numbers.items()}
-    for name, indices in codes.items():
-        features[name] = tf.reshape(tf.gather(dictionaries[name], indices), (-1, 1))
-    return features, label
+    def decode(numbers, codes, dictionaries, label, seed):
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(label)[0]), seed)
+            numbers, codes, label = tf.nest.map_structure(
+                lambda column: tf.gather(column, order), (numbers, codes, label)
+            )
+        features = {name: tf.reshape(values, (-1, 1)) for name, values in numbers.items()}
+        for name, indices in codes.items():
+            features[name] = tf.reshape(tf.gather(dictionaries[name], indices), (-1, 1))
+        return features, label
+
+    return decode
 
 
 def _windows(units: list[tuple[str, int]], config: FeederConfig, epoch: int):
@@ -116,9 +160,11 @@ def _windows(units: list[tuple[str, int]], config: FeederConfig, epoch: int):
         yield window
 
 
-def _read_window(window: list[tuple[str, int]], pool: ThreadPoolExecutor) -> pa.Table:
-    tables = pool.map(lambda unit: pq.ParquetFile(unit[0]).read_row_group(unit[1]), window)
-    return pa.concat_tables(tables)
+def _window_seed(config: FeederConfig, epoch: int, number: int) -> np.ndarray:
+    """The stateless shuffle seed of one window: from the feeder's seed, the epoch and the
+    window's number, so a pass is repeatable and every pass differs."""
+    entropy = [config.seed or 0, epoch, number]
+    return np.random.SeedSequence(entropy).generate_state(2).astype(np.int64)
 
 
 def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig):
@@ -140,6 +186,16 @@ def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig)
     row_shard = count > 1 and len(units) < count
     if count > 1 and not row_shard:
         units = units[index::count]
+    strings = _string_features(schema)
+    columns = [f["name"] for f in schema["features"]] + [schema["label"]["name"]]
+
+    def read_unit(unit: tuple[str, int]) -> pa.Table:
+        parquet = pq.ParquetFile(unit[0], read_dictionary=strings)
+        return parquet.read_row_group(unit[1], columns=columns)
+
+    def read_window(window: list[tuple[str, int]], pool: ThreadPoolExecutor) -> pa.Table:
+        return pa.concat_tables(pool.map(read_unit, window))
+
     epochs = itertools.count()
 
     def chunks():
@@ -147,31 +203,34 @@ def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig)
         with ThreadPoolExecutor(max_workers=config.parallel_reads) as pool:
             windows = _windows(units, config, epoch)
             pending = next(windows, None)
-            pending = pool.submit(_read_window, pending, pool) if pending else None
+            pending = pool.submit(read_window, pending, pool) if pending else None
             for number in itertools.count():
                 if pending is None:
                     break
                 table = pending.result()
                 following = next(windows, None)
-                pending = pool.submit(_read_window, following, pool) if following else None
+                pending = pool.submit(read_window, following, pool) if following else None
                 if row_shard:
                     table = table.take(np.arange(index, table.num_rows, count))
-                order = None
-                if config.seed is not None:
-                    rng = np.random.default_rng([config.seed, epoch, number])
-                    order = rng.permutation(table.num_rows)
-                # One element per window: tf.data re-batches it in C++, so this Python
-                # generator takes the GIL once per window, not once per batch, and never
-                # competes with the training loop for it.
-                yield _window_arrays(table, schema, order)
+                # One element per window: tf.data permutes and re-batches it in C++, so
+                # this generator takes the GIL once per window, not once per batch.
+                yield _window_arrays(table, schema, _window_seed(config, epoch, number))
 
     data = tf.data.Dataset.from_generator(chunks, output_signature=_signature(schema))
-    data = data.map(_decode)
+    data = data.map(_decoder(shuffle=config.seed is not None))
     if config.repeat:
         data = data.repeat()  # each pass calls chunks() again: a whole epoch, a new order
     # Convert the next window while the current one is being batched and trained on.
-    data = data.prefetch(1)
-    data = data.rebatch(config.batch_size, drop_remainder=config.drop_remainder)
+    return finish(data.prefetch(1), config)
+
+
+def finish(windows, config: FeederConfig):
+    """Cut a dataset of whole windows into batches, the way every mlrail input ends: fixed
+    prefetch and no autotuner (see the module docstring for why)."""
+    import tensorflow as tf
+
+    data = windows.rebatch(config.batch_size, drop_remainder=config.drop_remainder)
     options = tf.data.Options()
     options.deterministic = True
-    return data.with_options(options).prefetch(tf.data.AUTOTUNE)
+    options.autotune.enabled = False
+    return data.with_options(options).prefetch(PREFETCH_BATCHES)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from mlrail.feeder import FeederConfig, row_group_units
+from mlrail.feeder import FeederConfig, finish, row_group_units
 from mlrail.keras_features import input_dtype, to_model_inputs
 
 ROWS_PER_EXAMPLE = 1024
@@ -164,7 +164,4 @@ def make_tfrecord_dataset(files: list[str], schema: dict[str, Any], config: Feed
         )
     if config.repeat:
         data = data.repeat()
-    data = data.rebatch(config.batch_size, drop_remainder=config.drop_remainder)
-    options = tf.data.Options()
-    options.deterministic = True
-    return data.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return finish(data, config)

@@ -90,3 +90,51 @@ def test_no_row_groups_is_an_error(tmp_path):
     )
     with pytest.raises(ValueError, match="no rows to feed"):
         make_dataset([str(path)], SCHEMA, FeederConfig(batch_size=8))
+
+
+def _rows(dataset):
+    """(x, s, y) of every example, in the order fed."""
+    rows = []
+    for features, label in dataset:
+        rows += zip(
+            features["x"].numpy().ravel().tolist(),
+            [v.decode() for v in features["s"].numpy().ravel()],
+            label.numpy().tolist(),
+            strict=True,
+        )
+    return rows
+
+
+def test_shuffled_rows_stay_whole_across_row_group_dictionaries(files):
+    # Each row group has its own Parquet dictionary for "s"; the window spans eight of them.
+    rows = _rows(make_dataset(files, SCHEMA, FeederConfig(batch_size=50, seed=5)))
+    assert [x for x, _, _ in rows] != sorted(x for x, _, _ in rows)
+    assert len(rows) == 1000
+    for x, s, y in rows:
+        i = int(x)
+        assert s == (f"v{i % 7}" if i % 11 else "") and y == i % 2
+
+
+def test_only_schema_columns_are_read_and_numbers_may_be_declared_strings(tmp_path):
+    path = tmp_path / "extra.parquet"
+    table = pa.table(
+        {
+            "x": [1.0, 2.0, None],
+            "code": [10, None, 30],
+            "y": [0, 1, 0],
+            # Not in the schema, and of a type the model could not take: never read.
+            "blob": pa.array([[1, 2], [3], []], pa.list_(pa.int64())),
+        }
+    )
+    pq.write_table(table, path)
+    schema = {
+        "label": {"name": "y"},
+        "features": [
+            {"name": "x", "type": "float", "role": "numeric"},
+            {"name": "code", "type": "string", "role": "categorical"},
+        ],
+    }
+    features, label = next(iter(make_dataset([str(path)], schema, FeederConfig(batch_size=3))))
+    assert sorted(features) == ["code", "x"]
+    assert [v.decode() for v in features["code"].numpy().ravel()] == ["10", "", "30"]
+    assert np.isnan(features["x"].numpy()[2, 0]) and label.numpy().tolist() == [0.0, 1.0, 0.0]
