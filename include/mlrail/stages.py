@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
+
 from mlrail.feeder import FeederConfig, make_dataset
 
 
@@ -36,7 +38,13 @@ def fit_stages(
     patience: int = 0,
 ):
     """Fit ``model`` stage after stage; each stage sets its learning rate and batch size and
-    continues the epoch count. Returns each stage with its per-epoch history."""
+    continues the epoch count. Returns each stage with its per-epoch history.
+
+    A stage reads one endless, seeded stream cut into epochs of the train split's rows
+    (the last batch of an epoch is topped up from the next): Keras keeps one iterator for
+    the whole stage, so the feeder reads each epoch's first window while the previous
+    epoch ends, instead of every epoch waiting for a new pipeline to start."""
+    rows = pq.ParquetFile(train_path).metadata.num_rows
     done, records = 0, []
     for number, stage in enumerate(stages, start=1):
         model.optimizer.learning_rate.assign(stage["learning_rate"])
@@ -45,8 +53,9 @@ def fit_stages(
             make_dataset(
                 [train_path],
                 schema,
-                FeederConfig(batch_size=batch, seed=seed),
+                FeederConfig(batch_size=batch, seed=seed, repeat=True),
             ),
+            steps_per_epoch=-(-rows // batch),
             validation_data=make_dataset([eval_path], schema, FeederConfig(batch_size=batch)),
             initial_epoch=done,
             callbacks=_early_stopping(patience),
