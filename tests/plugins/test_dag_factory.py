@@ -73,3 +73,26 @@ def test_tuning_adds_a_tune_task_feeding_train(tmp_path):
     assert "tune" in train.upstream_task_ids and tune.upstream_task_ids >= {"validate"}
     assert train.hyperparameters is not None and tune.pool == "training"
     assert training_dag(TAXI_SPEC).get_task("train").hyperparameters is None
+
+
+def test_window_sensor_defers_to_the_opening_and_passes_inside():
+    from airflow.exceptions import TaskDeferred
+
+    from mlrail_airflow.operators.window import WaitForWindowSensor
+
+    now = datetime.now(UTC)
+    opens, closes = now + timedelta(hours=2), now + timedelta(hours=3)
+    outside = WaitForWindowSensor(
+        task_id="wait", start=opens.strftime("%H:%M"), end=closes.strftime("%H:%M")
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        outside.execute({})
+    moment = deferred.value.trigger.moment
+    assert opens - timedelta(minutes=1) < moment <= opens
+    assert deferred.value.method_name == "execute_complete"
+    inside = WaitForWindowSensor(
+        task_id="now",
+        start=(now - timedelta(hours=1)).strftime("%H:%M"),
+        end=closes.strftime("%H:%M"),
+    )
+    assert inside.execute({}) is None
