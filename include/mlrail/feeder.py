@@ -172,8 +172,8 @@ def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig)
 
     Each epoch, the row groups are taken in a seeded order and read in windows of about
     ``shuffle_buffer`` rows (the next window is read in parallel while the current one is
-    fed); a window's rows are permuted with the seed and handed over whole; tf.data
-    re-batches without touching single examples.
+    fed) and handed to tf.data whole, which permutes its rows with the seed and re-batches
+    them without touching single examples.
     """
     import tensorflow as tf
 
