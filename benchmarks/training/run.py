@@ -90,8 +90,9 @@ def _arm_dataset(arm: str, setup: dict, batch_size: int):
 
 
 def _run_arm(arm: str, setup_file: str) -> None:
-    """One arm's process: warm up, then train in turns. Reads "go" or "end" on stdin;
-    after each turn of ``segment`` steps writes "done <seconds>" on stdout."""
+    """One arm's process: warm up, then train in turns. Each "go" on stdin starts a turn of
+    ``segment`` steps, answered by "done <seconds>" on stdout; anything else (or the end of
+    stdin) stops training."""
     import keras
 
     sys.path.insert(0, str(ROOT / "include" / "models"))
@@ -103,15 +104,16 @@ def _run_arm(arm: str, setup_file: str) -> None:
     keras.utils.set_random_seed(1)
     hparams = {**taxi_tips.HYPERPARAMETERS, "batch_size": batch}
     model = taxi_tips.build_model(setup["schema"], setup["statistics"], hparams)
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)  # tracing, cache fill
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)  # tracing
 
     class Turns(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
+            self.steps = 0
             self.started = self._wait()
 
         def on_train_batch_end(self, batch, logs=None):
-            self.done = getattr(self, "done", 0) + 1
-            if self.done % setup["segment"] == 0:
+            self.steps += 1
+            if self.steps % setup["segment"] == 0:
                 print(f"done {time.perf_counter() - self.started}", flush=True)
                 self.started = self._wait()
 

@@ -115,7 +115,15 @@ def test_shuffled_rows_stay_whole_across_row_group_dictionaries(files):
         assert s == (f"v{i % 7}" if i % 11 else "") and y == i % 2
 
 
-def test_only_schema_columns_are_read_and_numbers_may_be_declared_strings(tmp_path):
+def test_only_schema_columns_are_read_and_numbers_may_be_declared_strings(tmp_path, monkeypatch):
+    asked = []
+    read_row_group = pq.ParquetFile.read_row_group
+
+    def spy(self, index, columns=None, **kwargs):
+        asked.append(columns)
+        return read_row_group(self, index, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
     path = tmp_path / "extra.parquet"
     table = pa.table(
         {
@@ -135,6 +143,6 @@ def test_only_schema_columns_are_read_and_numbers_may_be_declared_strings(tmp_pa
         ],
     }
     features, label = next(iter(make_dataset([str(path)], schema, FeederConfig(batch_size=3))))
-    assert sorted(features) == ["code", "x"]
+    assert asked == [["x", "code", "y"]] and sorted(features) == ["code", "x"]
     assert [v.decode() for v in features["code"].numpy().ravel()] == ["10", "", "30"]
     assert np.isnan(features["x"].numpy()[2, 0]) and label.numpy().tolist() == [0.0, 1.0, 0.0]
