@@ -30,7 +30,7 @@ def postgres():
 
 @pytest.fixture
 def settings(tmp_path):
-    from mlrail.settings import Settings
+    from mlrail.store.settings import Settings
 
     return Settings(
         artifact_root=str(tmp_path / "artifacts"),
@@ -41,7 +41,7 @@ def settings(tmp_path):
 
 @pytest.fixture
 def env(settings):
-    from mlrail.runner import Env
+    from mlrail.store.runner import Env
 
     environment = Env.open(settings)
     yield environment
@@ -50,14 +50,14 @@ def env(settings):
 
 @pytest.fixture
 def taxi_frame():
-    from mlrail.datagen import TaxiConfig, generate_taxi_trips
+    from mlrail.data.datagen import TaxiConfig, generate_taxi_trips
 
     return generate_taxi_trips(TaxiConfig(rows=4000, seed=7))
 
 
 @pytest.fixture
 def taxi_file(tmp_path, taxi_frame):
-    from mlrail.datagen import write_dataset
+    from mlrail.data.datagen import write_dataset
 
     return write_dataset(taxi_frame, tmp_path / "data" / "trips.parquet")
 

@@ -1,6 +1,6 @@
 """Cold run vs cache hit vs forced recompute of the taxi-tips training pipeline.
 
-Runs the same chain the Airflow DAG runs (mlrail.pipeline.run_training_pipeline,
+Runs the same chain the Airflow DAG runs (mlrail.components.pipeline.run_training_pipeline,
 in-process, so Airflow's own start-up does not blur the figures) three times on one
 generated dataset:
 
@@ -26,11 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlrail.datagen import TaxiConfig, generate_taxi_trips, write_dataset
-from mlrail.pipeline import run_training_pipeline
-from mlrail.runner import Env, RunInfo
-from mlrail.settings import Settings
+from mlrail.components.pipeline import run_training_pipeline
+from mlrail.data.datagen import TaxiConfig, generate_taxi_trips, write_dataset
 from mlrail.spec import load_spec
+from mlrail.store.runner import Env, RunInfo
+from mlrail.store.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 
 def _in_process(path: str) -> float:
-    from mlrail.statistics import StatsConfig
-    from mlrail.statistics.engine import in_process_statistics
+    from mlrail.data.statistics import StatsConfig
+    from mlrail.data.statistics.engine import in_process_statistics
 
     started = time.perf_counter()
     in_process_statistics([path], StatsConfig())
@@ -26,8 +26,8 @@ def _in_process(path: str) -> float:
 
 
 def _beam(path: str) -> float:
-    from mlrail.statistics import StatsConfig
-    from mlrail.statistics.engine import beam_statistics
+    from mlrail.data.statistics import StatsConfig
+    from mlrail.data.statistics.engine import beam_statistics
 
     started = time.perf_counter()
     beam_statistics({"all": [path]}, StatsConfig())
@@ -46,13 +46,13 @@ def _pandas(path: str) -> float:
 
 
 def _cache_hit(path: str) -> float:
-    """A statistics cache hit through the path the operator takes (mlrail.pipeline)."""
+    """A statistics cache hit through the path the operator takes (mlrail.components.pipeline)."""
     import dataclasses
 
-    from mlrail.pipeline import compute_statistics, ingest_examples
-    from mlrail.runner import Env, RunInfo
-    from mlrail.settings import Settings
+    from mlrail.components.pipeline import compute_statistics, ingest_examples
     from mlrail.spec import DataSpec, PipelineSpec, TrainSpec
+    from mlrail.store.runner import Env, RunInfo
+    from mlrail.store.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="mlrail-bench-cache-"))
     env = Env.open(

@@ -14,7 +14,7 @@ process:
   Parquet read plus the statistics, the same work our engines do; the statistics call
   alone is reported too;
 * ``pandas``: ``read_parquet`` + ``describe()`` + ``value_counts()`` per string column;
-* ``cache_hit``: a statistics cache hit through mlrail.pipeline, the operator's path.
+* ``cache_hit``: a statistics cache hit through mlrail.components.pipeline, the operator's path.
 
 Sizes up to 2M rows are run three times per engine and the median is kept.
 The last line printed is one JSON object: per size, rows/s, wall seconds and peak RSS per

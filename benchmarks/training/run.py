@@ -6,8 +6,8 @@ Generates taxi trips, writes them as one Parquet split (row groups of 50,000, as
 writes them) and builds the taxi model from the real statistics and schema. In this
 process it measures
 
-1. the feeder alone: examples/s of iterating ``mlrail.feeder.make_dataset``;
-2. the same rows written as TFRecord shards (``mlrail.tfrecord.write_tfrecords``, the
+1. the feeder alone: examples/s of iterating ``mlrail.training.feeder.make_dataset``;
+2. the same rows written as TFRecord shards (``mlrail.training.tfrecord.write_tfrecords``, the
    parameter-server input) and read alone with ``make_tfrecord_dataset``;
 
 then trains the model three ways, each in its own process (an "arm"), in the same run:
@@ -53,9 +53,9 @@ def _prepare(rows: int, work: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlrail.datagen import TaxiConfig, generate_taxi_trips
-    from mlrail.schema import infer_schema
-    from mlrail.statistics import table_statistics
+    from mlrail.data.datagen import TaxiConfig, generate_taxi_trips
+    from mlrail.data.schema import infer_schema
+    from mlrail.data.statistics import table_statistics
 
     frame = generate_taxi_trips(TaxiConfig(rows=rows)).drop(columns=["trip_id", "tips"])
     path = work / "train.parquet"
@@ -72,8 +72,8 @@ def _examples_per_s(data, steps: int) -> float:
 
 
 def _arm_dataset(arm: str, setup: dict, batch_size: int):
-    from mlrail.feeder import FeederConfig, make_dataset
-    from mlrail.tfrecord import make_tfrecord_dataset
+    from mlrail.training.feeder import FeederConfig, make_dataset
+    from mlrail.training.tfrecord import make_tfrecord_dataset
 
     config = FeederConfig(batch_size=batch_size, seed=7, repeat=True, drop_remainder=True)
     if arm == "real_feeder":
@@ -186,8 +186,8 @@ def main() -> None:
         return _run_arm(args.arm, args.setup)
     rows, epochs = (100_000, 4) if args.quick else (args.rows, args.epochs)
 
-    from mlrail.feeder import FeederConfig, make_dataset
-    from mlrail.tfrecord import make_tfrecord_dataset, write_tfrecords
+    from mlrail.training.feeder import FeederConfig, make_dataset
+    from mlrail.training.tfrecord import make_tfrecord_dataset, write_tfrecords
 
     work = Path(tempfile.mkdtemp(prefix="mlrail-bench-train-"))
     setup = _prepare(rows, work)

@@ -6,25 +6,25 @@ import argparse
 import json
 import sys
 
-from mlrail.runner import Env
+from mlrail.store.runner import Env
 
 
 def _lineage(args: argparse.Namespace) -> None:
-    from mlrail.lineage import format_lineage, model_lineage
+    from mlrail.store.lineage import format_lineage, model_lineage
 
     report = model_lineage(Env.open(), args.model, args.version)
     print(json.dumps(report, indent=2, default=str) if args.json else format_lineage(report))
 
 
 def _summary(args: argparse.Namespace) -> None:
-    from mlrail.summary import format_summary, run_summary
+    from mlrail.store.summary import format_summary, run_summary
 
     summary = run_summary(Env.open(), args.run, prefix=args.dag_id or "")
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
 
 
 def _datagen(args: argparse.Namespace) -> None:
-    from mlrail.datagen import PAYMENT_MIX, TaxiConfig, generate_taxi_trips, write_dataset
+    from mlrail.data.datagen import PAYMENT_MIX, TaxiConfig, generate_taxi_trips, write_dataset
 
     mix = dict(PAYMENT_MIX)
     for item in filter(None, (args.payment_mix or "").split(",")):

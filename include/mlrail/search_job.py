@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlrail.processes import LocalProcesses, exit_with_parent, free_ports
+from mlrail.training.processes import LocalProcesses, exit_with_parent, free_ports
 
 TIMEOUT_SECONDS = 4 * 3600
 
@@ -50,8 +50,8 @@ class SearchJob:
 def _tuner(job: SearchJob, directory: str, overwrite: bool):
     import keras_tuner as kt
 
-    from mlrail.modules import load_model_module
-    from mlrail.tuning import make_tuner
+    from mlrail.training.modules import load_model_module
+    from mlrail.training.tuning import make_tuner
 
     module = load_model_module(job.module_path)
     return make_tuner(
@@ -69,8 +69,8 @@ def _tuner(job: SearchJob, directory: str, overwrite: bool):
 
 
 def _search(job: SearchJob, directory: str, overwrite: bool):
-    from mlrail.feeder import FeederConfig, make_dataset
-    from mlrail.tuning import fit_kwargs
+    from mlrail.training.feeder import FeederConfig, make_dataset
+    from mlrail.training.tuning import fit_kwargs
 
     train = make_dataset(
         [job.train_path],
@@ -87,7 +87,7 @@ def _search(job: SearchJob, directory: str, overwrite: bool):
 def run_search(job: SearchJob, parallel: int = 1, timeout: float = TIMEOUT_SECONDS):
     """(best values, search space config, trials): in this process when ``parallel`` is
     1, else with ``parallel`` worker processes (see the module docstring)."""
-    from mlrail.tuning import results
+    from mlrail.training.tuning import results
 
     with tempfile.TemporaryDirectory(prefix="mlrail-tuner-") as directory:
         if parallel <= 1:

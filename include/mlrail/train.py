@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlrail.distributed import STRATEGIES
-from mlrail.stages import fit_stages, resolve_stages
+from mlrail.training.distributed import STRATEGIES
+from mlrail.training.stages import fit_stages, resolve_stages
 
 # Set in the processes launch_local_cluster starts: they end when the launcher is gone.
 LOCAL_CLUSTER_ENV = "MLRAIL_LOCAL_CLUSTER"
@@ -62,7 +62,7 @@ def launch_local_cluster(argv: list[str], tasks: dict[str, int], timeout: float 
     that dies fails the run with the end of its log. Whatever is still running at the end
     is stopped, on success and on failure alike.
     """
-    from mlrail.processes import LocalProcesses, free_ports
+    from mlrail.training.processes import LocalProcesses, free_ports
 
     ports = iter(free_ports(sum(tasks.values())))
     cluster = {kind: [f"127.0.0.1:{next(ports)}" for _ in range(n)] for kind, n in tasks.items()}
@@ -114,7 +114,7 @@ def _stages(args: argparse.Namespace, hparams: dict) -> list[dict]:
 
 def _fit(args: argparse.Namespace, module, schema: dict, features: dict, hparams: dict):
     """Train with the module's build_model under the chosen strategy: (model, records)."""
-    from mlrail.distributed import make_strategy, train_distributed
+    from mlrail.training.distributed import make_strategy, train_distributed
 
     stages = _stages(args, hparams)
     if args.strategy == "parameter_server":
@@ -158,8 +158,8 @@ def _fit_parameter_server(args: argparse.Namespace, build_model, schema: dict, s
     """
     import pyarrow.parquet as pq
 
-    from mlrail.distributed import make_strategy, train_parameter_server
-    from mlrail.tfrecord import write_tfrecords
+    from mlrail.training.distributed import make_strategy, train_parameter_server
+    from mlrail.training.tfrecord import write_tfrecords
 
     workers = len(json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"])
     shards = f"{args.model_dir.rstrip('/')}/{TFRECORD_DIR}"
@@ -189,7 +189,7 @@ def _run_tfx(
     """A TFX module's run_fn, which saves the model itself into target/saved_model."""
     import pyarrow.parquet as pq
 
-    from mlrail.tfx_compat import fn_args
+    from mlrail.training.tfx_compat import fn_args
 
     if args.strategy != "single":
         raise ValueError(
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train in this process (one worker of the cluster when TF_CONFIG is set)."""
     import keras
 
-    from mlrail.modules import load_model_module
+    from mlrail.training.modules import load_model_module
 
     schema = json.loads(Path(args.schema).read_text())
     features = json.loads(Path(args.statistics).read_text())["splits"]["train"]["features"]
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         launch_local_cluster(argv, tasks)
         return 0
     if os.environ.get(LOCAL_CLUSTER_ENV):
-        from mlrail.processes import exit_with_parent
+        from mlrail.training.processes import exit_with_parent
 
         exit_with_parent()  # a killed launcher runs no cleanup; its tasks must not linger
     task = (json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}).get("type")

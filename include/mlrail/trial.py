@@ -25,7 +25,7 @@ def _read(path_or_json: str) -> dict:
 
 def trial_values(extra: list[str], space: dict) -> dict:
     """``--name=value`` / ``--name value`` arguments as typed hyperparameter values."""
-    from mlrail.vertex import cast_values, fixed_values
+    from mlrail.cloud.vertex import cast_values, fixed_values
 
     raw, pending = {}, None
     for token in extra:
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace, values: dict) -> float:
     import hypertune
     import keras
 
-    from mlrail.feeder import FeederConfig, make_dataset
-    from mlrail.modules import load_model_module
+    from mlrail.training.feeder import FeederConfig, make_dataset
+    from mlrail.training.modules import load_model_module
 
     schema = json.loads(Path(args.schema).read_text())
     features = json.loads(Path(args.statistics).read_text())["splits"]["train"]["features"]

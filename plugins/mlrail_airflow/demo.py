@@ -31,8 +31,8 @@ def run_dag(dag_id: str, log_dir: Path) -> tuple[int, float, Path]:
 
 
 def main() -> int:
-    from mlrail.runner import Env
-    from mlrail.summary import format_summary, run_summary
+    from mlrail.store.runner import Env
+    from mlrail.store.summary import format_summary, run_summary
     from mlrail_airflow.hooks.mlrail import MlrailHook
 
     home = Path(os.environ["AIRFLOW_HOME"])

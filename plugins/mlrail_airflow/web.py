@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from mlrail.settings import Settings
+from mlrail.store.settings import Settings
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem}}pre{{background:#f6f8fa;
@@ -50,13 +50,13 @@ def create_app(settings_factory: Callable[[], Settings] = server_settings) -> Fa
     app = FastAPI(title="mlrail", description=__doc__)
 
     def env():
-        from mlrail.runner import Env
+        from mlrail.store.runner import Env
 
         return Env.open(settings_factory())
 
     @app.get("/runs/{dag_id}/{run_id}")
     def run_page(dag_id: str, run_id: str, format: str = "html"):
-        from mlrail.summary import format_summary, run_summary
+        from mlrail.store.summary import format_summary, run_summary
 
         environment = env()
         try:
@@ -95,7 +95,7 @@ def create_app(settings_factory: Callable[[], Settings] = server_settings) -> Fa
 
     @app.get("/lineage/{model}/{version}")
     def lineage_page(model: str, version: int, format: str = "html"):
-        from mlrail.lineage import format_lineage, model_lineage
+        from mlrail.store.lineage import format_lineage, model_lineage
 
         environment = env()
         try:

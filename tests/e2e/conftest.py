@@ -55,7 +55,7 @@ class AirflowProject:
         return {**result, "log": done.stdout[-8000:] + done.stderr[-8000:]}
 
     def settings(self):
-        from mlrail.settings import Settings
+        from mlrail.store.settings import Settings
 
         return Settings(
             artifact_root=str(self.mlrail_home / "artifacts"),

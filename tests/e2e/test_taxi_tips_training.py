@@ -2,9 +2,9 @@
 
 import pytest
 
-from mlrail.lineage import model_lineage
-from mlrail.metadata import ModelRegistry
-from mlrail.runner import Env
+from mlrail.store.lineage import model_lineage
+from mlrail.store.registry import ModelRegistry
+from mlrail.store.runner import Env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CACHEABLE = ("ingest", "statistics", "schema", "validate", "train")
@@ -42,7 +42,7 @@ def test_training_dag_twice_reuses_cache_and_keeps_one_blessed_version(airflow_p
 
 
 def test_bad_data_fails_the_run_at_ingest_without_retrying(airflow_project, tmp_path, taxi_frame):
-    from mlrail.datagen import write_dataset
+    from mlrail.data.datagen import write_dataset
 
     unlabelled = write_dataset(taxi_frame.drop(columns=["big_tipper"]), tmp_path / "x.csv")
     result = airflow_project.dag_test("taxi_tips_training", {"data_source": str(unlabelled)})
@@ -59,7 +59,7 @@ def test_bad_data_fails_the_run_at_ingest_without_retrying(airflow_project, tmp_
 def test_failing_user_expectation_fails_validate_and_stops_training(
     airflow_project, tmp_path, taxi_frame
 ):
-    from mlrail.datagen import write_dataset
+    from mlrail.data.datagen import write_dataset
 
     # include/expectations/taxi_tips/trip_sanity.json says fares lie in [0, 1000].
     bad = taxi_frame.assign(fare=taxi_frame["fare"].where(taxi_frame.index % 50 != 0, -5.0))

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from mlrail.metadata import ModelRegistry
-from mlrail.runner import Env
-from mlrail.settings import Settings
+from mlrail.store.registry import ModelRegistry
+from mlrail.store.runner import Env
+from mlrail.store.settings import Settings
 from tests.e2e.conftest import AirflowProject, prepare
 from tests.fake_vertex import FakeGCS, FakeJobService, write_vertex_spec
 

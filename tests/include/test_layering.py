@@ -6,7 +6,7 @@ import sys
 
 PROBE = """
 import json, sys
-import mlrail, mlrail.pipeline, mlrail.lineage, mlrail.cli
+import mlrail, mlrail.components.pipeline, mlrail.store.lineage, mlrail.cli
 heavy = sorted(m for m in sys.modules if m.split('.')[0] in
                {'airflow', 'tensorflow', 'keras', 'apache_beam', 'great_expectations'})
 print(json.dumps(heavy))

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from mlrail.pipeline import compute_statistics, infer_schema, ingest_examples
-from mlrail.runner import RunInfo
+from mlrail.components.pipeline import compute_statistics, infer_schema, ingest_examples
+from mlrail.store.runner import RunInfo
 from mlrail.trial import trial_values
 from tests.conftest import ROOT, spec_for
 

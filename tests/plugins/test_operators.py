@@ -53,7 +53,7 @@ def test_tfx_module_trains_through_the_operators(tmp_path, monkeypatch, taxi_fil
     )
     spec = tmp_path / "include" / "pipelines" / "taxi_tips.yaml"
     spec.parent.mkdir(parents=True)
-    module = ROOT / "tests" / "include" / "modules" / "tfx_style_module.py"
+    module = ROOT / "tests" / "include" / "training" / "modules" / "tfx_style_module.py"
     spec.write_text(
         textwrap.dedent(f"""
         pipeline: taxi_tips

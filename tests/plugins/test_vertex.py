@@ -69,10 +69,10 @@ def tuning_upstream(tmp_path, vertex, taxi_file):
 
 
 def _upstream(tmp_path, taxi_file, extra):
-    from mlrail.pipeline import compute_statistics, infer_schema, ingest_examples
-    from mlrail.runner import Env, RunInfo
-    from mlrail.settings import Settings
+    from mlrail.components.pipeline import compute_statistics, infer_schema, ingest_examples
     from mlrail.spec import load_spec
+    from mlrail.store.runner import Env, RunInfo
+    from mlrail.store.settings import Settings
 
     spec_path = write_vertex_spec(tmp_path, "taxi_tips", taxi_file, extra)
     spec = load_spec(spec_path)

@@ -3,8 +3,8 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from mlrail.metadata import ModelRegistry
-from mlrail.runner import Component, ExecutorOutput, RunInfo, run_component
+from mlrail.store.registry import ModelRegistry
+from mlrail.store.runner import Component, ExecutorOutput, RunInfo, run_component
 from mlrail_airflow.web import create_app
 
 

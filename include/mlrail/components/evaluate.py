@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlrail.blessing import decide_blessing
-from mlrail.keras_features import to_model_inputs
-from mlrail.metrics import binary_metrics, regression_metrics
-from mlrail.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.evaluation.blessing import decide_blessing
+from mlrail.evaluation.metrics import binary_metrics, regression_metrics
+from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.training.keras_features import to_model_inputs
 
 BATCH = 4096
 
@@ -84,5 +84,9 @@ COMPONENT = Component(
     executor=evaluate,
     outputs={"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
     cacheable=False,
-    code_modules=("mlrail.blessing", "mlrail.metrics", "mlrail.keras_features"),
+    code_modules=(
+        "mlrail.evaluation.blessing",
+        "mlrail.evaluation.metrics",
+        "mlrail.training.keras_features",
+    ),
 )

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mlrail.dataset import iter_source
-from mlrail.hashing import row_hashes
-from mlrail.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.data.dataset import iter_source
+from mlrail.data.hashing import row_hashes
+from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 
 SPLITS = ("train", "eval", "test")
 ROW_GROUP = 262_144
@@ -147,5 +147,5 @@ COMPONENT = Component(
     name="ingest",
     executor=ingest,
     outputs={"examples": "Examples"},
-    code_modules=("mlrail.dataset", "mlrail.hashing"),
+    code_modules=("mlrail.data.dataset", "mlrail.data.hashing"),
 )

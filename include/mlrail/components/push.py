@@ -8,8 +8,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from mlrail.metadata import ModelRegistry
-from mlrail.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.store.registry import ModelRegistry
+from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 
 BLESSED = "blessed"
 

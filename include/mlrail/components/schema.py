@@ -7,10 +7,9 @@ import json
 import pandas as pd
 import pyarrow as pa
 
-from mlrail.dataset import iter_batches
-from mlrail.expectations import SuiteSpec, run_expectations, suite_from_schema
-from mlrail.runner import Component, ExecutorContext, ExecutorOutput
-from mlrail.schema import (
+from mlrail.data.dataset import iter_batches
+from mlrail.data.expectations import SuiteSpec, run_expectations, suite_from_schema
+from mlrail.data.schema import (
     BLOCKING,
     WARNING,
     Anomaly,
@@ -19,6 +18,7 @@ from mlrail.schema import (
     infer_schema,
     validate_statistics,
 )
+from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 
 
 def _statistics(ctx: ExecutorContext) -> dict:
@@ -118,11 +118,14 @@ def validate(ctx: ExecutorContext) -> ExecutorOutput:
 
 
 INFER = Component(
-    name="schema", executor=infer, outputs={"schema": "Schema"}, code_modules=("mlrail.schema",)
+    name="schema",
+    executor=infer,
+    outputs={"schema": "Schema"},
+    code_modules=("mlrail.data.schema",),
 )
 VALIDATE = Component(
     name="validate",
     executor=validate,
     outputs={"anomalies": "Anomalies"},
-    code_modules=("mlrail.schema", "mlrail.expectations"),
+    code_modules=("mlrail.data.schema", "mlrail.data.expectations"),
 )

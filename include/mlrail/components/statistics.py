@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
-from mlrail.runner import Component, ExecutorContext, ExecutorOutput
-from mlrail.statistics import StatsConfig
-from mlrail.statistics.engine import compute_split_statistics
+from mlrail.data.statistics import StatsConfig
+from mlrail.data.statistics.engine import compute_split_statistics
+from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 
 
 def compute_statistics(ctx: ExecutorContext) -> ExecutorOutput:
@@ -47,8 +47,8 @@ COMPONENT = Component(
     executor=compute_statistics,
     outputs={"statistics": "DatasetStatistics"},
     code_modules=(
-        "mlrail.statistics.accumulators",
-        "mlrail.statistics.sketches",
-        "mlrail.statistics.engine",
+        "mlrail.data.statistics.accumulators",
+        "mlrail.data.statistics.sketches",
+        "mlrail.data.statistics.engine",
     ),
 )

@@ -8,9 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mlrail.metadata import Artifact
-from mlrail.runner import Component, ExecutorContext, ExecutorOutput
-from mlrail.stages import resolve_stages
+from mlrail.store.metadata import Artifact
+from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.training.stages import resolve_stages
 
 
 def write_hyperparameters(ctx: ExecutorContext) -> ExecutorOutput:
@@ -150,13 +150,13 @@ TRAIN = Component(
     executor=train,
     outputs={"model": "Model"},
     code_modules=(
-        "mlrail.keras_features",
-        "mlrail.modules",
-        "mlrail.feeder",
-        "mlrail.distributed",
-        "mlrail.tfrecord",
+        "mlrail.training.keras_features",
+        "mlrail.training.modules",
+        "mlrail.training.feeder",
+        "mlrail.training.distributed",
+        "mlrail.training.tfrecord",
         "mlrail.train",
-        "mlrail.stages",
-        "mlrail.tfx_compat",
+        "mlrail.training.stages",
+        "mlrail.training.tfx_compat",
     ),
 )

@@ -10,12 +10,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlrail.metadata import Artifact
-from mlrail.modules import load_model_module
-from mlrail.runner import Component, Env, ExecutorContext, ExecutorOutput
 from mlrail.search_job import SearchJob, run_search
-from mlrail.tfx_compat import run_tuner_fn, tuner_fn_args
-from mlrail.tuning import TuningState, decide, narrowed
+from mlrail.store.metadata import Artifact
+from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput
+from mlrail.training.modules import load_model_module
+from mlrail.training.tfx_compat import run_tuner_fn, tuner_fn_args
+from mlrail.training.tuning import TuningState, decide, narrowed
 
 log = logging.getLogger("mlrail")
 
@@ -30,7 +30,7 @@ def schema_shape(schema: dict) -> str:
 
 def _searcher(module, p: dict) -> str:
     """How the module is tuned: ``space`` (build_model + hyperparameter_space) or
-    ``tuner_fn`` (a TFX module: run_fn + tuner_fn, see mlrail.tfx_compat)."""
+    ``tuner_fn`` (a TFX module: run_fn + tuner_fn, see mlrail.training.tfx_compat)."""
     path = p["module_path"]
     if callable(getattr(module, "hyperparameter_space", None)):
         return "space"
@@ -215,10 +215,10 @@ COMPONENT = Component(
     executor=tune,
     outputs={"hyperparameters": "Hyperparameters"},
     code_modules=(
-        "mlrail.tuning",
-        "mlrail.feeder",
+        "mlrail.training.tuning",
+        "mlrail.training.feeder",
         "mlrail.search_job",
-        "mlrail.processes",
-        "mlrail.tfx_compat",
+        "mlrail.training.processes",
+        "mlrail.training.tfx_compat",
     ),
 )

@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from mlrail.settings import Settings
+from mlrail.store.settings import Settings
 
 
 def connection_extra(hook: BaseHook, conn_id: str) -> dict[str, Any] | None:
@@ -57,6 +57,6 @@ class MlrailHook(BaseHook):
         )
 
     def get_env(self):
-        from mlrail.runner import Env
+        from mlrail.store.runner import Env
 
         return Env.open(self.get_settings())

@@ -49,7 +49,7 @@ class VertexAIHook(BaseHook):
         return extra
 
     def get_target(self):
-        from mlrail.vertex import VertexTarget
+        from mlrail.cloud.vertex import VertexTarget
 
         extra = self._extra()
         fields = ("project", "location", "staging_bucket", "service_account", "network")

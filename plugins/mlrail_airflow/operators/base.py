@@ -13,8 +13,8 @@ from mlrail_airflow.hooks.mlrail import MlrailHook
 from mlrail_airflow.links import RunSummaryLink
 
 if TYPE_CHECKING:
-    from mlrail.runner import ComponentResult, Env, RunInfo
     from mlrail.spec import PipelineSpec
+    from mlrail.store.runner import ComponentResult, Env, RunInfo
 
 
 def artifact_id(upstream: dict[str, Any] | None, slot: str, task: str) -> int:
@@ -75,8 +75,8 @@ class MlrailBaseOperator(BaseOperator):
 
     def stage_context(self, context: Any) -> tuple[PipelineSpec, RunInfo, bool]:
         """The spec, this task's identity (recorded with every execution) and ``force``."""
-        from mlrail.runner import RunInfo
         from mlrail.spec import load_spec
+        from mlrail.store.runner import RunInfo
 
         spec = load_spec(self.spec_path)
         ti = context["ti"]
@@ -97,7 +97,7 @@ class MlrailBaseOperator(BaseOperator):
         retries: a retry would fail the same way, and the message names the file, column
         or field. Missing files and I/O errors still retry: the data may simply not have
         arrived yet."""
-        from mlrail.pipeline import BlockingAnomaliesError
+        from mlrail.components.pipeline import BlockingAnomaliesError
 
         env = MlrailHook(self.mlrail_conn_id).get_env()
         try:

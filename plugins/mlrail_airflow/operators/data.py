@@ -17,7 +17,7 @@ class IngestExamplesOperator(MlrailBaseOperator):
     """
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import ingest_examples
+        from mlrail.components.pipeline import ingest_examples
 
         source = context["params"].get("data_source") or None
         return ingest_examples(env, spec, run, force, source=source)
@@ -29,7 +29,7 @@ class ComputeStatisticsOperator(MlrailBaseOperator):
     inputs = {"examples": EXAMPLES}
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import compute_statistics
+        from mlrail.components.pipeline import compute_statistics
 
         return compute_statistics(env, spec, run, self.input_id("examples"), force)
 
@@ -40,7 +40,7 @@ class InferSchemaOperator(MlrailBaseOperator):
     inputs = {"statistics": STATISTICS}
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import infer_schema
+        from mlrail.components.pipeline import infer_schema
 
         return infer_schema(env, spec, run, self.input_id("statistics"), force)
 
@@ -58,7 +58,7 @@ class ValidateDataOperator(MlrailBaseOperator):
     operator_extra_links = (RunSummaryLink(), DataDocsLink())
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import validate_data
+        from mlrail.components.pipeline import validate_data
 
         ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
         return validate_data(env, spec, run, *ids, force)

@@ -22,7 +22,7 @@ class TuneHyperparametersOperator(VertexJobMixin, MlrailBaseOperator):
     operator_extra_links = (RunSummaryLink(), VertexJobLink())
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import tune_hyperparameters
+        from mlrail.components.pipeline import tune_hyperparameters
 
         ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
         result = tune_hyperparameters(env, spec, run, *ids, force)
@@ -32,13 +32,13 @@ class TuneHyperparametersOperator(VertexJobMixin, MlrailBaseOperator):
         return result
 
     def begin_remote(self, env, spec, run, force, target):
-        from mlrail.remote import begin_tuning
+        from mlrail.cloud.jobs import begin_tuning
 
         ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
         return begin_tuning(env, spec, run, target, *ids, force)
 
     def finish_remote(self, env, spec, pending, event):
-        from mlrail.remote import finish_tuning
+        from mlrail.cloud.jobs import finish_tuning
 
         return finish_tuning(env, pending, event["job"])
 
@@ -58,7 +58,7 @@ class TrainModelOperator(VertexJobMixin, MlrailBaseOperator):
     operator_extra_links = (RunSummaryLink(), VertexJobLink())
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import train_model
+        from mlrail.components.pipeline import train_model
 
         ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
         return train_model(
@@ -66,13 +66,13 @@ class TrainModelOperator(VertexJobMixin, MlrailBaseOperator):
         )
 
     def begin_remote(self, env, spec, run, force, target):
-        from mlrail.remote import begin_training
+        from mlrail.cloud.jobs import begin_training
 
         ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
         return begin_training(env, spec, run, target, *ids, force, self.input_id("hyperparameters"))
 
     def finish_remote(self, env, spec, pending, event):
-        from mlrail.remote import finish_training
+        from mlrail.cloud.jobs import finish_training
 
         return finish_training(env, pending, event["job_name"])
 
@@ -83,7 +83,7 @@ class EvaluateModelOperator(MlrailBaseOperator):
     inputs = {"model": MODEL, "examples": EXAMPLES, "schema": SCHEMA}
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import evaluate_model
+        from mlrail.components.pipeline import evaluate_model
 
         ids = [self.input_id(name) for name in ("model", "examples", "schema")]
         result = evaluate_model(env, spec, run, *ids)
@@ -104,6 +104,6 @@ class PushModelOperator(MlrailBaseOperator):
         return result
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.pipeline import push_model
+        from mlrail.components.pipeline import push_model
 
         return push_model(env, spec, run, self.input_id("model"), self.input_id("evaluation"))

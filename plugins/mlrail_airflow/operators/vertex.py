@@ -46,9 +46,9 @@ class VertexJobMixin:
         raise NotImplementedError
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mlrail.remote import abandon
-        from mlrail.runner import ComponentResult
-        from mlrail.vertex import console_url
+        from mlrail.cloud.jobs import abandon
+        from mlrail.cloud.vertex import console_url
+        from mlrail.store.runner import ComponentResult
         from mlrail_airflow.hooks.vertex import VertexAIHook
         from mlrail_airflow.triggers.vertex import TRIGGERS
 
@@ -82,8 +82,8 @@ class VertexJobMixin:
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        from mlrail.remote import abandon
-        from mlrail.runner import PendingExecution
+        from mlrail.cloud.jobs import abandon
+        from mlrail.store.runner import PendingExecution
         from mlrail_airflow.hooks.vertex import VertexAIHook
 
         spec, _, _ = self.stage_context(context)

@@ -1,0 +1,319 @@
+"""One function per pipeline stage: spec + input artifact ids in, ComponentResult out.
+
+Operators call exactly one of these; tests and scripts can chain them without Airflow
+(``run_training_pipeline`` does the whole chain in-process).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from mlrail.components import evaluate as evaluate_component
+from mlrail.components import ingest as ingest_component
+from mlrail.components import push as push_component
+from mlrail.components import schema as schema_component
+from mlrail.components import statistics as statistics_component
+from mlrail.components import train as train_component
+from mlrail.components import tune as tune_component
+from mlrail.data.dataset import resolve_dataset
+from mlrail.data.expectations import load_user_suites
+from mlrail.spec import PipelineSpec
+from mlrail.store.cache import code_version
+from mlrail.store.metadata import Artifact
+from mlrail.store.registry import ModelRegistry
+from mlrail.store.runner import ComponentResult, Env, RunInfo, run_component
+from mlrail.training.modules import load_model_module
+
+
+class BlockingAnomaliesError(RuntimeError):
+    """Validation found anomalies that make training on this data unsafe."""
+
+
+def _artifact(env: Env, artifact_id: int, expected_type: str) -> Artifact:
+    artifact = env.metadata.get_artifact(int(artifact_id))
+    if artifact.type != expected_type:
+        raise TypeError(f"artifact {artifact_id} is a {artifact.type}, expected {expected_type}")
+    return artifact
+
+
+def _data_inputs(env: Env, examples_id: int, statistics_id: int, schema_id: int) -> dict:
+    """The Examples, their statistics and schema: what tuning, validation and training read."""
+    return {
+        "examples": _artifact(env, examples_id, "Examples"),
+        "statistics": _artifact(env, statistics_id, "DatasetStatistics"),
+        "schema": _artifact(env, schema_id, "Schema"),
+    }
+
+
+def ingest_examples(
+    env: Env, spec: PipelineSpec, run: RunInfo, force: bool = False, source: str | None = None
+) -> ComponentResult:
+    source = spec.resolve(source or spec.data.source)
+    dataset = resolve_dataset(env.metadata, source, spec.data.format, spec.data.content_hash)
+    params = {
+        "format": spec.data.format,
+        "label": spec.data.label,
+        "include": spec.data.features.include,
+        "exclude": spec.data.features.exclude,
+        "ratios": {"train": spec.split.train, "eval": spec.split.eval, "test": spec.split.test},
+        "key": spec.split.key,
+        "seed": spec.split.seed,
+    }
+    return run_component(
+        env, ingest_component.COMPONENT, {"dataset": dataset}, params, run, force=force
+    )
+
+
+def compute_statistics(
+    env: Env, spec: PipelineSpec, run: RunInfo, examples_id: int, force: bool = False
+) -> ComponentResult:
+    s = spec.statistics
+    params = {
+        "top_k": s.top_k,
+        "vocabulary_size": s.vocabulary_size,
+        "categorical_max_unique": s.categorical_max_unique,
+        "engine": s.engine,
+        "beam_above_bytes": s.beam_above_bytes,
+        "beam_runner": s.beam_runner,
+        "beam_options": s.beam_options,
+    }
+    inputs = {"examples": _artifact(env, examples_id, "Examples")}
+    return run_component(env, statistics_component.COMPONENT, inputs, params, run, force=force)
+
+
+def infer_schema(
+    env: Env, spec: PipelineSpec, run: RunInfo, statistics_id: int, force: bool = False
+) -> ComponentResult:
+    params = {
+        "label": spec.data.label,
+        "task": spec.task,
+        "numeric": spec.data.features.numeric,
+        "categorical": spec.data.features.categorical,
+        "categorical_max_unique": spec.statistics.categorical_max_unique,
+    }
+    overrides = spec.schema_overrides_path()
+    if overrides.exists():
+        # The file's content is a parameter: editing it misses the cache, as it should.
+        params["overrides"] = yaml.safe_load(overrides.read_text()) or {}
+        params["overrides_file"] = str(overrides)
+    inputs = {"statistics": _artifact(env, statistics_id, "DatasetStatistics")}
+    return run_component(env, schema_component.INFER, inputs, params, run, force=force)
+
+
+def validate_data(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    examples_id: int,
+    statistics_id: int,
+    schema_id: int,
+    force: bool = False,
+) -> ComponentResult:
+    """Validate against the schema and the GX suites; raise BlockingAnomaliesError listing
+    every blocking anomaly."""
+    inputs = _data_inputs(env, examples_id, statistics_id, schema_id)
+    gx = spec.expectations
+    params = {
+        "limits": vars(spec.validation),
+        # The suites' content is a parameter: editing a suite misses the cache.
+        "expectations": {
+            "enabled": gx.enabled,
+            "sample_rows": gx.sample_rows,
+            "user_suites": [vars(s) for s in load_user_suites(spec.expectations_directory())]
+            if gx.enabled
+            else [],
+        },
+    }
+    result = run_component(env, schema_component.VALIDATE, inputs, params, run, force=force)
+    if result.result["blocking"]:
+        blocking = [m for m in result.result["messages"] if m.startswith("[blocking]")]
+        raise BlockingAnomaliesError(
+            f"{len(blocking)} blocking data anomalies (anomalies artifact "
+            f"{result.outputs['anomalies'].uri}):\n  " + "\n  ".join(blocking)
+        )
+    return result
+
+
+def _default_hyperparameters(spec: PipelineSpec) -> dict:
+    module = load_model_module(spec.resolve(spec.train.module))
+    return {**getattr(module, "HYPERPARAMETERS", {}), **spec.train.hyperparameters}
+
+
+def _last_search(env: Env, pipeline: str) -> dict:
+    """State, best values and space of this pipeline's last completed search (or reuse)."""
+    for execution in reversed(env.metadata.executions(component="tune", pipeline=pipeline)):
+        if execution.state == "complete":
+            props = env.metadata.io_of(execution.id, "output")["hyperparameters"].properties
+            return {key: props[key] for key in ("state", "best", "space")}
+    return {}
+
+
+def tune_hyperparameters(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    examples_id: int,
+    statistics_id: int,
+    schema_id: int,
+    force: bool = False,
+) -> ComponentResult:
+    """Search (or reuse, or narrow) hyperparameters; the decision and its reason are in the
+    result and the Hyperparameters artifact."""
+    inputs, params = tune_inputs(env, spec, examples_id, statistics_id, schema_id)
+    return run_component(
+        env,
+        tune_component.COMPONENT,
+        inputs,
+        params,
+        run,
+        force=force,
+        code_files=(params["module_path"],),
+    )
+
+
+def tune_inputs(
+    env: Env, spec: PipelineSpec, examples_id: int, statistics_id: int, schema_id: int
+) -> tuple[dict[str, Artifact], dict[str, Any]]:
+    """The tune component's inputs and parameters, wherever it runs."""
+    module_path = spec.resolve(spec.train.module)
+    params = {
+        "module_path": module_path,
+        "module_version": code_version(files=[module_path]),
+        "defaults": _default_hyperparameters(spec),
+        **{name: value for name, value in vars(spec.tune).items() if name != "enabled"},
+        "seed": spec.train.seed,
+        "custom_config": spec.train.custom_config,  # a TFX tuner_fn's, as run_fn's
+        # The last search is a parameter: a new search in between is a different input.
+        "previous": _last_search(env, spec.pipeline),
+    }
+    return _data_inputs(env, examples_id, statistics_id, schema_id), params
+
+
+def train_model(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    examples_id: int,
+    statistics_id: int,
+    schema_id: int,
+    force: bool = False,
+    hyperparameters_id: int | None = None,
+) -> ComponentResult:
+    """Train; with ``hyperparameters_id`` (a tuner's output) instead of the spec's values."""
+    inputs, params = train_inputs(
+        env, spec, run, examples_id, statistics_id, schema_id, hyperparameters_id
+    )
+    return run_component(
+        env,
+        train_component.TRAIN,
+        inputs,
+        params,
+        run,
+        force=force,
+        code_files=(params["module_path"],),
+    )
+
+
+def train_inputs(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    examples_id: int,
+    statistics_id: int,
+    schema_id: int,
+    hyperparameters_id: int | None = None,
+) -> tuple[dict[str, Artifact], dict[str, Any]]:
+    """The train component's inputs and parameters, wherever it runs."""
+    module_path = spec.resolve(spec.train.module)
+    if hyperparameters_id is None:
+        hparams = run_component(
+            env,
+            train_component.HYPERPARAMETERS,
+            {},
+            {"values": _default_hyperparameters(spec), "source": "spec"},
+            run,
+        ).outputs["hyperparameters"]
+    else:
+        hparams = _artifact(env, hyperparameters_id, "Hyperparameters")
+    inputs = {
+        **_data_inputs(env, examples_id, statistics_id, schema_id),
+        "hyperparameters": hparams,
+    }
+    params = {
+        "module_path": module_path,
+        "seed": spec.train.seed,
+        "stages": [vars(stage) for stage in spec.train.stages],
+        "strategy": spec.train.strategy,
+        "devices": spec.train.devices,
+        "workers": spec.train.workers,
+        "parameter_servers": spec.train.parameter_servers,
+        "early_stopping_patience": spec.train.early_stopping_patience,
+        "custom_config": spec.train.custom_config,
+    }
+    return inputs, params
+
+
+def evaluate_model(
+    env: Env, spec: PipelineSpec, run: RunInfo, model_id: int, examples_id: int, schema_id: int
+) -> ComponentResult:
+    inputs = {
+        "model": _artifact(env, model_id, "Model"),
+        "examples": _artifact(env, examples_id, "Examples"),
+        "schema": _artifact(env, schema_id, "Schema"),
+    }
+    params = {
+        "task": spec.task,
+        "thresholds": {m: vars(t) for m, t in spec.evaluation.thresholds.items()},
+        "tolerance": spec.evaluation.baseline_tolerance,
+    }
+    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, push_component.BLESSED)
+    if blessed is not None:
+        inputs["baseline"] = env.metadata.get_artifact(blessed.model_artifact_id)
+        params["baseline_version"] = blessed.version
+    return run_component(env, evaluate_component.COMPONENT, inputs, params, run)
+
+
+def push_model(
+    env: Env, spec: PipelineSpec, run: RunInfo, model_id: int, blessing_id: int
+) -> ComponentResult:
+    inputs = {
+        "model": _artifact(env, model_id, "Model"),
+        "blessing": _artifact(env, blessing_id, "ModelBlessing"),
+    }
+    serving_root = (
+        spec.resolve(spec.push.serving_root)
+        if spec.push.serving_root
+        else env.settings.serving_root
+    )
+    params = {"model_name": spec.model_name, "serving_root": serving_root}
+    result = run_component(env, push_component.COMPONENT, inputs, params, run)
+    if result.result.get("pushed"):
+        ModelRegistry(env.metadata).set_pushed(
+            spec.model_name, result.result["version"], result.outputs["pushed_model"].id
+        )
+    return result
+
+
+def run_training_pipeline(
+    env: Env, spec: PipelineSpec, run: RunInfo, force: bool = False
+) -> dict[str, ComponentResult]:
+    """The whole training chain in-process, in the same order as the Airflow DAG."""
+    results = {"ingest": ingest_examples(env, spec, run, force)}
+    examples = results["ingest"].outputs["examples"].id
+    results["statistics"] = compute_statistics(env, spec, run, examples, force)
+    statistics = results["statistics"].outputs["statistics"].id
+    results["schema"] = infer_schema(env, spec, run, statistics, force)
+    schema = results["schema"].outputs["schema"].id
+    results["validate"] = validate_data(env, spec, run, examples, statistics, schema, force)
+    tuned = None
+    if spec.tune.enabled:
+        results["tune"] = tune_hyperparameters(env, spec, run, examples, statistics, schema, force)
+        tuned = results["tune"].outputs["hyperparameters"].id
+    results["train"] = train_model(env, spec, run, examples, statistics, schema, force, tuned)
+    model = results["train"].outputs["model"].id
+    results["evaluate"] = evaluate_model(env, spec, run, model, examples, schema)
+    blessing = results["evaluate"].outputs["blessing"].id
+    results["push"] = push_model(env, spec, run, model, blessing)
+    return results

@@ -1,0 +1,1 @@
+"""Evaluation: metrics per task, predictions of an exported model, blessing verdicts."""

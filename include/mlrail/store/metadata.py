@@ -1,0 +1,301 @@
+"""Metadata store: artifacts, executions, events and contexts (the lineage graph)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from mlrail.store import tables as t
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    id: int
+    type: str
+    uri: str
+    fingerprint: str
+    properties: dict[str, Any]
+    external: bool
+    created_at: datetime
+
+    def ref(self) -> dict[str, Any]:
+        """The small JSON form operators return through XCom."""
+        return {"id": self.id, "type": self.type, "uri": self.uri}
+
+
+@dataclass(frozen=True)
+class Execution:
+    id: int
+    component: str
+    code_version: str
+    cache_key: str
+    parameters: dict[str, Any]
+    state: str
+    cached_from: int | None
+    result: dict[str, Any] | None
+    error: str | None
+    pipeline: str | None
+    dag_id: str | None
+    run_id: str | None
+    task_id: str | None
+    try_number: int | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Event:
+    execution_id: int
+    artifact_id: int
+    kind: str
+    name: str
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Autocommit at the driver level so SQLAlchemy's "begin" hook below decides the lock.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # Take the write lock at BEGIN: a deferred transaction that later upgrades to a write
+    # can fail with "database is locked" regardless of busy_timeout when tasks run in
+    # parallel; an immediate one just waits its turn.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str) -> sa.Engine:
+    """Engine for ``url`` with SQLite tuned for several concurrent task processes."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class MetadataStore:
+    """Lineage graph in SQLite (default) or PostgreSQL; the schema is migrated on open."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_engine(url)
+        t.migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # artifacts ----------------------------------------------------------------------------
+
+    def put_artifact(
+        self,
+        type: str,
+        uri: str,
+        fingerprint: str,
+        properties: dict[str, Any] | None = None,
+        external: bool = False,
+    ) -> Artifact:
+        """Register an artifact, or return the existing one with the same URI and fingerprint."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(t.artifacts).where(
+                    t.artifacts.c.uri == uri, t.artifacts.c.fingerprint == fingerprint
+                )
+            ).first()
+            if row is None:
+                new_id = conn.execute(
+                    t.artifacts.insert().values(
+                        type=type,
+                        uri=uri,
+                        fingerprint=fingerprint,
+                        properties=properties or {},
+                        external=external,
+                        created_at=_now(),
+                    )
+                ).inserted_primary_key[0]
+                row = conn.execute(sa.select(t.artifacts).where(t.artifacts.c.id == new_id)).one()
+        return Artifact(**row._asdict())
+
+    def get_artifact(self, artifact_id: int) -> Artifact:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.artifacts).where(t.artifacts.c.id == artifact_id)
+            ).first()
+        if row is None:
+            raise LookupError(f"no artifact with id {artifact_id} in {self.url}")
+        return Artifact(**row._asdict())
+
+    def artifacts_at(self, uri: str, type: str | None = None) -> list[Artifact]:
+        """Every registered version of the artifact at ``uri`` (for datasets: each version)."""
+        query = sa.select(t.artifacts).where(t.artifacts.c.uri == uri)
+        if type:
+            query = query.where(t.artifacts.c.type == type)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.artifacts.c.id)).all()
+        return [Artifact(**r._asdict()) for r in rows]
+
+    # executions ---------------------------------------------------------------------------
+
+    def start_execution(self, **fields: Any) -> int:
+        """Insert an execution; ``fields`` are column values (component, cache_key, ...)."""
+        fields.setdefault("state", "running")
+        fields.setdefault("started_at", _now())
+        with self.engine.begin() as conn:
+            return conn.execute(t.executions.insert().values(**fields)).inserted_primary_key[0]
+
+    def finish_execution(
+        self, execution_id: int, state: str, result: dict | None = None, error: str | None = None
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.executions.update()
+                .where(t.executions.c.id == execution_id)
+                .values(state=state, result=result, error=error, finished_at=_now())
+            )
+
+    def get_execution(self, execution_id: int) -> Execution:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.executions).where(t.executions.c.id == execution_id)
+            ).first()
+        if row is None:
+            raise LookupError(f"no execution with id {execution_id} in {self.url}")
+        return Execution(**row._asdict())
+
+    def executions(self, **where: Any) -> list[Execution]:
+        """Executions whose columns equal ``where`` (e.g. ``run_id=...``), oldest first."""
+        query = sa.select(t.executions).order_by(t.executions.c.id)
+        for column, value in where.items():
+            query = query.where(t.executions.c[column] == value)
+        with self.engine.connect() as conn:
+            return [Execution(**r._asdict()) for r in conn.execute(query)]
+
+    def completed_with_key(self, cache_key: str) -> list[Execution]:
+        """Completed (not cached) executions with ``cache_key``, newest first."""
+        query = (
+            sa.select(t.executions)
+            .where(t.executions.c.cache_key == cache_key, t.executions.c.state == "complete")
+            .order_by(t.executions.c.id.desc())
+        )
+        with self.engine.connect() as conn:
+            return [Execution(**r._asdict()) for r in conn.execute(query)]
+
+    # events -------------------------------------------------------------------------------
+
+    def add_events(self, execution_id: int, kind: str, artifacts: dict[str, Artifact]) -> None:
+        if not artifacts:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.events.insert(),
+                [
+                    {"execution_id": execution_id, "artifact_id": a.id, "kind": kind, "name": n}
+                    for n, a in artifacts.items()
+                ],
+            )
+
+    def events_of(self, execution_id: int) -> list[Event]:
+        query = sa.select(t.events).where(t.events.c.execution_id == execution_id)
+        with self.engine.connect() as conn:
+            return [
+                Event(r.execution_id, r.artifact_id, r.kind, r.name)
+                for r in conn.execute(query.order_by(t.events.c.id))
+            ]
+
+    def events_for_artifact(self, artifact_id: int, kind: str) -> list[Event]:
+        query = sa.select(t.events).where(
+            t.events.c.artifact_id == artifact_id, t.events.c.kind == kind
+        )
+        with self.engine.connect() as conn:
+            return [
+                Event(r.execution_id, r.artifact_id, r.kind, r.name)
+                for r in conn.execute(query.order_by(t.events.c.id))
+            ]
+
+    def io_of(self, execution_id: int, kind: str) -> dict[str, Artifact]:
+        """Input or output artifacts of an execution, by slot name."""
+        return {
+            e.name: self.get_artifact(e.artifact_id)
+            for e in self.events_of(execution_id)
+            if e.kind == kind
+        }
+
+    def producer_of(self, artifact_id: int) -> Execution | None:
+        """The execution that wrote the artifact (not a later cache hit that reused it)."""
+        for event in self.events_for_artifact(artifact_id, "output"):
+            execution = self.get_execution(event.execution_id)
+            if execution.state == "complete":
+                return execution
+        return None
+
+    # contexts -----------------------------------------------------------------------------
+
+    def put_context(self, type: str, name: str, properties: dict | None = None) -> int:
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                sa.select(t.contexts.c.id).where(
+                    t.contexts.c.type == type, t.contexts.c.name == name
+                )
+            ).scalar()
+            if found is not None:
+                return found
+            return conn.execute(
+                t.contexts.insert().values(
+                    type=type, name=name, properties=properties or {}, created_at=_now()
+                )
+            ).inserted_primary_key[0]
+
+    def associate(self, context_ids: list[int], execution_id: int) -> None:
+        with self.engine.begin() as conn:
+            for context_id in context_ids:
+                conn.execute(
+                    t.associations.insert().values(context_id=context_id, execution_id=execution_id)
+                )
+
+    def contexts_of(self, execution_id: int) -> list[dict[str, Any]]:
+        query = (
+            sa.select(t.contexts)
+            .join(t.associations, t.associations.c.context_id == t.contexts.c.id)
+            .where(t.associations.c.execution_id == execution_id)
+            .order_by(t.contexts.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(query)]
+
+    def executions_in_context(self, type: str, name: str) -> list[Execution]:
+        query = (
+            sa.select(t.executions)
+            .join(t.associations, t.associations.c.execution_id == t.executions.c.id)
+            .join(t.contexts, t.contexts.c.id == t.associations.c.context_id)
+            .where(t.contexts.c.type == type, t.contexts.c.name == name)
+            .order_by(t.executions.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [Execution(**r._asdict()) for r in conn.execute(query)]
+
+    def latest_context(self, type: str, name_prefix: str = "") -> str | None:
+        query = (
+            sa.select(t.contexts.c.name)
+            .where(t.contexts.c.type == type, t.contexts.c.name.startswith(name_prefix))
+            .order_by(t.contexts.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()

@@ -1,0 +1,367 @@
+"""Run one component: cache lookup, execution record, staged outputs, lineage events.
+
+This is the one mechanism every component goes through, whether it is called from an
+Airflow operator, a Vertex AI container or a test:
+
+1. the cache key is computed from the component's name, code version, the fingerprints of
+   its input artifacts and its normalized parameters;
+2. unless ``force`` is set, a completed execution with that key whose outputs are still
+   committed is reused: a new execution is recorded with state ``cached`` pointing at it;
+3. otherwise the executor runs with a staging directory per output; outputs are committed
+   atomically and registered only if it returns; a failure leaves a ``failed`` execution
+   and no artifact behind.
+
+Work that runs elsewhere (a Vertex AI job) goes through the same steps in two halves:
+``start_external`` (1, 2, and a ``running`` execution with the URIs its outputs go to),
+then ``finish_external`` (commit what the job wrote in place, register, complete) or
+``fail_external`` (record the error, remove what was left half-written).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlrail.store.artifacts import ArtifactStore
+from mlrail.store.cache import cache_key, code_version, normalize
+from mlrail.store.metadata import Artifact, MetadataStore
+from mlrail.store.settings import Settings
+
+log = logging.getLogger("mlrail")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Where an execution comes from: the pipeline and, under Airflow, the task instance."""
+
+    pipeline: str
+    pipeline_version: str = ""
+    run_id: str = field(default_factory=lambda: "local__" + datetime.now(UTC).isoformat())
+    dag_id: str | None = None
+    task_id: str | None = None
+    try_number: int | None = None
+    actor: str = "mlrail"
+
+
+@dataclass
+class Env:
+    """The stores a component reads and writes."""
+
+    settings: Settings
+    artifacts: ArtifactStore
+    metadata: MetadataStore
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> Env:
+        settings = settings or Settings.from_env()
+        return cls(
+            settings, ArtifactStore(settings.artifact_root), MetadataStore(settings.metadata_url)
+        )
+
+
+@dataclass
+class ExecutorContext:
+    """What an executor gets: inputs, parameters, one staging directory per output."""
+
+    env: Env
+    run: RunInfo
+    execution_id: int
+    inputs: dict[str, Artifact]
+    params: dict[str, Any]
+    outputs: dict[str, Path]
+
+
+@dataclass
+class ExecutorOutput:
+    """What an executor returns: properties per output artifact and a small result dict."""
+
+    properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    # Overrides the content hash, e.g. when a cheaper stable identity is known.
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    # Outputs deliberately not produced (a push that was refused): nothing is committed.
+    skipped: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Component:
+    """A named unit of work: an executor plus the artifact types it writes."""
+
+    name: str
+    executor: Callable[[ExecutorContext], ExecutorOutput]
+    outputs: dict[str, str]
+    cacheable: bool = True
+    # Modules whose source is part of the code version (the executor's own is always in).
+    code_modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    execution_id: int
+    component: str
+    cached: bool
+    cached_from: int | None
+    outputs: dict[str, Artifact]
+    result: dict[str, Any]
+
+    def to_xcom(self) -> dict[str, Any]:
+        """Small JSON for XCom: ids, URIs and verdicts, never data."""
+        return {
+            "execution_id": self.execution_id,
+            "cached": self.cached,
+            "cached_from": self.cached_from,
+            "artifacts": {slot: a.ref() for slot, a in self.outputs.items()},
+            **self.result,
+        }
+
+
+def _contexts(env: Env, run: RunInfo) -> list[int]:
+    ids = [env.metadata.put_context("pipeline", run.pipeline)]
+    if run.pipeline_version:
+        ids.append(
+            env.metadata.put_context("pipeline_version", f"{run.pipeline}@{run.pipeline_version}")
+        )
+    ids.append(
+        env.metadata.put_context(
+            "dag_run", f"{run.dag_id or run.pipeline}/{run.run_id}", {"dag_id": run.dag_id}
+        )
+    )
+    return ids
+
+
+def _record(env: Env, run: RunInfo, **fields: Any) -> int:
+    execution_id = env.metadata.start_execution(
+        pipeline=run.pipeline,
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        task_id=run.task_id,
+        try_number=run.try_number,
+        **fields,
+    )
+    env.metadata.associate(_contexts(env, run), execution_id)
+    return execution_id
+
+
+def _find_reusable(env: Env, key: str) -> tuple[int, dict[str, Artifact], dict] | None:
+    for previous in env.metadata.completed_with_key(key):
+        outputs = env.metadata.io_of(previous.id, "output")
+        if all(a.external or env.artifacts.exists(a.uri) for a in outputs.values()):
+            return previous.id, outputs, previous.result or {}
+        log.info("execution %s matches but its outputs are gone; not reusing it", previous.id)
+    return None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    key: str
+    common: dict[str, Any]
+
+
+def _prepare(
+    env: Env,
+    component: Component,
+    inputs: dict[str, Artifact],
+    params: dict[str, Any],
+    code_files: tuple[str, ...],
+) -> _Prepared:
+    for artifact in inputs.values():
+        if not artifact.external:
+            env.artifacts.commit_info(artifact.uri)  # raises if it was never committed
+    params = normalize(params)
+    version = code_version(
+        modules=(component.executor.__module__, *component.code_modules), files=code_files
+    )
+    key = cache_key(component.name, version, {k: a.fingerprint for k, a in inputs.items()}, params)
+    common = {
+        "component": component.name,
+        "code_version": version,
+        "cache_key": key,
+        "parameters": params,
+    }
+    return _Prepared(key, common)
+
+
+def _reuse(
+    env: Env, component: Component, run: RunInfo, inputs: dict[str, Artifact], ready: _Prepared
+) -> ComponentResult | None:
+    """Record a cached execution and return it, if a reusable one exists."""
+    hit = _find_reusable(env, ready.key) if component.cacheable else None
+    if hit is None:
+        return None
+    source_id, outputs, result = hit
+    now = datetime.now(UTC)
+    execution_id = _record(
+        env,
+        run,
+        state="cached",
+        cached_from=source_id,
+        result=result,
+        started_at=now,
+        finished_at=now,
+        **ready.common,
+    )
+    env.metadata.add_events(execution_id, "input", inputs)
+    env.metadata.add_events(execution_id, "output", outputs)
+    log.info(
+        "%s: cache hit, reusing execution %s (key %s)", component.name, source_id, ready.key[:12]
+    )
+    return ComponentResult(execution_id, component.name, True, source_id, outputs, result)
+
+
+def _start(
+    env: Env, component: Component, run: RunInfo, inputs: dict[str, Artifact], ready: _Prepared
+) -> int:
+    execution_id = _record(env, run, state="running", **ready.common)
+    env.metadata.add_events(execution_id, "input", inputs)
+    return execution_id
+
+
+def run_component(
+    env: Env,
+    component: Component,
+    inputs: dict[str, Artifact],
+    params: dict[str, Any],
+    run: RunInfo,
+    force: bool = False,
+    code_files: tuple[str, ...] = (),
+) -> ComponentResult:
+    """Run ``component`` or reuse a cached execution; see the module docstring."""
+    ready = _prepare(env, component, inputs, params, code_files)
+    hit = None if force else _reuse(env, component, run, inputs, ready)
+    if hit is not None:
+        return hit
+    execution_id = _start(env, component, run, inputs, ready)
+    log.info(
+        "%s: running as execution %s%s",
+        component.name,
+        execution_id,
+        " (cache bypassed: force)" if force else "",
+    )
+    try:
+        outputs = _execute(env, component, run, execution_id, inputs, ready.common["parameters"])
+    except BaseException as err:
+        fail_external(env, execution_id, err)
+        raise
+    artifacts, result = outputs
+    env.metadata.add_events(execution_id, "output", artifacts)
+    env.metadata.finish_execution(execution_id, "complete", result=result)
+    return ComponentResult(execution_id, component.name, False, None, artifacts, result)
+
+
+@dataclass(frozen=True)
+class PendingExecution:
+    """An execution whose work runs elsewhere (a Vertex AI job): it writes its outputs in
+    place at ``outputs`` and ``finish_external`` commits and registers them."""
+
+    execution_id: int
+    outputs: dict[str, str]  # slot -> URI
+    parameters: dict[str, Any]
+
+
+def start_external(
+    env: Env,
+    component: Component,
+    inputs: dict[str, Artifact],
+    params: dict[str, Any],
+    run: RunInfo,
+    force: bool = False,
+    code_files: tuple[str, ...] = (),
+) -> ComponentResult | PendingExecution:
+    """The first half of ``run_component`` for remote work: a cache hit, or a ``running``
+    execution (inputs and parameters recorded) with the URIs its outputs go to."""
+    ready = _prepare(env, component, inputs, params, code_files)
+    hit = None if force else _reuse(env, component, run, inputs, ready)
+    if hit is not None:
+        return hit
+    execution_id = _start(env, component, run, inputs, ready)
+    outputs = {
+        slot: env.artifacts.uri_for(run.pipeline, run.run_id, component.name, execution_id, slot)
+        for slot in component.outputs
+    }
+    log.info("%s: execution %s runs remotely, writing %s", component.name, execution_id, outputs)
+    return PendingExecution(execution_id, outputs, ready.common["parameters"])
+
+
+def finish_external(
+    env: Env,
+    component: Component,
+    pending: PendingExecution,
+    output: ExecutorOutput,
+) -> ComponentResult:
+    """Commit the outputs the remote work wrote, register them with lineage, complete the
+    execution. Fails the execution (and removes the outputs) if they cannot be committed."""
+    try:
+        artifacts = {}
+        for slot, uri in pending.outputs.items():
+            info = env.artifacts.seal(uri)
+            artifacts[slot] = env.metadata.put_artifact(
+                type=component.outputs[slot],
+                uri=uri,
+                fingerprint=output.fingerprints.get(slot, info.fingerprint),
+                properties=output.properties.get(slot, {}),
+            )
+    except BaseException as err:
+        fail_external(env, pending.execution_id, err, pending.outputs.values())
+        raise
+    env.metadata.add_events(pending.execution_id, "output", artifacts)
+    env.metadata.finish_execution(pending.execution_id, "complete", result=output.result)
+    return ComponentResult(
+        pending.execution_id, component.name, False, None, artifacts, output.result
+    )
+
+
+def fail_external(env: Env, execution_id: int, error: BaseException | str, uris=()) -> None:
+    """Mark the execution failed with the error; remove uncommitted outputs at ``uris``."""
+    if isinstance(error, BaseException):
+        error = "".join(traceback.format_exception_only(error)).strip()
+    env.metadata.finish_execution(execution_id, "failed", error=error)
+    for uri in uris:
+        try:
+            env.artifacts.discard(uri)
+        except Exception:  # the failure being recorded matters more than the cleanup
+            log.exception("could not remove the unfinished output %s", uri)
+
+
+def _execute(
+    env: Env,
+    component: Component,
+    run: RunInfo,
+    execution_id: int,
+    inputs: dict[str, Artifact],
+    params: dict[str, Any],
+) -> tuple[dict[str, Artifact], dict[str, Any]]:
+    with ExitStack() as stack:
+        staged = {
+            slot: stack.enter_context(
+                env.artifacts.write(
+                    env.artifacts.uri_for(
+                        run.pipeline, run.run_id, component.name, execution_id, slot
+                    )
+                )
+            )
+            for slot in component.outputs
+        }
+        context = ExecutorContext(
+            env, run, execution_id, inputs, params, {slot: s.path for slot, s in staged.items()}
+        )
+        output = component.executor(context)
+        for slot in output.skipped:
+            staged[slot].discard = True
+    # Leaving the stack committed every output; register them now that they are readable.
+    artifacts = {
+        slot: env.metadata.put_artifact(
+            type=component.outputs[slot],
+            uri=s.uri,
+            fingerprint=output.fingerprints.get(slot, s.info.fingerprint),
+            properties=output.properties.get(slot, {}),
+        )
+        for slot, s in staged.items()
+        if slot not in output.skipped
+    }
+    return artifacts, output.result

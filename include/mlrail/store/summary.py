@@ -1,0 +1,64 @@
+"""A readable summary of one pipeline run, built from the metadata store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlrail.store.runner import Env
+
+
+def run_summary(env: Env, dag_run: str | None = None, prefix: str = "") -> dict[str, Any]:
+    """Summary of the executions recorded for a DAG run (``<dag_id>/<run_id>``; latest if None)."""
+    dag_run = dag_run or env.metadata.latest_context("dag_run", prefix)
+    if dag_run is None:
+        raise LookupError(f"no pipeline run recorded in {env.metadata.url}")
+    executions = env.metadata.executions_in_context("dag_run", dag_run)
+    latest = {e.component: e for e in executions}  # a cleared task's last try wins
+    started = min(e.started_at for e in executions)
+    finished = max((e.finished_at or e.started_at) for e in executions)
+    return {
+        "dag_run": dag_run,
+        "seconds": round((finished - started).total_seconds(), 1),
+        "steps": {
+            c: {
+                "state": e.state,
+                "cached_from": e.cached_from,
+                "result": e.result or {},
+                "error": e.error,
+            }
+            for c, e in latest.items()
+        },
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    steps = summary["steps"]
+    lines = [f"Run {summary['dag_run']}  ({summary['seconds']} s in pipeline tasks)"]
+    ingest = steps.get("ingest", {}).get("result", {})
+    if ingest:
+        rows = ", ".join(f"{k} {v}" for k, v in ingest.get("rows", {}).items())
+        lines.append(f"  dataset version {ingest.get('dataset_version')}: {rows} rows")
+    cached = [c for c, s in steps.items() if s["state"] == "cached"]
+    ran = [c for c, s in steps.items() if s["state"] == "complete"]
+    lines.append(f"  served from cache: {', '.join(cached) or 'nothing'}")
+    lines.append(f"  computed: {', '.join(ran) or 'nothing'}")
+    failed = {c: s["error"] for c, s in steps.items() if s["state"] in ("failed", "running")}
+    for component, error in failed.items():
+        lines.append(f"  FAILED {component}: {error}")
+    evaluation = steps.get("evaluate", {}).get("result", {})
+    if evaluation:
+        metrics = evaluation["metrics"]["candidate"]
+        shown = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in metrics.items()
+            if isinstance(v, float) and k != "positive_rate"
+        )
+        lines.append(f"  metrics (test split): {shown}")
+        lines.append(f"  verdict: {evaluation['reasons']}")
+    push = steps.get("push", {}).get("result", {})
+    if push.get("pushed"):
+        note = "" if push.get("copied") else " (already there; nothing copied)"
+        lines.append(f"  pushed: version {push['version']} at {push['serving_path']}{note}")
+    elif push:
+        lines.append(f"  {push.get('reason')}")
+    return "\n".join(lines)

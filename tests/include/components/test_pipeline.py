@@ -1,0 +1,175 @@
+"""The whole training chain in-process (real TensorFlow, real stores), without Airflow."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlrail.components.pipeline import (
+    BlockingAnomaliesError,
+    compute_statistics,
+    infer_schema,
+    ingest_examples,
+    run_training_pipeline,
+    train_model,
+    validate_data,
+)
+from mlrail.data.datagen import write_dataset
+from mlrail.store.lineage import format_lineage, model_lineage
+from mlrail.store.registry import ModelRegistry
+from mlrail.store.runner import RunInfo
+from tests.conftest import spec_for
+
+pytestmark = pytest.mark.slow
+CACHEABLE = ("ingest", "statistics", "schema", "validate", "hyperparameters", "train")
+
+
+def _states(env, run_id):
+    return {e.component: e.state for e in env.metadata.executions(run_id=run_id)}
+
+
+def test_second_run_is_served_from_cache_and_lineage_is_complete(env, taxi_file, taxi_frame):
+    spec = spec_for(taxi_file)
+    first = run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="one"))
+    assert first["evaluate"].result["blessed"], first["evaluate"].result["reasons"]
+    assert first["push"].result["pushed"] and first["push"].result["version"] == 1
+
+    run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="two"))
+    states = _states(env, "two")
+    assert all(states[c] == "cached" for c in CACHEABLE), states
+    assert states["evaluate"] == states["push"] == "complete"
+
+    registry = ModelRegistry(env.metadata)
+    assert [v.version for v in registry.versions("taxi_tips")] == [1]
+    assert registry.resolve("taxi_tips", "blessed").version == 1
+    assert len(registry.alias_history("taxi_tips")) == 1
+
+    report = model_lineage(env, "taxi_tips", 1)
+    assert report["dataset"]["version"] == 1 and report["dataset"]["source"] == str(taxi_file)
+    assert report["training_run"]["run_id"] == "one"
+    assert report["hyperparameters"]["epochs"] == 2
+    assert set(report["code_versions"]) >= {"ingest", "statistics", "schema", "train"}
+    assert [p["execution"]["run_id"] for p in report["pushes"]] == ["one", "two"]
+    assert "version 1" in format_lineage(report)
+
+    # A new row makes a new dataset version: everything downstream recomputes.
+    more = pd.concat([taxi_frame, taxi_frame.iloc[:50].assign(trip_id=lambda f: f.trip_id + "x")])
+    write_dataset(more, taxi_file)
+    third = run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="three"))
+    assert third["ingest"].result["dataset_version"] == 2
+    assert not any(third[c].cached for c in CACHEABLE if c != "hyperparameters")
+    assert third["evaluate"].result["metrics"].keys() == {"candidate", "baseline"}
+
+
+def test_serving_needs_raw_features_only(env, taxi_file):
+    import tensorflow as tf
+
+    spec = spec_for(taxi_file)
+    results = run_training_pipeline(env, spec, RunInfo(spec.pipeline, run_id="r"))
+    serve = tf.saved_model.load(results["push"].result["serving_path"]).signatures[
+        "serving_default"
+    ]
+    raw = {
+        "trip_miles": [[1.2], [np.nan]],
+        "trip_seconds": [[300.0], [900.0]],
+        "fare": [[7.5], [21.0]],
+        "pickup_community_area": [[8.0], [np.nan]],
+        "dropoff_community_area": [[32.0], [999.0]],
+        "trip_start_hour": [[23.0], [8.0]],
+        "trip_start_day": [[5.0], [2.0]],
+        "trip_start_month": [[6.0], [1.0]],
+        "payment_type": [["Credit Card"], ["Crypto"]],
+        "company": [["Flash Cab"], [""]],
+    }
+    batch = {
+        k: tf.constant(v, dtype=tf.string if isinstance(v[0][0], str) else tf.float32)
+        for k, v in raw.items()
+    }
+    (probabilities,) = serve(**batch).values()
+    values = probabilities.numpy().reshape(-1)
+    assert values.shape == (2,) and np.all((values > 0) & (values < 1))
+
+
+def test_blocking_anomalies_fail_with_every_one_listed(env, tmp_path, taxi_file, taxi_frame):
+    spec = spec_for(taxi_file)
+    run = RunInfo(spec.pipeline, run_id="good")
+    examples = ingest_examples(env, spec, run).outputs["examples"].id
+    stats = compute_statistics(env, spec, run, examples).outputs["statistics"].id
+    schema = infer_schema(env, spec, run, stats).outputs["schema"].id
+
+    bad = taxi_frame.drop(columns=["company"]).assign(payment_type="Bitcoin")
+    bad_file = write_dataset(bad, tmp_path / "bad" / "trips.parquet")
+    bad_spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, source=str(bad_file)))
+    bad_examples = ingest_examples(env, bad_spec, run).outputs["examples"].id
+    bad_stats = compute_statistics(env, bad_spec, run, bad_examples).outputs["statistics"].id
+    with pytest.raises(BlockingAnomaliesError) as info:
+        validate_data(env, bad_spec, run, bad_examples, bad_stats, schema)
+    message = str(info.value)
+    for split in ("train", "eval", "test"):
+        assert f"{split}: column 'company' is missing" in message
+        assert f"{split}: 100.0% of 'payment_type' values (" in message
+    (validation,) = env.metadata.executions(component="validate")
+    assert validation.state == "complete" and validation.result["blocking"] == 6
+
+
+def test_unlabelled_rows_are_refused_with_file_and_column(env, tmp_path, taxi_frame):
+    frame = taxi_frame.copy()
+    frame.loc[[3, 9], "big_tipper"] = None
+    path = write_dataset(frame, tmp_path / "unlabelled.csv")
+    spec = spec_for(path)
+    with pytest.raises(
+        ValueError,
+        match=r"unlabelled.csv: label column 'big_tipper' is empty "
+        r"in 2 row\(s\) \(first at rows \[3, 9\]\)",
+    ):
+        ingest_examples(env, spec, RunInfo(spec.pipeline, run_id="r"))
+    (execution,) = env.metadata.executions(component="ingest")
+    assert execution.state == "failed"
+    assert env.metadata.io_of(execution.id, "output") == {}
+
+
+def test_clearing_and_rerunning_tasks_writes_no_duplicates(env, taxi_file):
+    spec = spec_for(taxi_file)
+    first = run_training_pipeline(env, spec, RunInfo(spec.pipeline, run_id="r", try_number=1))
+    serving = first["push"].result["serving_path"]
+    before = sorted(p.name for p in Path(serving).iterdir())
+    # The on-call person clears every task of the same run: each runs again as try 2.
+    again = run_training_pipeline(env, spec, RunInfo(spec.pipeline, run_id="r", try_number=2))
+    for stage in ("ingest", "statistics", "schema", "validate", "train"):
+        assert again[stage].cached and again[stage].outputs == first[stage].outputs
+    assert again["push"].result["version"] == 1 and not again["push"].result["copied"]
+    registry = ModelRegistry(env.metadata)
+    assert len(registry.versions("taxi_tips")) == 1
+    assert len(registry.alias_history("taxi_tips")) == 1
+    assert sorted(p.name for p in Path(serving).iterdir()) == before
+
+
+def test_staged_schedule_records_each_stage(env, taxi_file):
+    from mlrail.spec import Stage
+
+    spec = spec_for(taxi_file)
+    spec = dataclasses.replace(
+        spec,
+        train=dataclasses.replace(
+            spec.train,
+            stages=[
+                Stage(learning_rate=0.01, batch_size=64, epochs=1),
+                Stage(learning_rate=0.001, batch_size=512, epochs=2),
+            ],
+        ),
+    )
+    run = RunInfo(spec.pipeline, run_id="staged")
+    examples = ingest_examples(env, spec, run).outputs["examples"].id
+    stats = compute_statistics(env, spec, run, examples).outputs["statistics"].id
+    schema = infer_schema(env, spec, run, stats).outputs["schema"].id
+    result = train_model(env, spec, run, examples, stats, schema)
+    stages = result.result["stages"]
+    assert [(s["stage"], s["learning_rate"], s["batch_size"], s["epochs"]) for s in stages] == [
+        (1, 0.01, 64, 1),
+        (2, 0.001, 512, 2),
+    ]
+    assert all("val_auc" in s["final"] for s in stages)
+    record = env.artifacts.read_json(result.outputs["model"].uri, "training.json")
+    assert [len(s["history"]["loss"]) for s in record["stages"]] == [1, 2]
