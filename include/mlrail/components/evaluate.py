@@ -84,9 +84,4 @@ COMPONENT = Component(
     executor=evaluate,
     outputs={"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
     cacheable=False,
-    code_modules=(
-        "mlrail.evaluation.blessing",
-        "mlrail.evaluation.metrics",
-        "mlrail.training.keras_features",
-    ),
 )

@@ -147,5 +147,4 @@ COMPONENT = Component(
     name="ingest",
     executor=ingest,
     outputs={"examples": "Examples"},
-    code_modules=("mlrail.data.dataset", "mlrail.data.hashing"),
 )

@@ -121,11 +121,9 @@ INFER = Component(
     name="schema",
     executor=infer,
     outputs={"schema": "Schema"},
-    code_modules=("mlrail.data.schema",),
 )
 VALIDATE = Component(
     name="validate",
     executor=validate,
     outputs={"anomalies": "Anomalies"},
-    code_modules=("mlrail.data.schema", "mlrail.data.expectations"),
 )

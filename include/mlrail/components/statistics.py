@@ -46,9 +46,4 @@ COMPONENT = Component(
     name="statistics",
     executor=compute_statistics,
     outputs={"statistics": "DatasetStatistics"},
-    code_modules=(
-        "mlrail.data.statistics.accumulators",
-        "mlrail.data.statistics.sketches",
-        "mlrail.data.statistics.engine",
-    ),
 )

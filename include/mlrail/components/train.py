@@ -149,14 +149,4 @@ TRAIN = Component(
     name="train",
     executor=train,
     outputs={"model": "Model"},
-    code_modules=(
-        "mlrail.training.keras_features",
-        "mlrail.training.modules",
-        "mlrail.training.feeder",
-        "mlrail.training.distributed",
-        "mlrail.training.tfrecord",
-        "mlrail.train",
-        "mlrail.training.stages",
-        "mlrail.training.tfx_compat",
-    ),
 )

@@ -214,11 +214,4 @@ COMPONENT = Component(
     name="tune",
     executor=tune,
     outputs={"hyperparameters": "Hyperparameters"},
-    code_modules=(
-        "mlrail.training.tuning",
-        "mlrail.training.feeder",
-        "mlrail.search_job",
-        "mlrail.training.processes",
-        "mlrail.training.tfx_compat",
-    ),
 )

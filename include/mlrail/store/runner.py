@@ -97,8 +97,6 @@ class Component:
     executor: Callable[[ExecutorContext], ExecutorOutput]
     outputs: dict[str, str]
     cacheable: bool = True
-    # Modules whose source is part of the code version (the executor's own is always in).
-    code_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,9 +172,8 @@ def _prepare(
         if not artifact.external:
             env.artifacts.commit_info(artifact.uri)  # raises if it was never committed
     params = normalize(params)
-    version = code_version(
-        modules=(component.executor.__module__, *component.code_modules), files=code_files
-    )
+    # The executor's module and every mlrail module it imports (cache.module_closure).
+    version = code_version(modules=(component.executor.__module__,), files=code_files)
     key = cache_key(component.name, version, {k: a.fingerprint for k, a in inputs.items()}, params)
     common = {
         "component": component.name,

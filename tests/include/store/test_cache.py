@@ -1,9 +1,10 @@
 import json
 import sys
+import textwrap
 
 import pytest
 
-from mlrail.store.cache import cache_key, code_version, normalize
+from mlrail.store.cache import cache_key, code_version, module_closure, normalize
 from mlrail.store.runner import Component, Env, ExecutorOutput, RunInfo, run_component
 
 
@@ -47,19 +48,91 @@ def test_normalize_rejects_unserializable():
         normalize({"f": object()})
 
 
-def test_code_version_follows_source(tmp_path, monkeypatch):
-    module = tmp_path / "my_component_mod.py"
-    module.write_text("X = 1\n")
+def _package(root, files: dict[str, str]):
+    for name, source in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """A package ``fakepkg`` whose component imports a helper through another module,
+    lazily inside a function, as mlrail's components import TensorFlow-side code."""
+    _package(
+        tmp_path,
+        {
+            "fakepkg/__init__.py": "",
+            "fakepkg/component.py": """
+                from typing import TYPE_CHECKING
+                if TYPE_CHECKING:
+                    from fakepkg import typing_only
+                def executor(ctx):
+                    from fakepkg.helpers import engine
+                    return engine.run(ctx)
+            """,
+            "fakepkg/helpers/__init__.py": "",
+            "fakepkg/helpers/engine.py": "from fakepkg.helpers.rows import hash_rows\n"
+            "def run(ctx):\n    return hash_rows(ctx)\n",
+            "fakepkg/helpers/rows.py": "def hash_rows(ctx):\n    return 1\n",
+            "fakepkg/typing_only.py": "X = 1\n",
+            "fakepkg/unrelated.py": "Y = 1\n",
+        },
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    first = code_version(modules=["my_component_mod"])
-    module.write_text("X = 2\n")
-    sys.modules.pop("my_component_mod")
-    assert code_version(modules=["my_component_mod"]) != first
+    yield tmp_path / "fakepkg"
+    for name in [m for m in sys.modules if m.split(".")[0] == "fakepkg"]:
+        del sys.modules[name]
+
+
+def test_code_version_covers_what_the_component_imports(fake_package):
+    closure = set(module_closure("fakepkg.component"))
+    assert closure == {
+        "fakepkg",
+        "fakepkg.component",
+        "fakepkg.helpers",
+        "fakepkg.helpers.engine",
+        "fakepkg.helpers.rows",
+    }
+    first = code_version(modules=["fakepkg.component"])
+    (fake_package / "unrelated.py").write_text("Y = 2\n")
+    (fake_package / "typing_only.py").write_text("X = 2\n")
+    assert code_version(modules=["fakepkg.component"]) == first
+    # A helper two imports away, reached only inside a function.
+    (fake_package / "helpers" / "rows.py").write_text("def hash_rows(ctx):\n    return 2\n")
+    assert code_version(modules=["fakepkg.component"]) != first
+
+
+def test_statistics_version_covers_the_row_hashing():
+    """The row hashing feeds the duplicate counts: editing it must miss the statistics
+    cache (the hand-written module list left it out)."""
+    from mlrail.components import statistics
+
+    assert "mlrail.data.hashing" in module_closure(statistics.COMPONENT.executor.__module__)
+
+
+def test_code_version_follows_model_files(tmp_path):
     model = tmp_path / "model.py"
     model.write_text("a")
     before = code_version(files=[model])
     model.write_text("b")
     assert code_version(files=[model]) != before
+
+
+def test_editing_an_imported_helper_misses_the_cache(env, fake_package):
+    from fakepkg import component
+
+    def executor(ctx):
+        (ctx.outputs["out"] / "v.json").write_text("{}")
+        return ExecutorOutput()
+
+    executor.__module__ = component.__name__  # the component lives in fakepkg.component
+    thing = Component("thing", executor, {"out": "Thing"})
+    first = run_component(env, thing, {}, {}, RunInfo("p", run_id="a"))
+    assert run_component(env, thing, {}, {}, RunInfo("p", run_id="b")).cached
+    (fake_package / "helpers" / "rows.py").write_text("def hash_rows(ctx):\n    return 3\n")
+    again = run_component(env, thing, {}, {}, RunInfo("p", run_id="c"))
+    assert not again.cached and again.execution_id != first.execution_id
 
 
 CALLS = []
