@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +28,14 @@ def postgres():
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_project(tmp_path_factory):
+    """A migrated Airflow home with airflow_settings.yaml loaded, shared by the session."""
+    from tests.airflow_project import AirflowProject, prepare
+
+    return prepare(AirflowProject(tmp_path_factory.mktemp("airflow-project")))
 
 
 @pytest.fixture
@@ -75,3 +85,61 @@ def spec_for(source: Path, **overrides):
     return dataclasses.replace(
         spec, data=dataclasses.replace(spec.data, source=str(source)), train=train, **overrides
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What ingest -> statistics -> schema produced: where later stages start from."""
+
+    spec: Any
+    run: Any
+    results: dict[str, Any]  # stage -> ComponentResult
+
+    def artifact(self, stage: str):
+        (artifact,) = self.results[stage].outputs.values()
+        return artifact
+
+    @property
+    def examples(self):
+        return self.artifact("ingest")
+
+    @property
+    def statistics(self):
+        return self.artifact("statistics")
+
+    @property
+    def schema(self):
+        return self.artifact("schema")
+
+    @property
+    def ids(self) -> tuple[int, int, int]:
+        """Examples, statistics and schema ids, in the order the stage functions take them."""
+        return self.examples.id, self.statistics.id, self.schema.id
+
+    def xcom(self) -> dict[str, dict]:
+        """What the upstream operators returned, keyed by the downstream argument names."""
+        names = {"ingest": "examples", "statistics": "statistics", "schema": "schema"}
+        return {names[stage]: result.to_xcom() for stage, result in self.results.items()}
+
+
+def prepare_data(env, spec, run_id: str = "r") -> Prepared:
+    """Run ingest, statistics and schema inference for ``spec`` in ``env``."""
+    from mlrail.components.pipeline import compute_statistics, infer_schema, ingest_examples
+    from mlrail.store.runner import RunInfo
+
+    run = RunInfo(spec.pipeline, run_id=run_id)
+    ingest = ingest_examples(env, spec, run)
+    statistics = compute_statistics(env, spec, run, ingest.outputs["examples"].id)
+    schema = infer_schema(env, spec, run, statistics.outputs["statistics"].id)
+    return Prepared(spec, run, {"ingest": ingest, "statistics": statistics, "schema": schema})
+
+
+@pytest.fixture
+def prepare(env):
+    """``prepare(spec, run_id="r", env=None)``: ingest, statistics and schema of ``spec``
+    (in the test's stores unless ``env`` is given), as a Prepared."""
+
+    def run(spec, run_id: str = "r", env=env) -> Prepared:
+        return prepare_data(env, spec, run_id)
+
+    return run

@@ -210,7 +210,7 @@ class FakeJobService:
 
 def install_in_this_process(address: str, gcs_root: str) -> None:
     """Point this process's gs:// and Vertex AI clients at a FakeJobService (for a DAG run
-    in a subprocess; see tests/e2e/run_dag.py)."""
+    in a subprocess; see tests/run_dag.py)."""
     from fsspec.registry import _registry
 
     from mlrail_airflow.hooks.vertex import VertexAIHook

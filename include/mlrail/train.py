@@ -112,17 +112,28 @@ def _stages(args: argparse.Namespace, hparams: dict) -> list[dict]:
     return stages
 
 
+def _builder(args: argparse.Namespace, module, schema: dict, features: dict, hparams: dict):
+    """The module's build_model for these inputs, checked against the task's output."""
+    from mlrail.training.export import check_output
+
+    def build():
+        model = module.build_model(schema, features, hparams)
+        check_output(model, schema, args.module)
+        return model
+
+    return build
+
+
 def _fit(args: argparse.Namespace, module, schema: dict, features: dict, hparams: dict):
     """Train with the module's build_model under the chosen strategy: (model, records)."""
     from mlrail.training.distributed import make_strategy, train_distributed
 
     stages = _stages(args, hparams)
+    build = _builder(args, module, schema, features, hparams)
     if args.strategy == "parameter_server":
-        return _fit_parameter_server(
-            args, lambda: module.build_model(schema, features, hparams), schema, stages
-        )
+        return _fit_parameter_server(args, build, schema, stages)
     if args.strategy == "single":
-        model = module.build_model(schema, features, hparams)
+        model = build()
         return model, fit_stages(
             model,
             args.train_data,
@@ -131,20 +142,13 @@ def _fit(args: argparse.Namespace, module, schema: dict, features: dict, hparams
             stages,
             args.seed,
             args.early_stopping_patience,
+            args.early_stopping_metric,
         )
     import pyarrow.parquet as pq
 
     strategy = make_strategy(args.strategy, args.devices)
     rows = pq.ParquetFile(args.train_data).metadata.num_rows
-    return train_distributed(
-        strategy,
-        lambda: module.build_model(schema, features, hparams),
-        args.train_data,
-        rows,
-        schema,
-        stages,
-        args.seed,
-    )
+    return train_distributed(strategy, build, args.train_data, rows, schema, stages, args.seed)
 
 
 def _fit_parameter_server(args: argparse.Namespace, build_model, schema: dict, stages: list):
@@ -232,8 +236,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     target.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if callable(getattr(module, "build_model", None)):
+        from mlrail.training.export import export_saved_model
+
         model, records = _fit(args, module, schema, features, hparams)
-        model.export(str(target / "saved_model"), format="tf_saved_model", verbose=False)
+        export_saved_model(model, str(target / "saved_model"), schema)
     else:
         records = _run_tfx(args, module, schema, hparams, target)
     record = {
@@ -318,7 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="single: stop a stage after this many epochs without a better "
-        "val_loss, keeping the best weights (0: off)",
+        "--early-stopping-metric, keeping the best weights (0: off)",
+    )
+    parser.add_argument(
+        "--early-stopping-metric",
+        default="val_loss",
+        help="what early stopping watches (default val_loss); its direction comes from "
+        "mlrail.evaluation.catalog",
     )
     parser.add_argument("--loss-log", help="write every step's global loss here (tests)")
     return parser

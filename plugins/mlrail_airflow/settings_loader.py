@@ -4,8 +4,9 @@ Plain Airflow does not read that file, so ``make`` runs this after ``airflow db 
 
     python -m mlrail_airflow.settings_loader airflow_settings.yaml
 
-``${VAR}`` in values is expanded from the environment; an unset variable is an error
-unless a default is given as ``${VAR:-default}``.
+``${VAR}`` in values is expanded by the same rule as pipeline specs (mlrail.spec.expand):
+an unset variable is an error naming the file and the key, ``${VAR:-default}`` gives a
+default.
 Existing connections, variables and pools with the same names are replaced, so running it
 again is safe.
 """
@@ -13,33 +14,13 @@ again is safe.
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand(value: Any, where: str) -> Any:
-    if isinstance(value, dict):
-        return {k: expand(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def sub(match: re.Match) -> str:
-        if match.group(1) not in os.environ:
-            if match.group(2) is not None:
-                return match.group(2)
-            raise KeyError(f"{where}: environment variable {match.group(1)} is not set")
-        return os.environ[match.group(1)]
-
-    return _VAR.sub(sub, value)
+from mlrail.spec.expand import UnsetVariable, expand
 
 
 def read_settings(path: str | Path) -> dict[str, list[dict[str, Any]]]:
@@ -50,10 +31,13 @@ def read_settings(path: str | Path) -> dict[str, list[dict[str, Any]]]:
         raise ValueError(
             f"{path}: unknown section(s) airflow.{unknown}; expected connections, pools, variables"
         )
-    return {
-        key: expand(section.get(key) or [], f"{path}: airflow.{key}")
-        for key in ("connections", "pools", "variables")
-    }
+    try:
+        return {
+            key: expand(section.get(key) or [], f"airflow.{key}")
+            for key in ("connections", "pools", "variables")
+        }
+    except UnsetVariable as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def load(path: str | Path) -> dict[str, int]:

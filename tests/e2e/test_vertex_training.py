@@ -9,7 +9,7 @@ import pytest
 from mlrail.store.registry import ModelRegistry
 from mlrail.store.runner import Env
 from mlrail.store.settings import Settings
-from tests.e2e.conftest import AirflowProject, prepare
+from tests.airflow_project import AirflowProject, prepare
 from tests.fake_vertex import FakeGCS, FakeJobService, write_vertex_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

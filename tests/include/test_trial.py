@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-from mlrail.components.pipeline import compute_statistics, infer_schema, ingest_examples
-from mlrail.store.runner import RunInfo
 from mlrail.trial import trial_values
 from tests.conftest import ROOT, spec_for
 
@@ -38,12 +36,9 @@ def test_bad_trial_arguments_are_named(extra, message):
 
 
 @pytest.mark.slow
-def test_trial_trains_and_reports_its_objective(env, taxi_file, tmp_path):
-    spec = spec_for(taxi_file)
-    run = RunInfo(spec.pipeline, run_id="r")
-    examples = ingest_examples(env, spec, run).outputs["examples"]
-    stats = compute_statistics(env, spec, run, examples.id).outputs["statistics"]
-    schema = infer_schema(env, spec, run, stats.id).outputs["schema"]
+def test_trial_trains_and_reports_its_objective(prepare, taxi_file, tmp_path):
+    data = prepare(spec_for(taxi_file))
+    examples, stats, schema = data.examples, data.statistics, data.schema
     space = {"space": SPACE["space"][:2] + SPACE["space"][3:]}
     (tmp_path / "space.json").write_text(json.dumps(space))
     metrics = tmp_path / "hypertune" / "output.metrics"

@@ -14,5 +14,9 @@ class TaskInstance:
         self.xcoms[key] = value
 
 
-def context(ti: TaskInstance | None = None, task_id: str = "train") -> dict:
-    return {"ti": ti or TaskInstance(task_id), "run_id": "r1", "params": {"force": False}}
+def context(ti: TaskInstance | None = None, task_id: str = "train", **params) -> dict:
+    return {
+        "ti": ti or TaskInstance(task_id),
+        "run_id": "r1",
+        "params": {"force": False, **params},
+    }

@@ -80,3 +80,161 @@ def test_tfx_module_trains_through_the_operators(tmp_path, monkeypatch, taxi_fil
     model = result["artifacts"]["model"]["uri"]
     serve = tf.saved_model.load(f"{model}/saved_model").signatures["serving_default"]
     assert set(serve.structured_input_signature[1]) == {"trip_miles", "trip_seconds", "fare"}
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, taxi_frame):
+    """A spec in a project of its own, the stores behind the mlrail_default connection."""
+    import json
+
+    from mlrail.data.datagen import write_dataset
+
+    settings = {
+        "artifact_root": str(tmp_path / "artifacts"),
+        "metadata_url": f"sqlite:///{tmp_path / 'metadata.db'}",
+    }
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLRAIL_DEFAULT", json.dumps({"conn_type": "generic", "extra": settings})
+    )
+    data = write_dataset(taxi_frame, tmp_path / "data" / "trips.parquet")
+    spec = tmp_path / "include" / "pipelines" / "taxi_tips.yaml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(
+        "pipeline: taxi_tips\n"
+        f'data: {{source: "{data}", label: big_tipper, features: {{exclude: [trip_id, tips]}}}}\n'
+        "train: {hyperparameters: {epochs: 1, batch_size: 256}}\n"
+        "expectations: {enabled: false}\n"
+    )
+    return spec
+
+
+def _upstream(spec, **params):
+    from mlrail_airflow.operators import (
+        ComputeStatisticsOperator,
+        InferSchemaOperator,
+        IngestExamplesOperator,
+    )
+    from tests.plugins.task_context import context
+
+    path = str(spec)
+    examples = IngestExamplesOperator(task_id="ingest", spec_path=path).execute(context(**params))
+    statistics = ComputeStatisticsOperator(
+        task_id="statistics", spec_path=path, examples=examples
+    ).execute(context())
+    schema = InferSchemaOperator(task_id="schema", spec_path=path, statistics=statistics).execute(
+        context()
+    )
+    return {"examples": examples, "statistics": statistics, "schema": schema}
+
+
+def _fails_at_once(operator, **params):
+    """Run ``operator`` as Airflow would; return the message of the failure Airflow sees,
+    which must be final (AirflowFailException: no retry)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tests.plugins.task_context import context
+
+    with pytest.raises(AirflowFailException) as raised:
+        operator.execute(context(**params))
+    return str(raised.value)
+
+
+@pytest.mark.slow
+def test_a_spec_broken_after_the_dag_was_parsed_fails_without_retry(project):
+    from mlrail_airflow.operators import IngestExamplesOperator
+
+    operator = IngestExamplesOperator(task_id="ingest", spec_path=str(project))
+    project.write_text(project.read_text() + "evaluation: {thresholds: {rmse: {max: 1}}}\n")
+    message = _fails_at_once(operator)
+    assert "SpecError" in message and "field 'evaluation.thresholds.rmse'" in message
+    assert "a metric binary_classification produces: auc" in message
+
+
+@pytest.mark.slow
+def test_a_label_the_task_cannot_learn_fails_without_retry(project):
+    from mlrail_airflow.operators import InferSchemaOperator
+
+    project.write_text(
+        project.read_text()
+        .replace("pipeline: taxi_tips", "pipeline: taxi_tips\ntask: regression")
+        .replace("label: big_tipper", "label: payment_type")
+    )
+    upstream = _upstream_until_statistics(project)
+    message = _fails_at_once(
+        InferSchemaOperator(task_id="schema", spec_path=str(project), **upstream)
+    )
+    assert (
+        "LabelError: label 'payment_type' holds strings; regression needs numbers: set "
+        "task: multiclass_classification" in message
+    )
+
+
+def _upstream_until_statistics(spec):
+    from mlrail_airflow.operators import ComputeStatisticsOperator, IngestExamplesOperator
+    from tests.plugins.task_context import context
+
+    examples = IngestExamplesOperator(task_id="ingest", spec_path=str(spec)).execute(context())
+    statistics = ComputeStatisticsOperator(
+        task_id="statistics", spec_path=str(spec), examples=examples
+    ).execute(context())
+    return {"statistics": statistics}
+
+
+@pytest.mark.slow
+def test_a_feature_of_the_wrong_type_fails_before_tensorflow_without_retry(
+    project, tmp_path, taxi_frame
+):
+    """The schema says fare is a number; a new version of the data has it as text."""
+    from mlrail.data.datagen import write_dataset
+    from mlrail_airflow.operators import TrainModelOperator
+
+    upstream = _upstream(project)
+    text = write_dataset(
+        taxi_frame.assign(fare=taxi_frame["fare"].map("${:.2f}".format)),
+        tmp_path / "data" / "text_fares.parquet",
+    )
+    changed = _upstream(project, data_source=str(text))
+    train = TrainModelOperator(
+        task_id="train",
+        spec_path=str(project),
+        examples=changed["examples"],
+        statistics=upstream["statistics"],
+        schema=upstream["schema"],
+    )
+    message = _fails_at_once(train)
+    assert (
+        "DataError" in message and "feature 'fare' holds strings, the schema says float" in message
+    )
+
+
+@pytest.mark.slow
+def test_a_missing_model_module_fails_without_retry(project):
+    from mlrail_airflow.operators import TrainModelOperator
+
+    upstream = _upstream(project)
+    project.write_text(project.read_text().replace("train: {", "train: {module: models/gone.py, "))
+    message = _fails_at_once(
+        TrainModelOperator(task_id="train", spec_path=str(project), **upstream)
+    )
+    assert "field 'train.module': expected the path of an existing model module file" in message
+
+
+@pytest.mark.slow
+def test_blocking_anomalies_fail_without_retry(project, tmp_path, taxi_frame):
+    from mlrail.data.datagen import write_dataset
+    from mlrail_airflow.operators import ValidateDataOperator
+
+    upstream = _upstream(project)
+    bad = write_dataset(
+        taxi_frame.assign(payment_type="Bitcoin"), tmp_path / "data" / "bad.parquet"
+    )
+    changed = _upstream(project, data_source=str(bad))
+    validate = ValidateDataOperator(
+        task_id="validate",
+        spec_path=str(project),
+        examples=changed["examples"],
+        statistics=changed["statistics"],
+        schema=upstream["schema"],
+    )
+    message = _fails_at_once(validate)
+    assert "BlockingAnomaliesError" in message and "'payment_type' values" in message

@@ -22,11 +22,25 @@ def test_project_settings_expand_mlrail_home(monkeypatch):
 def test_unset_variable_is_named(monkeypatch, tmp_path):
     monkeypatch.delenv("MLRAIL_HOME", raising=False)
     with pytest.raises(
-        KeyError,
-        match="airflow.connections\\[0\\].conn_extra.artifact_root: "
+        ValueError,
+        match="airflow_settings.yaml: airflow.connections\\[0\\].conn_extra.artifact_root: "
         "environment variable MLRAIL_HOME is not set",
     ):
         read_settings(ROOT / "airflow_settings.yaml")
+
+
+def test_one_expansion_rule_for_settings_and_specs(monkeypatch, tmp_path):
+    """The settings file and pipeline specs expand ${VAR} by the same rule: an empty
+    variable takes the default, as in a shell, and $${ is a literal."""
+    monkeypatch.setenv("EMPTY", "")
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "airflow:\n  variables:\n"
+        "    - {variable_name: a, variable_value: '${EMPTY:-fallback}'}\n"
+        "    - {variable_name: b, variable_value: 'cost $${X}'}\n"
+    )
+    values = [v["variable_value"] for v in read_settings(path)["variables"]]
+    assert values == ["fallback", "cost ${X}"]
 
 
 def test_unknown_section_is_refused(tmp_path):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import pytest
 from fsspec.registry import _registry as fsspec_registry
 
+from tests.conftest import ROOT, prepare_data
 from tests.fake_vertex import FakeGCS, FakeJobService, write_vertex_spec
 from tests.plugins.task_context import TaskInstance, context
 
@@ -69,29 +71,15 @@ def tuning_upstream(tmp_path, vertex, taxi_file):
 
 
 def _upstream(tmp_path, taxi_file, extra):
-    from mlrail.components.pipeline import compute_statistics, infer_schema, ingest_examples
     from mlrail.spec import load_spec
-    from mlrail.store.runner import Env, RunInfo
+    from mlrail.store.runner import Env
     from mlrail.store.settings import Settings
 
     spec_path = write_vertex_spec(tmp_path, "taxi_tips", taxi_file, extra)
-    spec = load_spec(spec_path)
     env = Env.open(
         Settings(ARTIFACTS, f"sqlite:///{tmp_path / 'metadata.db'}", str(tmp_path / "s"))
     )
-    run = RunInfo(spec.pipeline, run_id="r1")
-    examples = ingest_examples(env, spec, run)
-    statistics = compute_statistics(env, spec, run, examples.outputs["examples"].id)
-    schema = infer_schema(env, spec, run, statistics.outputs["statistics"].id)
-    yield (
-        spec_path,
-        env,
-        {
-            "examples": examples.to_xcom(),
-            "statistics": statistics.to_xcom(),
-            "schema": schema.to_xcom(),
-        },
-    )
+    yield spec_path, env, prepare_data(env, load_spec(spec_path), run_id="r1").xcom()
     env.metadata.close()
 
 
@@ -320,3 +308,49 @@ def test_tuning_job_searches_and_its_best_trial_trains(tuning_upstream, vertex):
     container_args = job_spec.worker_pool_specs[0].container_spec.args
     hp_path = container_args[container_args.index("--hyperparameters") + 1]
     assert hp_path == f"/gcs/{hparams.uri[5:]}/hyperparameters.json"
+
+
+@pytest.mark.parametrize(
+    "state, killed",
+    [
+        ("deferred", False),  # a triggerer stops or hands the trigger over: the job goes on
+        (None, True),  # cleared
+        ("failed", True),  # marked failed, or timed out
+        ("up_for_retry", True),
+        ("success", True),  # marked success
+        ("scheduled", True),  # cleared and already queued again
+    ],
+)
+def test_the_kill_decision_on_each_task_state(state, killed):
+    from mlrail_airflow.triggers.vertex import task_was_killed
+
+    assert task_was_killed({"r": {"train": state}}, "r", "train", -1) is killed
+    assert task_was_killed({"r": {"train_3": state}}, "r", "train", 3) is killed
+
+
+def test_a_task_gone_with_its_run_counts_as_killed():
+    from mlrail_airflow.triggers.vertex import task_was_killed
+
+    assert task_was_killed({}, "r", "train", -1)
+    assert task_was_killed({"r": {"evaluate": "deferred"}}, "r", "train", -1)
+
+
+def test_the_trigger_reads_the_task_state_through_airflow(airflow_project):
+    """The real decision: task states set in a real Airflow database, read by the trigger
+    through the task SDK the triggerer gives it (tests/plugins/trigger_probe.py)."""
+    probe = ROOT / "tests" / "plugins" / "trigger_probe.py"
+    done = airflow_project.run(sys.executable, str(probe), timeout=300)
+    decisions = json.loads(done.stdout.strip().splitlines()[-1])
+    assert decisions == {
+        "deferred": False,
+        "None": True,
+        "failed": True,
+        "up_for_retry": True,
+        "success": True,
+        "scheduled": True,
+        "unreadable": False,
+        "run deleted": True,
+    }
+    # Unreadable: the job is left running, and the log says which one and what to do.
+    (line,) = [line for line in done.stdout.splitlines() if "could not read whether" in line]
+    assert "customJobs/7 was killed" in line and "cancel it in the Vertex AI console" in line

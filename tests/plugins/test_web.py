@@ -57,7 +57,7 @@ def test_lineage_page(client, tmp_path):
     assert data["training_run"]["run_id"] == "manual__1"
     assert data["aliases"] == ["blessed"]
     page = client.get("/lineage/demo/1")
-    assert "alias blessed: vNone -&gt; v1" in page.text
+    assert "alias blessed: set to v1 (first)" in page.text and "vNone" not in page.text
     missing = client.get("/lineage/demo/7")
     assert missing.status_code == 404 and "known versions: [1]" in missing.json()["detail"]
 

@@ -88,6 +88,8 @@ def begin_training(
     inputs, params = train_inputs(
         env, spec, run, examples_id, statistics_id, schema_id, hyperparameters_id
     )
+    schema = env.artifacts.read_json(inputs["schema"].uri, "schema.json")
+    train_component.check_training_data(env.artifacts, inputs["examples"], schema)
     module = params["module_path"]
     params = {**params, **vertex_parameters(spec)}
     started = start_external(

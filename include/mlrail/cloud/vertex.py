@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from mlrail.evaluation.catalog import higher_is_better
+
 if TYPE_CHECKING:
     from mlrail.spec import PipelineSpec
 
@@ -254,7 +256,7 @@ def fixed_values(space: dict[str, Any]) -> dict[str, Any]:
 
 
 def objective_goal(objective: str) -> str:
-    return "MINIMIZE" if objective.endswith("loss") else "MAXIMIZE"
+    return "MAXIMIZE" if higher_is_better(objective) else "MINIMIZE"
 
 
 def tuning_job_request(

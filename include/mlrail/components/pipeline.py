@@ -19,16 +19,13 @@ from mlrail.components import train as train_component
 from mlrail.components import tune as tune_component
 from mlrail.data.dataset import resolve_dataset
 from mlrail.data.expectations import load_user_suites
+from mlrail.data.validation import BlockingAnomaliesError
 from mlrail.spec import PipelineSpec
 from mlrail.store.cache import code_version
 from mlrail.store.metadata import Artifact
 from mlrail.store.registry import ModelRegistry
 from mlrail.store.runner import ComponentResult, Env, RunInfo, run_component
 from mlrail.training.modules import load_model_module
-
-
-class BlockingAnomaliesError(RuntimeError):
-    """Validation found anomalies that make training on this data unsafe."""
 
 
 def _artifact(env: Env, artifact_id: int, expected_type: str) -> Artifact:
@@ -61,9 +58,27 @@ def ingest_examples(
         "key": spec.split.key,
         "seed": spec.split.seed,
     }
-    return run_component(
-        env, ingest_component.COMPONENT, {"dataset": dataset}, params, run, force=force
-    )
+    inputs = {"dataset": dataset}
+    previous = _previous_version(env, spec.pipeline, dataset)
+    if previous is not None:
+        inputs["previous"], params["previous_split"] = previous
+    return run_component(env, ingest_component.COMPONENT, inputs, params, run, force=force)
+
+
+def _previous_version(env: Env, pipeline: str, dataset: Artifact) -> tuple[Artifact, dict] | None:
+    """The Examples of the newest earlier version of the same data source that are still
+    committed, and the split it was asked for: its rows keep their splits."""
+    for execution in reversed(env.metadata.executions(component="ingest", pipeline=pipeline)):
+        if execution.state not in ("complete", "cached"):
+            continue
+        source = env.metadata.io_of(execution.id, "input").get("dataset")
+        if source is None or source.uri != dataset.uri or source.id == dataset.id:
+            continue
+        examples = env.metadata.io_of(execution.id, "output").get("examples")
+        if examples is not None and env.artifacts.exists(examples.uri):
+            asked = {k: execution.parameters.get(k) for k in ("ratios", "key", "seed")}
+            return examples, asked
+    return None
 
 
 def compute_statistics(
@@ -93,6 +108,8 @@ def infer_schema(
         "categorical": spec.data.features.categorical,
         "categorical_max_unique": spec.statistics.categorical_max_unique,
     }
+    if spec.data.positive_label is not None:
+        params["positive_label"] = spec.data.positive_label
     overrides = spec.schema_overrides_path()
     if overrides.exists():
         # The file's content is a parameter: editing it misses the cache, as it should.
@@ -137,7 +154,7 @@ def validate_data(
 
 
 def _default_hyperparameters(spec: PipelineSpec) -> dict:
-    module = load_model_module(spec.resolve(spec.train.module))
+    module = load_model_module(spec.model_module())
     return {**getattr(module, "HYPERPARAMETERS", {}), **spec.train.hyperparameters}
 
 
@@ -177,7 +194,7 @@ def tune_inputs(
     env: Env, spec: PipelineSpec, examples_id: int, statistics_id: int, schema_id: int
 ) -> tuple[dict[str, Artifact], dict[str, Any]]:
     """The tune component's inputs and parameters, wherever it runs."""
-    module_path = spec.resolve(spec.train.module)
+    module_path = spec.model_module()
     params = {
         "module_path": module_path,
         "module_version": code_version(files=[module_path]),
@@ -226,7 +243,7 @@ def train_inputs(
     hyperparameters_id: int | None = None,
 ) -> tuple[dict[str, Artifact], dict[str, Any]]:
     """The train component's inputs and parameters, wherever it runs."""
-    module_path = spec.resolve(spec.train.module)
+    module_path = spec.model_module()
     if hyperparameters_id is None:
         hparams = run_component(
             env,
@@ -250,6 +267,7 @@ def train_inputs(
         "workers": spec.train.workers,
         "parameter_servers": spec.train.parameter_servers,
         "early_stopping_patience": spec.train.early_stopping_patience,
+        "early_stopping_metric": spec.train.early_stopping_metric,
         "custom_config": spec.train.custom_config,
     }
     return inputs, params

@@ -9,13 +9,12 @@ import pyarrow as pa
 
 from mlrail.data.dataset import iter_batches
 from mlrail.data.expectations import SuiteSpec, run_expectations, suite_from_schema
-from mlrail.data.schema import (
+from mlrail.data.schema import apply_overrides, infer_schema
+from mlrail.data.validation import (
     BLOCKING,
     WARNING,
     Anomaly,
     anomalies_document,
-    apply_overrides,
-    infer_schema,
     validate_statistics,
 )
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
@@ -34,14 +33,15 @@ def infer(ctx: ExecutorContext) -> ExecutorOutput:
         p["numeric"],
         p["categorical"],
         p["categorical_max_unique"],
+        p.get("positive_label"),
     )
     if p.get("overrides"):
         schema = apply_overrides(schema, p["overrides"], p["overrides_file"])
     (ctx.outputs["schema"] / "schema.json").write_text(json.dumps(schema, indent=2))
     roles = {f["name"]: f["role"] for f in schema["features"]}
-    return ExecutorOutput(
-        properties={"schema": {"features": len(roles)}}, result={"features": roles}
-    )
+    label = schema["label"]
+    result = {"features": roles, "label": {k: v for k, v in label.items() if k != "name"}}
+    return ExecutorOutput(properties={"schema": {"features": len(roles)}}, result=result)
 
 
 def _sample(examples_uri: str, split: str, rows: int) -> pd.DataFrame:
@@ -117,13 +117,5 @@ def validate(ctx: ExecutorContext) -> ExecutorOutput:
     )
 
 
-INFER = Component(
-    name="schema",
-    executor=infer,
-    outputs={"schema": "Schema"},
-)
-VALIDATE = Component(
-    name="validate",
-    executor=validate,
-    outputs={"anomalies": "Anomalies"},
-)
+INFER = Component(name="schema", executor=infer, outputs={"schema": "Schema"})
+VALIDATE = Component(name="validate", executor=validate, outputs={"anomalies": "Anomalies"})

@@ -25,8 +25,16 @@ def compute_statistics(ctx: ExecutorContext) -> ExecutorOutput:
         split: [f"{examples.uri}/{split}/data.parquet"] for split in examples.properties["splits"]
     }
     ctx.env.artifacts.verify(examples.uri)
+    # Features and the label: ids and excluded columns are in the Examples, not the model.
+    props = examples.properties
     document = compute_split_statistics(
-        split_paths, config, p["engine"], p["beam_above_bytes"], p["beam_runner"], p["beam_options"]
+        split_paths,
+        config,
+        p["engine"],
+        p["beam_above_bytes"],
+        p["beam_runner"],
+        p["beam_options"],
+        columns=[*props["features"], props["label"]],
     )
     (ctx.outputs["statistics"] / "statistics.json").write_text(json.dumps(document))
     rows = {name: s["rows"] for name, s in document["splits"].items()}

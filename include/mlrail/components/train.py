@@ -8,6 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
+from mlrail.data.schema import check_columns
+from mlrail.store.artifacts import ArtifactStore
 from mlrail.store.metadata import Artifact
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 from mlrail.training.stages import resolve_stages
@@ -42,6 +46,8 @@ def entrypoint_args(p: dict, files: dict[str, str]) -> list[str]:
         str(p["seed"]),
         "--early-stopping-patience",
         str(p["early_stopping_patience"]),
+        "--early-stopping-metric",
+        p["early_stopping_metric"],
         "--custom-config",
         json.dumps(p["custom_config"]),
     ]
@@ -60,12 +66,23 @@ def entrypoint_args(p: dict, files: dict[str, str]) -> list[str]:
     return args
 
 
+def check_training_data(artifacts: ArtifactStore, examples: Artifact, schema: dict) -> None:
+    """The train and eval splits hold the columns the schema names, in types it allows:
+    a wrong type fails here with the column's name, not inside TensorFlow."""
+    artifacts.verify(examples.uri)
+    for split in ("train", "eval"):
+        with artifacts.fs.open(f"{examples.uri}/{split}/data.parquet", "rb") as handle:
+            check_columns(pq.read_schema(handle), schema, f"the {split} split ({examples.uri})")
+
+
 def _local_args(ctx: ExecutorContext, files: Path) -> list[str]:
     """Entrypoint arguments for a local run: the small JSON inputs copied to ``files``
     (artifacts may live on an object store; the entrypoint reads local paths)."""
     artifacts, p = ctx.env.artifacts, ctx.params
     examples = ctx.inputs["examples"]
-    artifacts.verify(examples.uri)
+    check_training_data(
+        artifacts, examples, artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
+    )
     hparams = artifacts.read_json(ctx.inputs["hyperparameters"].uri, "hyperparameters.json")
     for slot, name in (("schema", "schema.json"), ("statistics", "statistics.json")):
         (files / name).write_text(json.dumps(artifacts.read_json(ctx.inputs[slot].uri, name)))

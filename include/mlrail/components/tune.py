@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrail.components.train import check_training_data
 from mlrail.search_job import SearchJob, run_search
 from mlrail.store.metadata import Artifact
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput
@@ -147,6 +148,7 @@ def plan(env: Env, p: dict, inputs: dict[str, Artifact]) -> tuple[TunePlan, obje
     module = load_model_module(p["module_path"])
     searcher = _searcher(module, p)
     schema = env.artifacts.read_json(inputs["schema"].uri, "schema.json")
+    check_training_data(env.artifacts, inputs["examples"], schema)
     rows = inputs["examples"].properties["splits"]["train"]
     current = TuningState(rows, schema_shape(schema), p["module_version"])
     previous = p.get("previous") or {}

@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mlrail.data.fingerprint import fingerprint_dataset, resolve_files
+from mlrail.errors import DataError
 from mlrail.store.metadata import Artifact, MetadataStore
 
 BATCH_ROWS = 262_144
@@ -53,9 +54,10 @@ def format_of(path: str, fmt: str = "auto") -> str:
 
 
 def iter_batches(
-    path: str, fmt: str = "auto", batch_rows: int = BATCH_ROWS
+    path: str, fmt: str = "auto", batch_rows: int = BATCH_ROWS, columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch | pa.Table]:
-    """Batches of one Parquet or CSV file, never the whole file at once.
+    """Batches of one Parquet or CSV file, never the whole file at once; only ``columns``
+    when given.
 
     Parquet is read a row group at a time with Arrow's threads decoding columns in
     parallel; a row group larger than ``4 * batch_rows`` is streamed in batches instead, so
@@ -63,7 +65,12 @@ def iter_batches(
     """
     with fsspec.open(path, "rb", compression="infer") as handle:
         if format_of(path, fmt) == "csv":
-            yield from pacsv.open_csv(handle, read_options=pacsv.ReadOptions(block_size=64 << 20))
+            options = pacsv.ConvertOptions(include_columns=columns) if columns else None
+            yield from pacsv.open_csv(
+                handle,
+                read_options=pacsv.ReadOptions(block_size=64 << 20),
+                convert_options=options,
+            )
             return
         # pre_buffer would read every row group ahead and keep it: 4x the memory at 10M rows.
         parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=8 << 20)
@@ -72,9 +79,9 @@ def iter_batches(
             metadata.row_group(i).num_rows <= 4 * batch_rows for i in range(metadata.num_row_groups)
         ):
             for index in range(metadata.num_row_groups):
-                yield parquet.read_row_group(index, use_threads=True)
+                yield parquet.read_row_group(index, columns=columns, use_threads=True)
         else:
-            yield from parquet.iter_batches(batch_size=batch_rows)
+            yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
 
 
 def iter_source(source: str, fmt: str = "auto") -> Iterator[tuple[str, pa.Table]]:
@@ -89,7 +96,7 @@ def iter_source(source: str, fmt: str = "auto") -> Iterator[tuple[str, pa.Table]
             if first is None:
                 first = names
             elif names != first:
-                raise ValueError(
+                raise DataError(
                     f"{url}: columns {names} differ from the first file's {first}; every "
                     "file of a data source needs the same columns"
                 )

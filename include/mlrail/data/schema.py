@@ -1,16 +1,23 @@
-"""Schema inference from statistics, and validation of statistics against a schema."""
+"""The schema: inferred from the train split's statistics, overridden by the user's
+``<pipeline>.schema.yaml``, and checked against the columns a model is about to read.
+
+Each feature has a type (int, float, string), a role (numeric or categorical), its
+nullability, and a range (numeric) or domain (categorical); the label's entry is
+described in mlrail.data.labels.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
+import pyarrow as pa
 
-BLOCKING, WARNING = "blocking", "warning"
+from mlrail.data.hashing import is_numeric
+from mlrail.data.labels import REGRESSION, infer_label
+from mlrail.errors import DataError, DeterministicError
 
 
-class SchemaError(ValueError):
+class SchemaError(DeterministicError, ValueError):
     """The data cannot be described by a schema the task can train on."""
 
 
@@ -30,22 +37,6 @@ def _role(name: str, stats: dict[str, Any], forced: dict[str, str], max_unique: 
     return "categorical" if stats["integral"] and few else "numeric"
 
 
-def _label(stats: dict[str, Any], name: str, task: str) -> dict[str, Any]:
-    values = [t["value"] for t in stats.get("top_values", [])]
-    if task == "regression":
-        if stats["kind"] == "string":
-            raise SchemaError(f"label {name!r} holds strings; regression needs a numeric label")
-        return {"name": name, "type": _type_of(stats)}
-    if task == "binary_classification" and len(values) != 2:
-        raise SchemaError(
-            f"label {name!r} has {stats['unique'] or 'many'} distinct values {values[:10]}; "
-            "binary_classification needs exactly 2"
-        )
-    if task == "binary_classification" and stats["kind"] != "string" and set(values) != {0, 1}:
-        raise SchemaError(f"label {name!r} takes values {values}; expected 0 and 1")
-    return {"name": name, "type": _type_of(stats), "values": sorted(values, key=str)}
-
-
 def infer_schema(
     train: dict[str, Any],
     label: str,
@@ -53,6 +44,7 @@ def infer_schema(
     numeric: list[str],
     categorical: list[str],
     max_unique: int,
+    positive_label: Any = None,
 ) -> dict[str, Any]:
     """Schema from train-split statistics: type, role, nullability, range and domain."""
     features_stats = train["features"]
@@ -78,200 +70,9 @@ def infer_schema(
         else:
             feature["domain"] = [t["value"] for t in stats.get("top_values", [])]
         features.append(feature)
-    return {"label": _label(features_stats[label], label, task), "features": features}
-
-
-@dataclass(frozen=True)
-class Anomaly:
-    kind: str
-    severity: str
-    split: str
-    column: str | None
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def _unseen_share(stats: dict[str, Any], domain: list[Any]) -> tuple[float, list[Any], int]:
-    known = {str(v) for v in domain}
-    unseen = [t for t in stats.get("top_values", []) if str(t["value"]) not in known]
-    count = sum(t["count"] for t in unseen)
-    return count / max(1, stats["count"]), [t["value"] for t in unseen[:5]], count
-
-
-def _outside_share(stats: dict[str, Any], low: float, high: float) -> float:
-    """Share of values outside [low, high], from the 0.1 % quantile grid (within 0.1 %
-    plus the sketch's rank error)."""
-    grid = np.asarray(stats.get("quantile_grid") or [])
-    if grid.size == 0:
-        return 0.0
-    below = np.searchsorted(grid, low, side="left") / (grid.size - 1)
-    above = 1.0 - np.searchsorted(grid, high, side="right") / (grid.size - 1)
-    return float(min(1.0, max(0.0, below) + max(0.0, above)))
-
-
-def _type_anomaly(split, feature, stats, limits) -> Anomaly | None:
-    found = _type_of(stats)
-    if found == feature["type"] or (feature["type"] == "float" and found == "int"):
-        return None
-    name = feature["name"]
-    return Anomaly(
-        "type_change",
-        BLOCKING,
-        split,
-        name,
-        f"{split}: column {name!r} is {found}, the schema says {feature['type']}; "
-        "fix the data source or re-infer the schema",
-        {"expected": feature["type"], "found": found, "count": stats["count"]},
-    )
-
-
-def _null_anomaly(split, feature, stats, limits) -> Anomaly | None:
-    total = max(1, stats["count"] + stats["missing"])
-    share = stats["missing"] / total
-    if share <= feature["null_share"] + limits["max_null_share_increase"]:
-        return None
-    return Anomaly(
-        "null_rate_increase",
-        WARNING,
-        split,
-        feature["name"],
-        f"{split}: {share:.1%} of {feature['name']!r} is missing "
-        f"({stats['missing']} of {total} rows), against "
-        f"{feature['null_share']:.1%} in training",
-        {"share": share, "training_share": feature["null_share"], "count": stats["missing"]},
-    )
-
-
-def _range_anomaly(split, feature, stats, limits) -> Anomaly | None:
-    if feature["role"] != "numeric" or stats.get("min") is None:
-        return None
-    low, high = feature["min"], feature["max"]
-    if stats["min"] >= low and stats["max"] <= high:
-        return None
-    share = _outside_share(stats, low, high)
-    if share <= limits["max_out_of_range_share"]:
-        return None
-    severity = BLOCKING if share > limits["blocking_out_of_range_share"] else WARNING
-    examples = [v for v in (stats["min"], stats["max"]) if v < low or v > high]
-    return Anomaly(
-        "out_of_range",
-        severity,
-        split,
-        feature["name"],
-        f"{split}: about {share:.1%} of {feature['name']!r} lies outside the "
-        f"training range [{low}, {high}], e.g. {examples}",
-        {
-            "share": share,
-            "count": round(share * stats["count"]),
-            "examples": examples,
-            "min": stats["min"],
-            "max": stats["max"],
-        },
-    )
-
-
-def _domain_anomaly(split, feature, stats, limits) -> Anomaly | None:
-    if feature["role"] != "categorical":
-        return None
-    share, examples, count = _unseen_share(stats, feature["domain"])
-    if share <= limits["max_unseen_category_share"]:
-        return None
-    severity = BLOCKING if share > limits["blocking_unseen_category_share"] else WARNING
-    return Anomaly(
-        "unseen_categories",
-        severity,
-        split,
-        feature["name"],
-        f"{split}: {share:.1%} of {feature['name']!r} values ({count} rows) were "
-        f"never seen in training, e.g. {examples}",
-        {"share": share, "examples": examples, "count": count},
-    )
-
-
-# Every feature-level check, in the order they are reported. A type change makes the
-# others meaningless, so it stops the list for that feature.
-FEATURE_CHECKS = (_type_anomaly, _null_anomaly, _range_anomaly, _domain_anomaly)
-
-
-def _check_feature(split: str, feature: dict, stats: dict, limits: dict) -> list[Anomaly]:
-    found = []
-    for check in FEATURE_CHECKS:
-        anomaly = check(split, feature, stats, limits)
-        if anomaly is not None:
-            found.append(anomaly)
-            if anomaly.kind == "type_change":
-                break
-    return found
-
-
-def _table_anomalies(split: str, table: dict, schema: dict, limits: dict) -> list[Anomaly]:
-    columns, label, found = table["features"], schema["label"]["name"], []
-    for name in [*(f["name"] for f in schema["features"]), label]:
-        if name not in columns:
-            found.append(
-                Anomaly(
-                    "missing_column", BLOCKING, split, name, f"{split}: column {name!r} is missing"
-                )
-            )
-    known = {f["name"] for f in schema["features"]} | {label}
-    for extra in sorted(set(columns) - known):
-        found.append(
-            Anomaly(
-                "extra_column",
-                WARNING,
-                split,
-                extra,
-                f"{split}: column {extra!r} is not in the schema; the model ignores it",
-            )
-        )
-    duplicates = table.get("duplicate_rows", 0)
-    share = duplicates / table["rows"]
-    if share > limits["max_duplicate_share"]:
-        found.append(
-            Anomaly(
-                "duplicate_rows",
-                WARNING,
-                split,
-                None,
-                f"{split}: {duplicates} rows ({share:.1%}) are exact duplicates "
-                "of another row; check the export for repeated loads",
-                {"share": share, "count": duplicates},
-            )
-        )
-    return found
-
-
-def validate_statistics(splits: dict[str, dict], schema: dict, limits: dict) -> list[Anomaly]:
-    """Anomalies of each split's statistics against the schema."""
-    anomalies: list[Anomaly] = []
-    for split, table in splits.items():
-        if table["rows"] == 0:
-            anomalies.append(
-                Anomaly(
-                    "empty_split",
-                    BLOCKING,
-                    split,
-                    None,
-                    f"split {split!r} has no rows; add data or change the split percentages",
-                    {"count": 0},
-                )
-            )
-            continue
-        anomalies.extend(_table_anomalies(split, table, schema, limits))
-        for feature in schema["features"]:
-            if feature["name"] in table["features"]:
-                anomalies.extend(
-                    _check_feature(split, feature, table["features"][feature["name"]], limits)
-                )
-    return anomalies
-
-
-def anomalies_document(anomalies: list[Anomaly]) -> dict[str, Any]:
-    blocking = [a for a in anomalies if a.severity == BLOCKING]
     return {
-        "blocking": len(blocking),
-        "warnings": len(anomalies) - len(blocking),
-        "anomalies": [asdict(a) for a in anomalies],
+        "label": infer_label(features_stats[label], label, task, positive_label),
+        "features": features,
     }
 
 
@@ -340,3 +141,38 @@ def apply_overrides(schema: dict, overrides: dict, source: str) -> dict:
         for n in names
     ]
     return {**schema, "features": features, "overrides": source}
+
+
+def _arrow_kind(arrow_type: pa.DataType) -> str:
+    return "number" if is_numeric(arrow_type) else "string"
+
+
+def check_columns(columns: pa.Schema, schema: dict[str, Any], where: str) -> None:
+    """Raise DataError when a column a model reads is missing or of a type the schema does
+    not allow: a numeric feature or a regression label that holds strings, a class label
+    whose values are numbers in the schema and strings in the data. Checked before
+    TensorFlow sees the data, so the message names the column instead of a graph op."""
+    found = {name: _arrow_kind(columns.field(name).type) for name in columns.names}
+    for feature in schema["features"]:
+        name = feature["name"]
+        if name not in found:
+            raise DataError(f"{where}: feature column {name!r} is missing")
+        if feature["type"] != "string" and found[name] == "string":
+            raise DataError(
+                f"{where}: feature {name!r} holds strings, the schema says {feature['type']}: "
+                "fix the data, or list the column in data.features.categorical"
+            )
+    label = schema["label"]
+    name = label["name"]
+    if name not in found:
+        raise DataError(f"{where}: label column {name!r} is missing")
+    if found[name] == "string" and label["type"] != "string":
+        hint = (
+            "set task: multiclass_classification (or binary_classification with "
+            "data.positive_label), or use a numeric label"
+            if label["task"] == REGRESSION
+            else "its classes were numbers when the schema was inferred: re-infer the schema"
+        )
+        raise DataError(
+            f"{where}: label {name!r} holds strings, the schema says {label['type']}: {hint}"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mlrail.spec import LOWER_IS_BETTER
+from mlrail.evaluation.catalog import higher_is_better
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def baseline_checks(
         value, reference = metrics.get(metric), baseline.get(metric)
         if reference is None:
             continue
-        lower = metric in LOWER_IS_BETTER
+        lower = not higher_is_better(metric)
         bound = reference + allowed if lower else reference - allowed
         ok = value is not None and (value <= bound if lower else value >= bound)
         verb = "rose" if lower else "fell"

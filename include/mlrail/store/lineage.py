@@ -118,6 +118,13 @@ def model_lineage(env: Env, model: str, version: int) -> dict[str, Any]:
     }
 
 
+def alias_move(from_version: int | None, to_version: int) -> str:
+    """``v1 -> v2``, or ``set to v1`` for an alias that pointed nowhere before."""
+    if from_version is None:
+        return f"set to v{to_version} (first)"
+    return f"v{from_version} -> v{to_version}"
+
+
 def format_lineage(report: dict[str, Any]) -> str:
     """Human-readable rendering of ``model_lineage``."""
     lines = [
@@ -149,7 +156,7 @@ def format_lineage(report: dict[str, Any]) -> str:
         lines.append(f"  pushed to {p['serving_path']} by {push['execution']['run_id']}")
     for move in report["alias_history"]:
         lines.append(
-            f"  alias {move['alias']}: v{move['from_version']} -> v{move['to_version']}"
+            f"  alias {move['alias']}: {alias_move(move['from_version'], move['to_version'])}"
             f" at {move['at']} by {move['actor']} ({move['run_id']}): {move['reason']}"
         )
     return "\n".join(lines)

@@ -27,9 +27,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlrail.spec.pipeline import STRATEGIES
 from mlrail.training.feeder import FeederConfig, make_dataset
-
-STRATEGIES = ("single", "mirrored", "multi_worker", "parameter_server")
 
 
 def configure_cpu_devices(count: int) -> None:

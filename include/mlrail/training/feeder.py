@@ -23,7 +23,8 @@ beside it is paid for by the step (benchmarks/training/run.py measures the ratio
 
 The features go in raw (the model's own preprocessing handles them; a missing string
 arrives empty, a missing number as NaN, as in ``keras_features.to_model_inputs``); the
-label is the second element of each example.
+label is the second element of each example, as mlrail.data.labels encodes it (the value,
+or the class index), and rows whose label is not a class of the schema are left out.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlrail.data.labels import encode_table
 from mlrail.training.keras_features import input_dtype
 
 # Batches made ready ahead of the step. Two hide the re-batching of one; more only hold
@@ -54,7 +56,23 @@ class FeederConfig:
     parallel_reads: int = 4
     drop_remainder: bool = False
     # (index, count): read only every count-th row group from index, for one worker of many.
-    shard: tuple[int, int] = (0, 1)
+    # The index may be a tensor: a parameter-server worker learns it inside tf.data.
+    shard: tuple[Any, int] = (0, 1)
+
+    def __post_init__(self) -> None:
+        for name, least in (("batch_size", 1), ("shuffle_buffer", 1), ("parallel_reads", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(
+                    f"FeederConfig.{name}: expected an integer >= {least}, got {value!r}"
+                )
+        index, count = self.shard
+        if not isinstance(count, int) or count < 1:
+            raise ValueError(f"FeederConfig.shard: expected a shard count >= 1, got {count!r}")
+        if isinstance(index, int) and not 0 <= index < count:
+            raise ValueError(
+                f"FeederConfig.shard: expected an index in [0, {count}), got {index!r}"
+            )
 
 
 def row_group_units(paths: list[str]) -> list[tuple[str, int]]:
@@ -111,6 +129,7 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 def _window_arrays(table: pa.Table, schema: dict[str, Any], seed: np.ndarray):
     """A window's columns as ``_signature`` says, in file order (tf.data permutes them)."""
+    table, label = encode_table(table, schema["label"])
     numbers, codes, dictionaries = {}, {}, {}
     for feature in schema["features"]:
         name, column = feature["name"], table.column(feature["name"])
@@ -118,7 +137,6 @@ def _window_arrays(table: pa.Table, schema: dict[str, Any], seed: np.ndarray):
             codes[name], dictionaries[name] = _codes(column)
         else:
             numbers[name] = column.cast(pa.float32(), safe=False).to_numpy()
-    label = table.column(schema["label"]["name"]).cast(pa.float32(), safe=False).to_numpy()
     return numbers, codes, dictionaries, label, seed
 
 
@@ -193,23 +211,29 @@ def make_dataset(paths: list[str], schema: dict[str, Any], config: FeederConfig)
         parquet = pq.ParquetFile(unit[0], read_dictionary=strings)
         return parquet.read_row_group(unit[1], columns=columns)
 
-    def read_window(window: list[tuple[str, int]], pool: ThreadPoolExecutor) -> pa.Table:
-        return pa.concat_tables(pool.map(read_unit, window))
-
     epochs = itertools.count()
 
     def chunks():
         epoch = next(epochs)
-        with ThreadPoolExecutor(max_workers=config.parallel_reads) as pool:
+        # The next window is read on its own thread, which hands the window's row groups to
+        # the readers: on one pool, a window read would wait for unit reads queued behind it.
+        with (
+            ThreadPoolExecutor(max_workers=1) as ahead,
+            ThreadPoolExecutor(max_workers=config.parallel_reads) as readers,
+        ):
+
+            def read_window(window: list[tuple[str, int]]) -> pa.Table:
+                return pa.concat_tables(readers.map(read_unit, window))
+
             windows = _windows(units, config, epoch)
             pending = next(windows, None)
-            pending = pool.submit(read_window, pending, pool) if pending else None
+            pending = ahead.submit(read_window, pending) if pending else None
             for number in itertools.count():
                 if pending is None:
                     break
                 table = pending.result()
                 following = next(windows, None)
-                pending = pool.submit(read_window, following, pool) if following else None
+                pending = ahead.submit(read_window, following) if following else None
                 if row_shard:
                     table = table.take(np.arange(index, table.num_rows, count))
                 # One element per window: tf.data permutes and re-batches it in C++, so

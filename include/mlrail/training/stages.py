@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
+from mlrail.evaluation.catalog import direction
 from mlrail.training.feeder import FeederConfig, make_dataset
 
 
@@ -16,14 +17,14 @@ def resolve_stages(stages: list[dict] | None, hparams: dict) -> list[dict]:
     return [{key: hparams[key] for key in keys}] if all(k in hparams for k in keys) else []
 
 
-def _early_stopping(patience: int) -> list:
+def _early_stopping(patience: int, metric: str) -> list:
     if not patience:
         return []
     import keras
 
     return [
         keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
+            monitor=metric, mode=direction(metric), patience=patience, restore_best_weights=True
         )
     ]
 
@@ -36,6 +37,7 @@ def fit_stages(
     stages: list[dict],
     seed: int,
     patience: int = 0,
+    patience_metric: str = "val_loss",
 ):
     """Fit ``model`` stage after stage; each stage sets its learning rate and batch size and
     continues the epoch count. Returns each stage with its per-epoch history.
@@ -58,7 +60,7 @@ def fit_stages(
             steps_per_epoch=-(-rows // batch),
             validation_data=make_dataset([eval_path], schema, FeederConfig(batch_size=batch)),
             initial_epoch=done,
-            callbacks=_early_stopping(patience),
+            callbacks=_early_stopping(patience, patience_metric),
             epochs=done + int(stage["epochs"]),
             shuffle=False,  # the feeder shuffles, seeded
             verbose=2,

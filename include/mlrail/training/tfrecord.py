@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from mlrail.data.labels import encode_table
 from mlrail.training.feeder import FeederConfig, finish, row_group_units
 from mlrail.training.keras_features import input_dtype, to_model_inputs
 
@@ -51,11 +52,11 @@ def _example(features: dict[str, np.ndarray], label: np.ndarray, schema: dict[st
 
 def _blocks(paths: list[str], schema: dict[str, Any], rows_per_block: int):
     """Serialized Examples of ``rows_per_block`` rows (fewer at each row group's end)."""
+    columns = [f["name"] for f in schema["features"]] + [schema["label"]["name"]]
     for path, index in row_group_units(paths):
-        table = pq.ParquetFile(path).read_row_group(index)
+        table = pq.ParquetFile(path).read_row_group(index, columns=columns)
+        table, label = encode_table(table, schema["label"])
         features = to_model_inputs(table, schema)
-        label = table.column(schema["label"]["name"]).to_numpy(zero_copy_only=False)
-        label = label.astype(np.float32)
         for start in range(0, table.num_rows, rows_per_block):
             end = start + rows_per_block
             block = {name: values[start:end] for name, values in features.items()}

@@ -1,4 +1,4 @@
-"""Run TFX Trainer and Tuner module files unchanged: ``run_fn(fn_args)``, ``tuner_fn(fn_args)``.
+"""TFX Trainer and Tuner module files: ``run_fn(fn_args)``, ``tuner_fn(fn_args)``.
 
 mlrail passes an object with the fields TFX's Trainer passes (train_files, eval_files,
 train_steps, eval_steps, schema_path, serving_model_dir, model_run_dir, hyperparameters,
@@ -18,10 +18,29 @@ mlrail runs ``tuner.search(**fit_kwargs)`` and keeps the best trial as TFX does,
 as in TFX. Without a tuner, ``fn_args.hyperparameters`` is the spec's values as a plain
 dict (TFX would pass None).
 
-TFX itself cannot be installed next to mlrail (it pins older TensorFlow and Airflow < 3),
-so a module that imports ``tfx`` (``from tfx.components import TunerFnResult``,
-``tfx_bsl``'s ``TensorFlowDatasetOptions``) fails to import here: replace those imports
-with :class:`TunerFnResult` and :class:`DatasetOptions` from this module.
+What a TFX module file must change to run here (TFX itself cannot be installed next to
+mlrail: it pins older TensorFlow and Airflow < 3):
+
+* imports of ``tfx`` and ``tfx_bsl``: ``from tfx.components import TunerFnResult`` (or
+  ``tfx.v1.components``) becomes ``from mlrail.tfx_compat import TunerFnResult``, and
+  ``tfxio.TensorFlowDatasetOptions(...)`` becomes ``mlrail.tfx_compat.DatasetOptions(...)``
+  with the same fields;
+* TensorFlow Transform: there is no Transform component, so ``fn_args.transform_output``
+  and ``transform_graph_path`` are None and ``tft.TFTransformOutput`` cannot be used. The
+  preprocessing goes into the model instead (``mlrail.keras_features.encoded_inputs``
+  builds it from the cached statistics);
+* the schema: ``fn_args.schema_path`` (and ``schema_file``) is mlrail's JSON schema, not
+  a TFMD ``schema.pbtxt``: code that parses it with ``tfdv.load_schema_text`` or
+  ``schema_utils`` must read the JSON, or leave the schema to ``data_accessor``, which
+  ignores its ``schema`` argument and uses mlrail's;
+* the examples are Parquet files, not TFRecords of ``tf.train.Example``: read
+  ``fn_args.train_files`` through ``data_accessor``, never with ``TFRecordDataset``;
+* the label arrives as mlrail encodes it (mlrail.data.labels): the value for regression,
+  the class index for classification.
+
+Everything else of ``run_fn``/``tuner_fn`` (building and compiling the Keras model,
+``model.fit``, ``custom_config`` from ``train.custom_config``, saving to
+``serving_model_dir``) runs as written.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mlrail.evaluation.catalog import direction
+
 DECISIONS = ("reuse", "narrow", "full")
 POLICIES = ("auto", *DECISIONS)
 
@@ -103,9 +105,8 @@ def make_tuner(
         space_fn(hp)
         return build({name: hp.get(name) for name in hp.values})
 
-    direction = "min" if objective.endswith("loss") else "max"
     common = dict(
-        objective=kt.Objective(objective, direction),
+        objective=kt.Objective(objective, direction(objective)),
         directory=directory,
         project_name="search",
         seed=seed,

@@ -28,6 +28,21 @@ def artifact_id(upstream: dict[str, Any] | None, slot: str, task: str) -> int:
         ) from err
 
 
+@contextmanager
+def final_errors() -> Iterator[None]:
+    """Fail the task without retries on a deterministic failure (mlrail.errors): a bad spec,
+    data of the wrong shape or type, blocking anomalies. A retry would fail the same way,
+    and the message names the file, column or field. ValueError counts too: it is how
+    Python and the libraries say an argument is wrong. Missing files and I/O errors still
+    retry: the data may simply not have arrived yet."""
+    from mlrail.errors import DeterministicError
+
+    try:
+        yield
+    except (DeterministicError, ValueError) as err:
+        raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+
+
 class MlrailBaseOperator(BaseOperator):
     """Runs one pipeline stage of the spec at ``spec_path``.
 
@@ -78,7 +93,8 @@ class MlrailBaseOperator(BaseOperator):
         from mlrail.spec import load_spec
         from mlrail.store.runner import RunInfo
 
-        spec = load_spec(self.spec_path)
+        with final_errors():  # the spec may have been edited since the DAG was parsed
+            spec = load_spec(self.spec_path)
         ti = context["ti"]
         run = RunInfo(
             pipeline=spec.pipeline,
@@ -93,17 +109,12 @@ class MlrailBaseOperator(BaseOperator):
 
     @contextmanager
     def mlrail_env(self) -> Iterator[Env]:
-        """The stores, closed afterwards. Bad data or a bad spec fails the task without
-        retries: a retry would fail the same way, and the message names the file, column
-        or field. Missing files and I/O errors still retry: the data may simply not have
-        arrived yet."""
-        from mlrail.components.pipeline import BlockingAnomaliesError
-
+        """The stores, closed afterwards; deterministic failures inside fail the task at
+        once (``final_errors``)."""
         env = MlrailHook(self.mlrail_conn_id).get_env()
         try:
-            yield env
-        except (ValueError, BlockingAnomaliesError) as err:
-            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+            with final_errors():
+                yield env
         finally:
             env.metadata.close()
 

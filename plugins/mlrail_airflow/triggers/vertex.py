@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from mlrail.cloud.vertex import console_url
 from mlrail_airflow.hooks.vertex import METHODS, VertexAIHook
 
 # Consecutive failed polls (network, quota) tolerated before the wait is given up.
@@ -72,13 +73,14 @@ class VertexJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         client = await self._client()
         try:
-            yield TriggerEvent(await self._wait(client))
+            event = await self._wait(client)
         except asyncio.CancelledError:
             if await self._task_was_killed():
                 _, _, cancel = METHODS[self.kind]
                 await getattr(client, cancel)(name=self.job_name)
                 self.log.info("task killed while waiting: cancelled %s", self.job_name)
             raise
+        yield TriggerEvent(event)
 
     async def _wait(self, client) -> dict[str, Any]:
         from google.api_core.exceptions import GoogleAPICallError
@@ -132,24 +134,45 @@ class VertexJobTrigger(BaseTrigger):
         }
 
     async def _task_was_killed(self) -> bool:
-        """True when the task is no longer deferred: a person or a timeout ended it. A
-        triggerer shutting down or handing the trigger over cancels it too, and must not
-        cancel the job."""
+        """Whether the wait was cancelled because the task was killed (cleared, marked
+        failed or success, timed out, its run deleted): then the job must be cancelled.
+        A triggerer that shuts down or hands the trigger over cancels it too, with the
+        task still deferred, and the job must go on. When the state cannot be read, the
+        job is left running and the log says so, with the job's name: cancelling hours
+        of training by mistake cannot be undone, and the job stops at its budget."""
         ti = self.task_instance
-        if ti is None:
-            return False
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-        from asgiref.sync import sync_to_async
-
         try:
+            if ti is None:
+                raise LookupError("the trigger was given no task instance")
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+            from asgiref.sync import sync_to_async
+
             states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
                 dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
             )
-        except Exception:  # unknown: leave the job running rather than cancel by mistake
-            self.log.exception("could not read the state of %s", ti.task_id)
+        except Exception as err:
+            self.log.error(
+                "could not read whether the task of %s was killed (%s: %s); leaving the job "
+                "running: cancel it in the Vertex AI console if its task is gone (%s)",
+                self.job_name,
+                type(err).__name__,
+                err,
+                console_url(self.job_name),
+            )
             return False
-        state = (states.get(ti.run_id) or {}).get(ti.task_id)
-        return state not in (None, "deferred")
+        return task_was_killed(states, ti.run_id, ti.task_id, ti.map_index)
+
+
+def task_was_killed(states: dict[str, dict[str, Any]], run_id: str, task_id: str, map_index: int):
+    """Decide from the task SDK's ``get_task_states`` answer (``{run_id: {task_id or
+    task_id_mapindex: state}}``): anything but ``deferred`` means the task stopped waiting
+    for this trigger. A cleared task has no state (None); a task missing from the answer
+    was deleted with its run; both are killed."""
+    key = task_id if map_index is None or map_index < 0 else f"{task_id}_{map_index}"
+    run = states.get(run_id) or {}
+    if key not in run:
+        return True
+    return run[key] != "deferred"
 
 
 class CustomJobTrigger(VertexJobTrigger):

@@ -9,8 +9,6 @@ import pytest
 
 from mlrail.components.pipeline import (
     BlockingAnomaliesError,
-    compute_statistics,
-    infer_schema,
     ingest_examples,
     run_training_pipeline,
     train_model,
@@ -87,25 +85,23 @@ def test_serving_needs_raw_features_only(env, taxi_file):
         k: tf.constant(v, dtype=tf.string if isinstance(v[0][0], str) else tf.float32)
         for k, v in raw.items()
     }
-    (probabilities,) = serve(**batch).values()
-    values = probabilities.numpy().reshape(-1)
-    assert values.shape == (2,) and np.all((values > 0) & (values < 1))
+    answer = serve(**batch)
+    assert set(answer) == {"score", "class"}
+    scores = answer["score"].numpy()
+    assert scores.shape == (2,) and np.all((scores > 0) & (scores < 1))
+    expected = [b"1" if s >= 0.5 else b"0" for s in scores]
+    assert answer["class"].numpy().tolist() == expected
 
 
-def test_blocking_anomalies_fail_with_every_one_listed(env, tmp_path, taxi_file, taxi_frame):
-    spec = spec_for(taxi_file)
-    run = RunInfo(spec.pipeline, run_id="good")
-    examples = ingest_examples(env, spec, run).outputs["examples"].id
-    stats = compute_statistics(env, spec, run, examples).outputs["statistics"].id
-    schema = infer_schema(env, spec, run, stats).outputs["schema"].id
-
+def test_blocking_anomalies_fail_with_every_one_listed(
+    env, prepare, tmp_path, taxi_file, taxi_frame
+):
+    good = prepare(spec_for(taxi_file), run_id="good")
     bad = taxi_frame.drop(columns=["company"]).assign(payment_type="Bitcoin")
-    bad_file = write_dataset(bad, tmp_path / "bad" / "trips.parquet")
-    bad_spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, source=str(bad_file)))
-    bad_examples = ingest_examples(env, bad_spec, run).outputs["examples"].id
-    bad_stats = compute_statistics(env, bad_spec, run, bad_examples).outputs["statistics"].id
+    bad_data = prepare(spec_for(write_dataset(bad, tmp_path / "bad" / "trips.parquet")))
+    examples, statistics, _ = bad_data.ids
     with pytest.raises(BlockingAnomaliesError) as info:
-        validate_data(env, bad_spec, run, bad_examples, bad_stats, schema)
+        validate_data(env, bad_data.spec, bad_data.run, examples, statistics, good.schema.id)
     message = str(info.value)
     for split in ("train", "eval", "test"):
         assert f"{split}: column 'company' is missing" in message
@@ -146,7 +142,7 @@ def test_clearing_and_rerunning_tasks_writes_no_duplicates(env, taxi_file):
     assert sorted(p.name for p in Path(serving).iterdir()) == before
 
 
-def test_staged_schedule_records_each_stage(env, taxi_file):
+def test_staged_schedule_records_each_stage(env, prepare, taxi_file):
     from mlrail.spec import Stage
 
     spec = spec_for(taxi_file)
@@ -160,11 +156,8 @@ def test_staged_schedule_records_each_stage(env, taxi_file):
             ],
         ),
     )
-    run = RunInfo(spec.pipeline, run_id="staged")
-    examples = ingest_examples(env, spec, run).outputs["examples"].id
-    stats = compute_statistics(env, spec, run, examples).outputs["statistics"].id
-    schema = infer_schema(env, spec, run, stats).outputs["schema"].id
-    result = train_model(env, spec, run, examples, stats, schema)
+    data = prepare(spec, run_id="staged")
+    result = train_model(env, spec, data.run, *data.ids)
     stages = result.result["stages"]
     assert [(s["stage"], s["learning_rate"], s["batch_size"], s["epochs"]) for s in stages] == [
         (1, 0.01, 64, 1),

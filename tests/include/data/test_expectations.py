@@ -7,24 +7,13 @@ import pytest
 
 from mlrail.components.pipeline import (
     BlockingAnomaliesError,
-    compute_statistics,
     infer_schema,
-    ingest_examples,
     validate_data,
 )
 from mlrail.data.expectations import load_user_suites, suite_from_schema
-from mlrail.store.runner import RunInfo
 from tests.conftest import spec_for
 
 pytestmark = pytest.mark.slow
-
-
-def _prepare(env, spec):
-    run = RunInfo(spec.pipeline, run_id="r")
-    examples = ingest_examples(env, spec, run).outputs["examples"].id
-    stats = compute_statistics(env, spec, run, examples).outputs["statistics"].id
-    schema = infer_schema(env, spec, run, stats).outputs["schema"].id
-    return run, examples, stats, schema
 
 
 def _with_suites(spec, directory):
@@ -33,7 +22,7 @@ def _with_suites(spec, directory):
     )
 
 
-def test_failing_user_expectation_fails_with_its_name(env, tmp_path, taxi_file):
+def test_failing_user_expectation_fails_with_its_name(env, prepare, tmp_path, taxi_file):
     suites = tmp_path / "expectations"
     suites.mkdir()
     (suites / "fares.json").write_text(
@@ -50,8 +39,9 @@ def test_failing_user_expectation_fails_with_its_name(env, tmp_path, taxi_file):
         )
     )
     spec = _with_suites(spec_for(taxi_file), suites)
+    data = prepare(spec)
     with pytest.raises(BlockingAnomaliesError) as info:
-        validate_data(env, spec, *_prepare(env, spec))
+        validate_data(env, spec, data.run, *data.ids)
     message = str(info.value)
     assert "expectation expect_column_values_to_be_between" in message
     assert "suite 'fares_are_small'" in message and "on 'fare' failed" in message
@@ -64,11 +54,29 @@ def test_failing_user_expectation_fails_with_its_name(env, tmp_path, taxi_file):
         assert "fares_are_small" in (local / "gx_docs" / "index.html").read_text()
 
 
-def test_passing_suites_and_generated_warnings(env, tmp_path, taxi_file):
-    spec = _with_suites(spec_for(taxi_file), tmp_path / "none")
-    result = validate_data(env, spec, *_prepare(env, spec))
+def test_passing_user_suite_and_generated_warnings(env, prepare, tmp_path, taxi_file, taxi_frame):
+    """Fares three times higher in 5 % of the rows: outside the schema's range, so the
+    suite generated from the schema fails, as a warning; the project's own suite (fares in
+    [0, 1000]) passes; nothing blocks."""
+    from mlrail.data.datagen import write_dataset
+    from tests.conftest import ROOT
+
+    suites = ROOT / "include" / "expectations" / "taxi_tips"
+    good = prepare(_with_suites(spec_for(taxi_file), suites), run_id="good")
+    high = taxi_frame["fare"].where(taxi_frame.index % 20 != 0, taxi_frame["fare"] * 3 + 100)
+    shifted = write_dataset(taxi_frame.assign(fare=high), tmp_path / "shifted.parquet")
+    spec = _with_suites(spec_for(shifted), suites)
+    data = prepare(spec, run_id="shifted")
+    examples, statistics, _ = data.ids
+    result = validate_data(env, spec, data.run, examples, statistics, good.schema.id)
     assert result.result["blocking"] == 0
-    assert not [m for m in result.result["messages"] if "expectation" in m]
+    generated = [m for m in result.result["messages"] if "suite 'mlrail_schema'" in m]
+    assert generated and all(m.startswith("[warning]") for m in generated)
+    assert any("expect_column_values_to_be_between" in m and "'fare'" in m for m in generated)
+    document = env.artifacts.read_json(result.outputs["anomalies"].uri, "anomalies.json")
+    gx = document["great_expectations"]
+    assert all(outcome["success"] for outcome in gx["taxi_trip_sanity"].values())
+    assert not all(outcome["success"] for outcome in gx["mlrail_schema"].values())
 
 
 def test_generated_suite_mirrors_the_schema():
@@ -100,12 +108,15 @@ def test_malformed_user_suite_names_the_file(tmp_path):
         load_user_suites(tmp_path)
 
 
-def test_schema_file_beside_the_spec_overrides_the_inferred_schema(env, tmp_path, taxi_file):
+def test_schema_file_beside_the_spec_overrides_the_inferred_schema(
+    env, prepare, tmp_path, taxi_file
+):
     spec_dir = tmp_path / "include" / "pipelines"
     spec_dir.mkdir(parents=True)
     (spec_dir / "taxi_tips.schema.yaml").write_text("features:\n  fare: {min: 0.0, max: 5000.0}\n")
     spec = dataclasses.replace(spec_for(taxi_file), path=str(spec_dir / "taxi_tips.yaml"))
-    run, examples, stats, schema_id = _prepare(env, spec)
+    data = prepare(spec)
+    run, stats, schema_id = data.run, data.statistics.id, data.schema.id
     schema = env.artifacts.read_json(env.metadata.get_artifact(schema_id).uri, "schema.json")
     fare = {f["name"]: f for f in schema["features"]}["fare"]
     assert (fare["min"], fare["max"]) == (0.0, 5000.0)

@@ -27,15 +27,47 @@ pipeline: p
 data: {source: d.csv, label: y}
 train: {module: include/models/m.py}
 """
+SPEC_ONLY = """
+pipeline: p
+task: {task}
+data: {{source: d.csv, label: y}}
+"""
 
 
 def test_defaults_and_env_expansion(tmp_path, monkeypatch):
     monkeypatch.setenv("DATA_DIR", "/data")
-    path = _spec(tmp_path, GOOD.replace("d.csv", "'${DATA_DIR}/d.csv ${MISSING:-x}'"))
+    monkeypatch.setenv("EMPTY", "")
+    path = _spec(tmp_path, GOOD.replace("d.csv", "'${DATA_DIR}/d.csv ${MISSING:-x}${EMPTY:-y}'"))
     spec = load_spec(path)
-    assert spec.data.source == "/data/d.csv x"
+    assert spec.data.source == "/data/d.csv xy"
     assert spec.split.test == 10 and spec.task == "binary_classification"
     assert spec.resolve("rel.csv") == str(tmp_path / "rel.csv")
+
+
+def test_unset_variable_is_an_error_naming_the_field(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    path = _spec(tmp_path, GOOD.replace("d.csv", "'${DATA_DIR}/d.csv'"))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value) == (
+        f"{path}: field 'data.source': expected environment variable DATA_DIR to be set "
+        "(or a default: ${DATA_DIR:-default})"
+    )
+
+
+@pytest.mark.parametrize(
+    "task, objective",
+    [
+        ("binary_classification", "val_auc"),
+        ("multiclass_classification", "val_loss"),
+        ("regression", "val_loss"),
+    ],
+)
+def test_a_spec_without_a_model_module_trains_the_built_in_model(tmp_path, task, objective):
+    spec = load_spec(_spec(tmp_path, SPEC_ONLY.format(task=task)))
+    assert spec.train.module == ""
+    assert spec.model_module().endswith("mlrail/training/tabular.py")
+    assert spec.tune.objective == objective
 
 
 @pytest.mark.parametrize(
@@ -48,13 +80,66 @@ def test_defaults_and_env_expansion(tmp_path, monkeypatch):
         (GOOD + "statistics: {topk: 3}\n", "statistics.topk", "known fields"),
         (
             GOOD + "evaluation: {thresholds: {auc: {min: 0.9, max: 0.1}}}\n",
-            "evaluation.thresholds",
-            "min <= max",
+            "evaluation.thresholds.auc",
+            "min <= max, got {'min': 0.9, 'max': 0.1}",
         ),
         (
             GOOD + "evaluation: {thresholds: {f1: {min: 0.9}}}\n",
             "evaluation.thresholds.f1",
-            "one of auc",
+            "a metric binary_classification produces: auc, accuracy, log_loss, precision, "
+            "recall, got 'f1'",
+        ),
+        (
+            GOOD + "task: regression\nevaluation: {thresholds: {auc: {min: 0.9}}}\n",
+            "evaluation.thresholds.auc",
+            "a metric regression produces: rmse, mae, mape, r2, got 'auc'",
+        ),
+        (
+            GOOD + "task: regression\nevaluation: {baseline_tolerance: {auc: 0.01}}\n",
+            "evaluation.baseline_tolerance.auc",
+            "a metric regression produces: rmse, mae, mape, r2, got 'auc'",
+        ),
+        (
+            GOOD + "evaluation: {baseline_tolerance: {auc: -0.1}}\n",
+            "evaluation.baseline_tolerance.auc",
+            "zero or a positive number, got -0.1",
+        ),
+        (
+            GOOD + "task: multiclass_classification\ntune: {objective: val_auc}\n",
+            "tune.objective",
+            "one of val_loss, val_accuracy, val_log_loss, val_macro_f1",
+        ),
+        (
+            GOOD.replace("{module: include/models/m.py}", "{early_stopping_metric: val_mape}"),
+            "train.early_stopping_metric",
+            "one of val_loss, val_auc",
+        ),
+        (
+            GOOD.replace("label: y}", "label: y, features: {numeric: [a], categorical: [a]}}"),
+            "data.features.numeric",
+            "columns not also listed as categorical, got ['a']",
+        ),
+        (
+            GOOD.replace("label: y}", "label: y, features: {include: [y]}}"),
+            "data.features.include",
+            "feature lists that do not contain the label, got 'y'",
+        ),
+        (
+            GOOD.replace("label: y}", "label: y, positive_label: cat}")
+            + "task: multiclass_classification\n",
+            "data.positive_label",
+            "no positive_label with task multiclass_classification",
+        ),
+        (
+            GOOD.replace("label: y}", "label: y, positive_label: [1]}"),
+            "data.positive_label",
+            "a string or an integer or true or false, got [1]",
+        ),
+        (GOOD.replace("source: d.csv", "source: ''"), "data.source", "a file, folder or glob"),
+        (
+            GOOD + "validation: {unseen_label_class: fatal}\n",
+            "validation.unseen_label_class",
+            "one of warning, blocking, got 'fatal'",
         ),
         (
             GOOD + "validation: {max_unseen_category_share: 5}\n",
@@ -68,8 +153,8 @@ def test_defaults_and_env_expansion(tmp_path, monkeypatch):
                 "{module: include/models/m.py}",
                 "{module: m.py, stages: [{learning_rate: 0, batch_size: 8, epochs: 1}]}",
             ),
-            "train.stages",
-            "a positive learning_rate",
+            "train.stages[0].learning_rate",
+            "a positive number, got 0.0",
         ),
         (
             GOOD.replace(

@@ -97,3 +97,10 @@ def test_registry_versions_aliases_and_history(store):
     ]
     with pytest.raises(LookupError, match="known versions: \\[1, 2\\]"):
         registry.move_alias("taxi", "blessed", 7, "x", "y")
+
+
+def test_alias_moves_read_as_sentences():
+    from mlrail.store.lineage import alias_move
+
+    assert alias_move(None, 1) == "set to v1 (first)"
+    assert alias_move(1, 3) == "v1 -> v3"

@@ -8,8 +8,16 @@ import pytest
 from mlrail.training.feeder import FeederConfig, make_dataset, row_group_units
 
 pytestmark = pytest.mark.slow
+# The label as schema inference records a 0/1 label (mlrail.data.labels).
+BINARY_Y = {
+    "name": "y",
+    "type": "int",
+    "task": "binary_classification",
+    "classes": [0, 1],
+    "positive": 1,
+}
 SCHEMA = {
-    "label": {"name": "y"},
+    "label": BINARY_Y,
     "features": [
         {"name": "x", "type": "float", "role": "numeric"},
         {"name": "s", "type": "string", "role": "categorical"},
@@ -136,7 +144,7 @@ def test_only_schema_columns_are_read_and_numbers_may_be_declared_strings(tmp_pa
     )
     pq.write_table(table, path)
     schema = {
-        "label": {"name": "y"},
+        "label": BINARY_Y,
         "features": [
             {"name": "x", "type": "float", "role": "numeric"},
             {"name": "code", "type": "string", "role": "categorical"},
@@ -146,3 +154,58 @@ def test_only_schema_columns_are_read_and_numbers_may_be_declared_strings(tmp_pa
     assert asked == [["x", "code", "y"]] and sorted(features) == ["code", "x"]
     assert [v.decode() for v in features["code"].numpy().ravel()] == ["10", "", "30"]
     assert np.isnan(features["x"].numpy()[2, 0]) and label.numpy().tolist() == [0.0, 1.0, 0.0]
+
+
+def test_string_classes_arrive_as_indexes_and_unknown_classes_are_left_out(tmp_path):
+    path = tmp_path / "eval.parquet"
+    species = ["Gentoo", "Adelie", "Emperor", "Chinstrap", "Adelie", "Emperor"]
+    pq.write_table(pa.table({"x": np.arange(6.0), "species": species}), path)
+    schema = {
+        "label": {
+            "name": "species",
+            "type": "string",
+            "task": "multiclass_classification",
+            "classes": ["Adelie", "Chinstrap", "Gentoo"],
+        },
+        "features": [{"name": "x", "type": "float", "role": "numeric"}],
+    }
+    rows = [
+        (float(x), float(y))
+        for features, label in make_dataset([str(path)], schema, FeederConfig(batch_size=4))
+        for x, y in zip(features["x"].numpy().reshape(-1), label.numpy(), strict=True)
+    ]
+    # "Emperor" is not a class the model has: its rows are not fed.
+    assert rows == [(0.0, 2.0), (1.0, 0.0), (3.0, 1.0), (4.0, 0.0)]
+
+
+def test_one_parallel_read_does_not_deadlock(files):
+    """A window read waited for unit reads queued behind it on a one-thread pool."""
+    import threading
+
+    seen = []
+
+    def read():
+        config = FeederConfig(batch_size=100, shuffle_buffer=200, seed=1, parallel_reads=1)
+        for _, label in make_dataset(files, SCHEMA, config):
+            seen.append(len(label))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=120)
+    assert not reader.is_alive(), "the feeder hung with parallel_reads=1"
+    assert sum(seen) == 1000
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("batch_size", 0, "FeederConfig.batch_size: expected an integer >= 1, got 0"),
+        ("parallel_reads", 0, "FeederConfig.parallel_reads: expected an integer >= 1, got 0"),
+        ("shuffle_buffer", 2.5, "FeederConfig.shuffle_buffer: expected an integer >= 1, got 2.5"),
+        ("shard", (2, 2), "FeederConfig.shard: expected an index in \\[0, 2\\), got 2"),
+        ("shard", (0, 0), "FeederConfig.shard: expected a shard count >= 1, got 0"),
+    ],
+)
+def test_feeder_config_is_validated(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        FeederConfig(**{"batch_size": 8, field: value})

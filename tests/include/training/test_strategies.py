@@ -10,12 +10,8 @@ from pathlib import Path
 import pytest
 
 from mlrail.components.pipeline import (
-    compute_statistics,
-    infer_schema,
-    ingest_examples,
     train_model,
 )
-from mlrail.store.runner import RunInfo
 from mlrail.train import TFRECORD_DIR, is_chief
 from tests.conftest import ROOT, spec_for
 
@@ -52,14 +48,11 @@ def test_only_the_chief_exports(tf_config, chief):
 
 
 @pytest.fixture
-def prepared(env, taxi_file):
+def prepared(prepare, taxi_file):
     spec = spec_for(taxi_file)
     spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, hyperparameters=SMALL))
-    run = RunInfo(spec.pipeline, run_id="r")
-    examples = ingest_examples(env, spec, run).outputs["examples"]
-    stats = compute_statistics(env, spec, run, examples.id).outputs["statistics"]
-    schema = infer_schema(env, spec, run, stats.id).outputs["schema"]
-    return spec, run, examples, stats, schema
+    data = prepare(spec)
+    return spec, data.run, data.examples, data.statistics, data.schema
 
 
 @pytest.mark.parametrize("strategy", ["mirrored", "multi_worker"])
@@ -118,8 +111,9 @@ def test_parameter_server_trains_and_the_chief_exports(env, prepared, tmp_path):
         name: tf.constant([[""]] if s.dtype == tf.string else [[1.0]], dtype=s.dtype)
         for name, s in inputs.items()
     }
-    (probability,) = serve(**request).values()
-    assert 0.0 <= float(probability[0][0]) <= 1.0
+    answer = serve(**request)
+    assert 0.0 <= float(answer["score"][0]) <= 1.0
+    assert answer["class"].numpy()[0] in (b"0", b"1")
     assert _processes_mentioning(str(tmp_path)) == []  # workers and ps were stopped
 
 

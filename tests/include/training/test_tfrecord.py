@@ -11,8 +11,16 @@ from mlrail.training.feeder import FeederConfig, make_dataset
 from mlrail.training.tfrecord import make_tfrecord_dataset, write_tfrecords
 
 pytestmark = pytest.mark.slow
+# The label as schema inference records a 0/1 label (mlrail.data.labels).
+BINARY_Y = {
+    "name": "y",
+    "type": "int",
+    "task": "binary_classification",
+    "classes": [0, 1],
+    "positive": 1,
+}
 SCHEMA = {
-    "label": {"name": "y"},
+    "label": BINARY_Y,
     "features": [
         {"name": "x", "type": "float", "role": "numeric"},
         {"name": "n", "type": "int", "role": "categorical"},

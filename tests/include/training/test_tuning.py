@@ -13,15 +13,11 @@ import psutil
 import pytest
 
 from mlrail.components.pipeline import (
-    compute_statistics,
-    infer_schema,
-    ingest_examples,
     train_model,
     tune_hyperparameters,
 )
 from mlrail.components.tune import _decide, _searcher
 from mlrail.data.datagen import write_dataset
-from mlrail.store.runner import RunInfo
 from mlrail.training.processes import LocalProcesses, ProcessFailed
 from mlrail.training.tfx_compat import fn_args, tuner_fn_args
 from mlrail.training.tuning import TuningState, decide, narrowed, search
@@ -115,24 +111,15 @@ def test_search_finds_the_clearly_better_configuration(tmp_path):
 
 
 @pytest.mark.slow
-def test_pipeline_tunes_then_reuses_then_narrows(env, taxi_file, taxi_frame):
+def test_pipeline_tunes_then_reuses_then_narrows(env, prepare, taxi_file, taxi_frame):
     spec = spec_for(taxi_file)
     spec = dataclasses.replace(
         spec, tune=dataclasses.replace(spec.tune, enabled=True, max_trials=2, trial_fraction=0.1)
     )
 
     def once(run_id, spec=spec):
-        run = RunInfo(spec.pipeline, run_id=run_id)
-        examples = ingest_examples(env, spec, run).outputs["examples"].id
-        stats = compute_statistics(env, spec, run, examples).outputs["statistics"].id
-        schema = infer_schema(env, spec, run, stats).outputs["schema"].id
-        return (
-            run,
-            examples,
-            stats,
-            schema,
-            tune_hyperparameters(env, spec, run, examples, stats, schema),
-        )
+        data = prepare(spec, run_id=run_id)
+        return (data.run, *data.ids, tune_hyperparameters(env, spec, data.run, *data.ids))
 
     run, examples, stats, schema, first = once("one")
     assert first.result["decision"] == "full" and first.result["trials"] == 2
@@ -244,14 +231,6 @@ def test_a_dead_server_ends_the_wait_and_a_clean_one_does_not(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
-def _prepared(env, spec, run_id="one"):
-    run = RunInfo(spec.pipeline, run_id=run_id)
-    examples = ingest_examples(env, spec, run).outputs["examples"].id
-    stats = compute_statistics(env, spec, run, examples).outputs["statistics"].id
-    schema = infer_schema(env, spec, run, stats).outputs["schema"].id
-    return run, examples, stats, schema
-
-
 def _tuned_spec(source: Path, module: str, **tune):
     spec = spec_for(source)
     train = dataclasses.replace(
@@ -272,12 +251,13 @@ def _leftovers(scratch: Path) -> list:
 
 @pytest.mark.slow
 def test_parallel_trials_run_in_processes_and_find_the_better_configuration(
-    env, taxi_file, tmp_path, monkeypatch
+    env, prepare, taxi_file, tmp_path, monkeypatch
 ):
     builds = tmp_path / "builds.txt"
     monkeypatch.setenv("MLRAIL_TEST_BUILDS", str(builds))
     spec = _tuned_spec(taxi_file, "two_rates_module.py", max_trials=3, parallel_trials=2)
-    run, *inputs = _prepared(env, spec)
+    data = prepare(spec, run_id="one")
+    run, inputs = data.run, data.ids
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -306,10 +286,11 @@ def test_parallel_trials_run_in_processes_and_find_the_better_configuration(
 @pytest.mark.slow
 @pytest.mark.parametrize("who", ["tuner1", "chief"])
 def test_a_dying_tuning_process_fails_clearly_and_leaves_nothing(
-    env, taxi_file, tmp_path, monkeypatch, who
+    env, prepare, taxi_file, tmp_path, monkeypatch, who
 ):
     spec = _tuned_spec(taxi_file, "two_rates_module.py", max_trials=2, parallel_trials=2)
-    run, *inputs = _prepared(env, spec)
+    data = prepare(spec, run_id="one")
+    run, inputs = data.run, data.ids
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -323,11 +304,12 @@ def test_a_dying_tuning_process_fails_clearly_and_leaves_nothing(
 
 
 @pytest.mark.slow
-def test_tfx_tuner_fn_result_reaches_its_run_fn_through_training(env, taxi_file):
+def test_tfx_tuner_fn_result_reaches_its_run_fn_through_training(env, prepare, taxi_file):
     import tensorflow as tf
 
     spec = _tuned_spec(taxi_file, "tfx_tuner_module.py")
-    run, examples, stats, schema = _prepared(env, spec)
+    data = prepare(spec, run_id="one")
+    run, (examples, stats, schema) = data.run, data.ids
 
     tuned = tune_hyperparameters(env, spec, run, examples, stats, schema)
 

@@ -39,16 +39,20 @@ def _accumulate(
 
 
 def in_process_statistics(
-    paths: list[str], config: StatsConfig, workers: int | None = None
+    paths: list[str],
+    config: StatsConfig,
+    workers: int | None = None,
+    columns: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Fold every batch of ``paths`` into accumulators, ``workers`` threads in parallel.
+    """Fold every batch of ``paths`` (only ``columns``, when given) into accumulators,
+    ``workers`` threads in parallel (default: one per core).
 
     numpy, pandas hashing and Arrow release the GIL for the heavy work on a batch, so
     threads scale on the cores without copying batches between processes; the per-thread
     accumulators are merged at the end exactly as Beam merges them.
     """
     workers = workers or os.cpu_count() or 1
-    batches = (batch for path in paths for batch in iter_batches(path))
+    batches = (batch for path in paths for batch in iter_batches(path, columns=columns))
     lock = threading.Lock()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         partials = list(pool.map(lambda _: _accumulate(batches, config, lock), range(workers)))
@@ -64,8 +68,10 @@ def beam_statistics(
     runner: str = "DirectRunner",
     options: list[str] | None = None,
     temp_location: str | None = None,
+    columns: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Statistics of each split as one Beam pipeline (one branch per split)."""
+    """Statistics of each split (only ``columns``, when given) as one Beam pipeline, one
+    branch per split."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -93,7 +99,7 @@ def beam_statistics(
                 (
                     p
                     | f"Files {split}" >> beam.Create(paths)
-                    | f"Read {split}" >> beam.io.ReadAllFromParquetBatched()
+                    | f"Read {split}" >> beam.io.ReadAllFromParquetBatched(columns=columns)
                     | f"Statistics {split}" >> beam.CombineGlobally(StatisticsCombineFn())
                     | f"Write {split}"
                     >> beam.io.WriteToText(f"{out}/{split}", shard_name_template="")
@@ -125,15 +131,18 @@ def compute_split_statistics(
     beam_above_bytes: int = 10 << 30,
     beam_runner: str = "DirectRunner",
     beam_options: list[str] | None = None,
+    columns: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Statistics per split plus dataset-level row counts, and which engine made them."""
+    """Statistics per split (of ``columns``, default all) plus dataset-level row counts,
+    and which engine made them."""
     total = sum(fsspec.core.url_to_fs(p)[0].size(p) for ps in split_paths.values() for p in ps)
     chosen = choose_engine(engine, total, beam_above_bytes)
     if chosen == "beam":
-        splits = beam_statistics(split_paths, config, beam_runner, beam_options)
+        splits = beam_statistics(split_paths, config, beam_runner, beam_options, columns=columns)
     else:
         splits = {
-            split: in_process_statistics(paths, config) for split, paths in split_paths.items()
+            split: in_process_statistics(paths, config, columns=columns)
+            for split, paths in split_paths.items()
         }
     return {
         "splits": splits,

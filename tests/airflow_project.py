@@ -1,4 +1,8 @@
-"""A real Airflow home (SQLite) in a temporary folder, prepared as `make airflow-home` does."""
+"""A real Airflow home (SQLite) in a temporary folder, prepared as `make airflow-home` does.
+
+Used by the e2e tests (whole DAG runs) and by plugin tests that need Airflow's own
+database and task SDK (the Vertex trigger's kill decision).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT
 
 RUN_DAG = Path(__file__).with_name("run_dag.py")
@@ -18,13 +20,13 @@ RUN_DAG = Path(__file__).with_name("run_dag.py")
 class AirflowProject:
     """Runs Airflow commands and DAGs in their own processes, against one Airflow home."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, dags: Path = ROOT / "dags"):
         self.home = home
         self.mlrail_home = home / "mlrail"
         self.env = {
             **os.environ,
             "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "MLRAIL_HOME": str(self.mlrail_home),
@@ -62,11 +64,6 @@ class AirflowProject:
             metadata_url=f"sqlite:///{self.mlrail_home / 'metadata.db'}",
             serving_root=str(self.mlrail_home / "serving"),
         )
-
-
-@pytest.fixture(scope="session")
-def airflow_project(tmp_path_factory):
-    return prepare(AirflowProject(tmp_path_factory.mktemp("airflow-project")))
 
 
 def prepare(project: AirflowProject) -> AirflowProject:

@@ -10,7 +10,7 @@ import os
 import sys
 
 if os.environ.get("MLRAIL_FAKE_VERTEX"):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from tests.fake_vertex import install_in_this_process
 
     install_in_this_process(**json.loads(os.environ["MLRAIL_FAKE_VERTEX"]))

@@ -1,0 +1,119 @@
+"""Load ``include/pipelines/<name>.yaml`` into a validated PipelineSpec.
+
+Values are checked against the dataclasses' types (``epochs: "ten"`` is an error, not a
+string), unknown fields are refused with the known ones listed, ``${VAR}`` is expanded
+by mlrail.spec.expand, and every error is a SpecError naming the file and the field's
+whole path (``train.stages[0].batch_size``). Relative paths are resolved against the
+project root (the folder holding ``include/``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlrail.spec.errors import SpecError, join
+from mlrail.spec.expand import UnsetVariable, expand
+from mlrail.spec.pipeline import PipelineSpec
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _union(options: tuple, value: Any, path: str) -> Any:
+    if value is None and type(None) in options:
+        return None
+    candidates = [o for o in options if o is not type(None)]
+    for option in candidates:
+        try:
+            return _convert(option, value, path)
+        except SpecError:
+            continue
+    expected = " or ".join(_SCALAR_NAMES.get(o, _type_name(o)) for o in candidates)
+    raise SpecError(path, expected, value)
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return _union(typing.get_args(tp), value, path)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise SpecError(path, "a list", value)
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SpecError(path, "a mapping", value)
+        _, item = typing.get_args(tp)
+        return {str(k): _convert(item, v, f"{path}.{k}") for k, v in value.items()}
+    return _scalar(tp, value, path)
+
+
+_SCALAR_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _scalar(tp: Any, value: Any, path: str) -> Any:
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    # bool is a subclass of int in Python; in a spec, `epochs: true` is a mistake.
+    if not isinstance(value, tp) or (tp is not bool and isinstance(value, bool)):
+        raise SpecError(path, _SCALAR_NAMES.get(tp, f"a {_type_name(tp)}"), value)
+    return value
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    if not isinstance(raw, dict):
+        raise SpecError(path, "a mapping", raw)
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("path", "digest")}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise SpecError(
+            join(path, unknown[0]), f"one of the known fields: {', '.join(known)}", "unknown field"
+        )
+    values = {}
+    for name, f in known.items():
+        sub = join(path, name)
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SpecError(sub, "a value (this field is required)")
+    try:
+        return cls(**values)
+    except SpecError as err:  # the section's own check: its field path is relative
+        raise err.under(path) from None
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Load and validate a pipeline spec; raise SpecError naming file and field on error."""
+    path = Path(path)
+    text = path.read_text()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError("<yaml>", f"valid YAML ({err})", file=path) from None
+    try:
+        spec = _build(PipelineSpec, expand(raw), "")
+    except UnsetVariable as err:
+        raise SpecError(
+            err.where,
+            f"environment variable {err.variable} to be set (or a default: "
+            f"${{{err.variable}:-default}})",
+            file=path,
+        ) from None
+    except SpecError as err:
+        raise err.in_file(path) from None
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return dataclasses.replace(spec, path=str(path.resolve()), digest=digest)

@@ -1,0 +1,361 @@
+"""The pipeline spec's sections as validated dataclasses (``include/pipelines/<name>.yaml``).
+
+Every field has a default except ``pipeline``, ``data.source`` and ``data.label``. Each
+section checks its own fields when it is built and raises SpecError with the field's path
+inside the section; the loader (mlrail.spec.loader) adds the section's place in the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# As a module: importing the catalogue first imports this package through spec.tasks.
+from mlrail.evaluation import catalog
+from mlrail.spec.errors import SpecError, not_negative, one_of, positive, share
+from mlrail.spec.tasks import BINARY, TASKS
+
+STRATEGIES = ("single", "mirrored", "multi_worker", "parameter_server")
+FORMATS = ("auto", "csv", "parquet")
+SEVERITIES = ("warning", "blocking")
+
+
+@dataclass(frozen=True)
+class FeaturesSpec:
+    include: list[str] = field(default_factory=list)  # empty: every column but the excluded
+    exclude: list[str] = field(default_factory=list)
+    numeric: list[str] = field(default_factory=list)  # force a type instead of inferring it
+    categorical: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        both = sorted(set(self.numeric) & set(self.categorical))
+        if both:
+            raise SpecError("numeric", "columns not also listed as categorical", both)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str
+    label: str
+    format: str = "auto"
+    content_hash: bool = False
+    features: FeaturesSpec = field(default_factory=FeaturesSpec)
+    # binary_classification: the label value that is the positive class. Needed when the
+    # two values are not an obvious pair (0/1, true/false, yes/no, ...).
+    positive_label: str | int | bool | None = None
+
+    def __post_init__(self) -> None:
+        if not self.source.strip():
+            raise SpecError("source", "a file, folder or glob (CSV or Parquet)", self.source)
+        if not self.label.strip():
+            raise SpecError("label", "the name of the label column", self.label)
+        one_of("format", self.format, FORMATS)
+        features = self.features
+        for name in ("include", "numeric", "categorical"):
+            if self.label in getattr(features, name):
+                raise SpecError(
+                    f"features.{name}", "feature lists that do not contain the label", self.label
+                )
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Percentages per split and, optionally, the columns that identify a row (rows with
+    the same key always share a split); mlrail.data.split says how rows are assigned."""
+
+    train: int = 80
+    eval: int = 10
+    test: int = 10
+    key: list[str] = field(default_factory=list)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("train", "eval", "test"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise SpecError(name, "a percentage between 0 and 100", getattr(self, name))
+        total = self.train + self.eval + self.test
+        if total != 100:
+            raise SpecError("", "train + eval + test percentages summing to 100", total)
+        if self.train == 0 or self.test == 0:
+            raise SpecError("", "non-zero train and test percentages", (self.train, self.test))
+
+
+@dataclass(frozen=True)
+class StatisticsSpec:
+    top_k: int = 20
+    # Integer columns with at most this many distinct values are treated as categorical.
+    categorical_max_unique: int = 100
+    vocabulary_size: int = 1000
+    engine: str = "auto"  # auto | in_process | beam
+    # auto uses Beam above this many bytes of examples (10 GiB), in-process below.
+    beam_above_bytes: int = 10 << 30
+    beam_runner: str = "DirectRunner"  # DataflowRunner in production
+    beam_options: list[str] = field(default_factory=list)  # e.g. --project=..., --region=...
+
+    def __post_init__(self) -> None:
+        one_of("engine", self.engine, ("auto", "in_process", "beam"))
+        for name in ("beam_above_bytes", "top_k", "categorical_max_unique", "vocabulary_size"):
+            positive(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    max_unseen_category_share: float = 0.05
+    blocking_unseen_category_share: float = 0.5
+    max_out_of_range_share: float = 0.01
+    blocking_out_of_range_share: float = 0.5
+    max_null_share_increase: float = 0.05
+    max_duplicate_share: float = 0.05
+    # A label class in eval or test that train does not have: the model cannot predict it.
+    unseen_label_class: str = "warning"  # warning | blocking
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.type == "float":
+                share(f.name, getattr(self, f.name))
+        one_of("unseen_label_class", self.unseen_label_class, SEVERITIES)
+
+
+@dataclass(frozen=True)
+class ExpectationsSpec:
+    """Great Expectations on each split during validation."""
+
+    enabled: bool = True
+    sample_rows: int = 100_000  # GX reads a split into pandas: at most this many rows
+    # User suites (*.json), relative to the project; empty: include/expectations/<pipeline>.
+    directory: str = ""
+
+    def __post_init__(self) -> None:
+        positive("sample_rows", self.sample_rows)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a staged schedule: its learning rate, batch size and epochs."""
+
+    learning_rate: float
+    batch_size: int
+    epochs: int
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0:
+            raise SpecError("learning_rate", "a positive number", self.learning_rate)
+        positive("batch_size", self.batch_size)
+        positive("epochs", self.epochs)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    # The model module (build_model, or a TFX run_fn); empty: mlrail's built-in tabular
+    # model for the task (mlrail.training.tabular).
+    module: str = ""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    # Applied in order, e.g. the batch grows as the learning rate decays. Empty: one stage
+    # from the hyperparameters' learning_rate, batch_size and epochs.
+    stages: list[Stage] = field(default_factory=list)
+    custom_config: dict[str, Any] = field(default_factory=dict)  # a TFX run_fn's custom_config
+    strategy: str = "single"  # single | mirrored | multi_worker | parameter_server
+    devices: int = 2  # mirrored without a GPU: logical CPU devices
+    workers: int = 2  # multi_worker / parameter_server: worker processes (or replicas)
+    parameter_servers: int = 1  # parameter_server: parameter server processes
+    seed: int = 42
+    pool: str = "training"  # accelerators use the "gpu" pool instead
+    accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4 (Vertex AI)
+    accelerator_count: int = 0
+    priority_weight: int = 10  # Airflow priority among waiting tasks
+    max_minutes: int = 0  # training budget: the task is stopped after this; 0 = no limit
+    retries: int = 2  # with exponential backoff from one minute
+    # Cheap hours, UTC "HH:MM": training waits (deferred, no worker slot) until the window
+    # start_after..start_before opens; start_before may be past midnight, empty = 24:00.
+    start_after: str = ""
+    start_before: str = ""
+    early_stopping_patience: int = 0  # epochs without improvement; 0 = off
+    early_stopping_metric: str = "val_loss"  # which way is better: evaluation.catalog
+
+    def __post_init__(self) -> None:
+        for name in ("start_after", "start_before"):
+            value = getattr(self, name)
+            if value and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+                raise SpecError(name, "a time of day as HH:MM (UTC)", value)
+        if self.start_before and not self.start_after:
+            raise SpecError("start_before", "start_after as well (the window's start)")
+        for name in ("accelerator_count", "max_minutes", "retries", "early_stopping_patience"):
+            not_negative(name, getattr(self, name))
+        one_of("strategy", self.strategy, STRATEGIES)
+        for name in ("devices", "workers", "parameter_servers"):
+            positive(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """KerasTuner search before training; see mlrail.training.tuning for the history policy."""
+
+    enabled: bool = False
+    algorithm: str = "random"  # random | hyperband
+    max_trials: int = 6
+    parallel_trials: int = 1  # trials run at once, each in its own process
+    trial_fraction: float = 0.2  # each trial trains this share of the full training steps
+    objective: str = ""  # empty: val_auc for binary classification, val_loss otherwise
+    policy: str = "auto"  # auto | reuse | narrow | full
+    max_row_delta: float = 0.1  # "changed little": fewer rows added or removed than this
+    narrow_epsilon: float = 0.25  # narrow: search within +/- this share of the last best
+
+    def __post_init__(self) -> None:
+        one_of("algorithm", self.algorithm, ("random", "hyperband"))
+        one_of("policy", self.policy, ("auto", "reuse", "narrow", "full"))
+        positive("max_trials", self.max_trials)
+        positive("parallel_trials", self.parallel_trials)
+        for name in ("trial_fraction", "max_row_delta", "narrow_epsilon"):
+            share(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Threshold:
+    min: float | None = None
+    max: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min is None and self.max is None:
+            raise SpecError("", "a min or a max", {"min": None, "max": None})
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise SpecError("", "min <= max", {"min": self.min, "max": self.max})
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    # How much worse than the blessed model a candidate may be, per metric (absolute).
+    baseline_tolerance: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for metric, allowed in self.baseline_tolerance.items():
+            if allowed < 0:
+                raise SpecError(
+                    f"baseline_tolerance.{metric}", "zero or a positive number", allowed
+                )
+
+    def check_metrics(self, task: str) -> None:
+        """Every threshold and tolerance names a metric that ``task``'s evaluation reports."""
+        known = catalog.metrics_for(task)
+        for section in ("thresholds", "baseline_tolerance"):
+            for metric in getattr(self, section):
+                if metric not in known:
+                    raise SpecError(
+                        f"evaluation.{section}.{metric}",
+                        f"a metric {task} produces: {', '.join(known)}",
+                        metric,
+                    )
+
+
+@dataclass(frozen=True)
+class PushSpec:
+    serving_root: str = ""  # empty: the settings' serving root
+
+
+@dataclass(frozen=True)
+class VertexSpec:
+    """Where ``backend: vertex`` runs train and tune: the job's machines and image. The
+    project, region, service account and staging bucket come from the Airflow connection
+    ``conn_id`` (airflow_settings.yaml), so one spec serves every environment."""
+
+    conn_id: str = "mlrail_vertex"
+    # A training image holding this project (see Dockerfile.vertex); its entrypoint is
+    # replaced by `python -m mlrail.train` (or mlrail.trial for tuning trials).
+    image: str = ""
+    machine_type: str = "n1-standard-4"  # chief and workers
+    ps_machine_type: str = ""  # parameter servers; empty: machine_type
+    boot_disk_type: str = "pd-ssd"
+    boot_disk_gb: int = 100
+    poll_seconds: int = 60  # how often the trigger asks for the job's state
+    # Tuning trials that may fail before the search is abandoned (Vertex AI default: 0 = auto).
+    max_failed_trials: int = 0
+
+    def __post_init__(self) -> None:
+        positive("boot_disk_gb", self.boot_disk_gb)
+        positive("poll_seconds", self.poll_seconds)
+        not_negative("max_failed_trials", self.max_failed_trials)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    pipeline: str
+    data: DataSpec
+    train: TrainSpec = field(default_factory=TrainSpec)
+    task: str = BINARY
+    model_name: str = ""
+    schedule: str | None = None
+    split: SplitSpec = field(default_factory=SplitSpec)
+    statistics: StatisticsSpec = field(default_factory=StatisticsSpec)
+    validation: ValidationSpec = field(default_factory=ValidationSpec)
+    expectations: ExpectationsSpec = field(default_factory=ExpectationsSpec)
+    tune: TuneSpec = field(default_factory=TuneSpec)
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    push: PushSpec = field(default_factory=PushSpec)
+    backend: str = "local"  # local | vertex: where the train and tune tasks run
+    vertex: VertexSpec = field(default_factory=VertexSpec)
+    path: str = ""
+    digest: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.pipeline):
+            raise SpecError("pipeline", "a lower_snake_case name", self.pipeline)
+        one_of("task", self.task, TASKS)
+        one_of("backend", self.backend, ("local", "vertex"))
+        if self.data.positive_label is not None and self.task != BINARY:
+            raise SpecError(
+                "data.positive_label",
+                f"no positive_label with task {self.task} (binary_classification only)",
+                self.data.positive_label,
+            )
+        self.evaluation.check_metrics(self.task)
+        if not self.tune.objective:
+            tune = dataclasses.replace(self.tune, objective=catalog.default_objective(self.task))
+            object.__setattr__(self, "tune", tune)
+        for where, name in (
+            ("tune.objective", self.tune.objective),
+            ("train.early_stopping_metric", self.train.early_stopping_metric),
+        ):
+            one_of(where, name, catalog.training_metrics_for(self.task))
+        if self.backend == "vertex":
+            self._check_vertex()
+        if not self.model_name:
+            object.__setattr__(self, "model_name", self.pipeline)
+
+    def _check_vertex(self) -> None:
+        if not self.vertex.image:
+            raise SpecError("vertex.image", "the training image Vertex AI runs (backend: vertex)")
+        if self.tune.enabled and self.tune.algorithm != "random":
+            raise SpecError(
+                "tune.algorithm",
+                "random with backend: vertex (Vertex AI Vizier has no hyperband)",
+                self.tune.algorithm,
+            )
+
+    @property
+    def project_root(self) -> Path:
+        return Path(self.path).resolve().parent.parent.parent
+
+    def expectations_directory(self) -> Path:
+        directory = self.expectations.directory or f"include/expectations/{self.pipeline}"
+        return Path(self.resolve(directory))
+
+    def schema_overrides_path(self) -> Path:
+        """``<pipeline>.schema.yaml`` beside the spec: pins or overrides the inferred schema."""
+        return Path(self.path).with_name(f"{self.pipeline}.schema.yaml")
+
+    def model_module(self) -> str:
+        """The model module's path: the spec's ``train.module``, or the built-in model's."""
+        if self.train.module:
+            return self.resolve(self.train.module)
+        from mlrail.training import tabular
+
+        return tabular.__file__
+
+    def resolve(self, path: str) -> str:
+        """Resolve a path from the spec: URLs as they are, relative paths against the project."""
+        if "://" in path or Path(path).is_absolute():
+            return path
+        return str(self.project_root / path)

@@ -1,0 +1,55 @@
+"""Parametrize DAG tests over what the dags folder actually holds, per dag_id."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from tests.conftest import ROOT
+
+DAGS = ROOT / "dags"
+# Reads the dags folder the way the DAG processor does and prints what it found.
+BAG = r"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1],
+             known_pools={"default_pool", "training", "gpu"})
+dags = {
+    dag_id: {
+        "file": dag.fileloc,
+        "tasks": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+    }
+    for dag_id, dag in bag.dags.items()
+}
+print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags}))
+"""
+
+
+@functools.cache
+def dagbag() -> dict:
+    """``{"errors": {file: error}, "dags": {dag_id: {"file", "tasks": {task: upstream}}}}``."""
+    with tempfile.TemporaryDirectory(prefix="mlrail-dagbag-") as home:
+        env = {**os.environ, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+        done = subprocess.run(
+            [sys.executable, "-c", BAG, str(DAGS)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"reading {DAGS} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def pytest_generate_tests(metafunc):
+    if "dag_id" in metafunc.fixturenames:
+        ids = sorted(dagbag()["dags"])
+        metafunc.parametrize("dag_id", ids, ids=ids)
+    if "dag_file" in metafunc.fixturenames:
+        files = sorted(DAGS.glob("*.py"))
+        metafunc.parametrize("dag_file", files, ids=[p.stem for p in files])
