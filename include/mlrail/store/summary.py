@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlrail.evaluation.catalog import METRICS
 from mlrail.store.runner import Env
 
 
@@ -49,9 +50,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if evaluation:
         metrics = evaluation["metrics"]["candidate"]
         shown = ", ".join(
-            f"{k} {v:.4f}"
-            for k, v in metrics.items()
-            if isinstance(v, float) and k != "positive_rate"
+            f"{k} {v:.4f}" for k, v in metrics.items() if k in METRICS and v is not None
         )
         lines.append(f"  metrics (test split): {shown}")
         lines.append(f"  verdict: {evaluation['reasons']}")
