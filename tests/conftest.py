@@ -72,6 +72,17 @@ def taxi_file(tmp_path, taxi_frame):
     return write_dataset(taxi_frame, tmp_path / "data" / "trips.parquet")
 
 
+def label_of(values: list, task: str, name: str = "y", positive=None) -> dict:
+    """The schema's label entry that inference makes for a column of ``values``."""
+    import pandas as pd
+
+    from mlrail.data.labels import infer_label
+    from mlrail.data.statistics import table_statistics
+
+    stats = table_statistics(pd.DataFrame({name: values}))["features"][name]
+    return infer_label(stats, name, task, positive)
+
+
 def spec_for(source: Path, **overrides):
     """The real taxi spec pointed at ``source``, with small training for tests."""
     import dataclasses

@@ -3,22 +3,24 @@
     .venv/bin/python benchmarks/stats/run.py [--rows N [N ...]] [--quick]
 
 For each size it generates (or reuses) ``benchmarks/.work/stats-<N>.parquet`` with 20
-numeric and 5 categorical columns, then measures in the same run, each engine in its own
-process:
+numeric and 5 categorical columns, then measures in the same run, each arm in its own
+process (``SETTINGS`` below says how each runs; the JSON repeats it):
 
-* ``in_process``: mlrail's streamed engine (Parquet file -> statistics);
+* ``in_process``: mlrail's streamed engine, one thread per core;
 * ``beam``: the same accumulators as a Beam pipeline on the DirectRunner;
-* ``tfdv``: TFDV ``generate_statistics_from_dataframe`` in its own virtualenv
-  (tensorflow-data-validation 1.16.1 needs tensorflow 2.16, pandas < 2 and pyarrow 10;
-  the script creates ``benchmarks/.work/tfdv-venv`` on first use). Its rows/s counts the
-  Parquet read plus the statistics, the same work our engines do; the statistics call
-  alone is reported too;
+* ``tfdv``: TFDV's default local path, ``read_parquet`` + ``generate_statistics_from_
+  dataframe`` (tensorflow-data-validation 1.16.1 needs tensorflow 2.16, pandas < 2 and
+  pyarrow 10: the script creates ``benchmarks/.work/tfdv-venv`` on first use);
+* ``tfdv_beam``: TFDV's ``GenerateStatistics`` on the Parquet record batches, on Beam's
+  DirectRunner with 2 worker processes, its best local parallelism on 2 cores;
 * ``pandas``: ``read_parquet`` + ``describe()`` + ``value_counts()`` per string column;
-* ``cache_hit``: a statistics cache hit through mlrail.components.pipeline, the operator's path.
+* ``cache_hit``: a second run of the ingest and statistics operators' ``execute`` on the
+  same data (spec, connection, dataset fingerprint, both cache lookups).
 
-Sizes up to 2M rows are run three times per engine and the median is kept.
-The last line printed is one JSON object: per size, rows/s, wall seconds and peak RSS per
-engine, ``ratio_vs_tfdv`` (our in-process rows/s over TFDV's) and ``cache_hit_s``.
+Sizes up to 2M rows run three rounds in which the arms take turns; the median round per
+arm is kept. Every temporary store is removed. The last line printed is one JSON object:
+per size, rows/s, wall seconds, peak RSS and settings per arm, ``ratio_vs_tfdv`` and
+``ratio_vs_tfdv_beam`` (our in-process rows/s over each TFDV arm's) and ``cache_hit_s``.
 """
 
 from __future__ import annotations
@@ -75,50 +77,65 @@ def _run(command: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _median_run(command: list[str], repeats: int) -> dict:
-    """Run ``command`` ``repeats`` times; keep the run with the median wall time."""
-    runs = sorted((_run(command) for _ in range(repeats)), key=lambda r: r["seconds"])
-    return {**runs[len(runs) // 2], "runs_s": [r["seconds"] for r in runs]}
+# How each arm runs: recorded with the figures.
+SETTINGS = {
+    "in_process": f"mlrail, {os.cpu_count()} threads (one per core, the default)",
+    "beam": "mlrail on Beam's DirectRunner, its defaults (in_memory, 1 worker)",
+    "pandas": "read_parquet + describe() + value_counts(), one thread",
+    "cache_hit": "second run of the ingest and statistics operators (fingerprint included)",
+    "tfdv": "TFDV read_parquet + generate_statistics_from_dataframe, n_jobs=1 (default)",
+    "tfdv_beam": "TFDV GenerateStatistics on Beam's DirectRunner, multi_processing, 2 workers",
+}
+
+
+def _command(engine: str, path: str, tfdv_python: Path) -> list[str]:
+    if engine.startswith("tfdv"):
+        mode = "beam" if engine == "tfdv_beam" else "dataframe"
+        return [str(tfdv_python), str(HERE / "tfdv_peer.py"), path, mode]
+    return [sys.executable, str(HERE / "engines.py"), engine, path]
+
+
+def _seconds(run: dict) -> float:
+    """Parquet to statistics: TFDV's dataframe arm reads with pandas first."""
+    return run["seconds"] + run.get("read_seconds", 0.0)
 
 
 def measure(rows: int, tfdv_python: Path) -> dict:
     path = str(make_table(WORK / f"stats-{rows}.parquet", rows))
-    # Median of 3 at small sizes, where one run is short enough for noise to matter.
+    # Three rounds at small sizes, where one run is short enough for noise to matter. The
+    # arms take turns within a round, so a slow minute of the machine hits all of them.
     repeats = 3 if rows <= 2_000_000 else 1
+    runs: dict[str, list[dict]] = {engine: [] for engine in SETTINGS}
+    for round_number in range(repeats):
+        for engine in SETTINGS:
+            run = _run(_command(engine, path, tfdv_python))
+            runs[engine].append(run)
+            print(
+                f"{rows:>11,} rows  round {round_number + 1}  {engine:<10} "
+                f"{_seconds(run):8.3f} s  peak {run['peak_rss_mb']:7.0f} MB",
+                flush=True,
+            )
     results = {}
-    for engine in ("in_process", "beam", "pandas", "cache_hit"):
-        command = [sys.executable, str(HERE / "engines.py"), engine, path]
-        results[engine] = _median_run(command, repeats)
-        print(
-            f"{rows:>11,} rows  {engine:<10} {results[engine]['seconds']:8.3f} s  "
-            f"peak {results[engine]['peak_rss_mb']:7.0f} MB",
-            flush=True,
-        )
-    tfdv_runs = sorted(
-        (_run([str(tfdv_python), str(HERE / "tfdv_peer.py"), path]) for _ in range(repeats)),
-        key=lambda r: r["read_seconds"] + r["seconds"],
-    )
-    tfdv = tfdv_runs[len(tfdv_runs) // 2]
-    results["tfdv"] = {
-        "seconds": tfdv["read_seconds"] + tfdv["seconds"],
-        "stats_only_seconds": tfdv["seconds"],
-        "peak_rss_mb": tfdv["peak_rss_mb"],
-        "runs_s": [r["read_seconds"] + r["seconds"] for r in tfdv_runs],
-    }
-    print(
-        f"{rows:>11,} rows  tfdv       {results['tfdv']['seconds']:8.3f} s  "
-        f"(statistics call alone {tfdv['seconds']:.3f} s)  "
-        f"peak {tfdv['peak_rss_mb']:7.0f} MB",
-        flush=True,
-    )
-    for name, result in results.items():
-        if name != "cache_hit":
-            result["rows_per_s"] = rows / result["seconds"]
+    for engine, done in runs.items():
+        median = sorted(done, key=_seconds)[len(done) // 2]
+        results[engine] = {
+            "seconds": _seconds(median),
+            "peak_rss_mb": median["peak_rss_mb"],
+            "runs_s": [_seconds(r) for r in done],
+            "settings": SETTINGS[engine],
+        }
+        if engine.startswith("tfdv"):
+            results[engine]["stats_only_seconds"] = median["seconds"]
+            if "workers_peak_rss_mb" in median:
+                results[engine]["workers_peak_rss_mb"] = median["workers_peak_rss_mb"]
+        if engine != "cache_hit":
+            results[engine]["rows_per_s"] = rows / results[engine]["seconds"]
+    ours = results["in_process"]["rows_per_s"]
     return {
         "engines": results,
-        "ratio_vs_tfdv": results["in_process"]["rows_per_s"] / results["tfdv"]["rows_per_s"],
-        "ratio_vs_tfdv_stats_only": results["in_process"]["rows_per_s"]
-        / (rows / results["tfdv"]["stats_only_seconds"]),
+        "ratio_vs_tfdv": ours / results["tfdv"]["rows_per_s"],
+        "ratio_vs_tfdv_beam": ours / results["tfdv_beam"]["rows_per_s"],
+        "ratio_vs_tfdv_stats_only": ours / (rows / results["tfdv"]["stats_only_seconds"]),
         "cache_hit_s": results["cache_hit"]["seconds"],
     }
 

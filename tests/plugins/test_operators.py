@@ -108,7 +108,9 @@ def project(tmp_path, monkeypatch, taxi_frame):
     return spec
 
 
-def _upstream(spec, **params):
+def _upstream(spec, until: str = "schema", **params) -> dict:
+    """Run the data operators on ``spec`` up to ``until``; their results by argument name
+    (``params``: DAG params of the ingest run, e.g. data_source)."""
     from mlrail_airflow.operators import (
         ComputeStatisticsOperator,
         InferSchemaOperator,
@@ -117,14 +119,19 @@ def _upstream(spec, **params):
     from tests.plugins.task_context import context
 
     path = str(spec)
-    examples = IngestExamplesOperator(task_id="ingest", spec_path=path).execute(context(**params))
-    statistics = ComputeStatisticsOperator(
-        task_id="statistics", spec_path=path, examples=examples
+    results = {
+        "examples": IngestExamplesOperator(task_id="ingest", spec_path=path).execute(
+            context(**params)
+        )
+    }
+    results["statistics"] = ComputeStatisticsOperator(
+        task_id="statistics", spec_path=path, examples=results["examples"]
     ).execute(context())
-    schema = InferSchemaOperator(task_id="schema", spec_path=path, statistics=statistics).execute(
-        context()
-    )
-    return {"examples": examples, "statistics": statistics, "schema": schema}
+    if until == "schema":
+        results["schema"] = InferSchemaOperator(
+            task_id="schema", spec_path=path, statistics=results["statistics"]
+        ).execute(context())
+    return results
 
 
 def _fails_at_once(operator, **params):
@@ -159,25 +166,14 @@ def test_a_label_the_task_cannot_learn_fails_without_retry(project):
         .replace("pipeline: taxi_tips", "pipeline: taxi_tips\ntask: regression")
         .replace("label: big_tipper", "label: payment_type")
     )
-    upstream = _upstream_until_statistics(project)
+    statistics = _upstream(project, until="statistics")["statistics"]
     message = _fails_at_once(
-        InferSchemaOperator(task_id="schema", spec_path=str(project), **upstream)
+        InferSchemaOperator(task_id="schema", spec_path=str(project), statistics=statistics)
     )
     assert (
         "LabelError: label 'payment_type' holds strings; regression needs numbers: set "
         "task: multiclass_classification" in message
     )
-
-
-def _upstream_until_statistics(spec):
-    from mlrail_airflow.operators import ComputeStatisticsOperator, IngestExamplesOperator
-    from tests.plugins.task_context import context
-
-    examples = IngestExamplesOperator(task_id="ingest", spec_path=str(spec)).execute(context())
-    statistics = ComputeStatisticsOperator(
-        task_id="statistics", spec_path=str(spec), examples=examples
-    ).execute(context())
-    return {"statistics": statistics}
 
 
 @pytest.mark.slow

@@ -7,19 +7,22 @@ rows keep their splits (its ledger is read only when that can change an assignme
 
 from __future__ import annotations
 
-from mlrail.data.ingest import SplitRequest, write_examples
-from mlrail.data.split import ledger_columns
+from mlrail.data.ingest import PreviousVersion, SplitRequest, write_examples
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 
 
 def ingest(ctx: ExecutorContext) -> ExecutorOutput:
     dataset, p = ctx.inputs["dataset"], ctx.params
     request = SplitRequest(ratios=p["ratios"], key=p["key"], seed=p["seed"])
-    ledger = None
+    previous = None
     if "previous" in ctx.inputs:
-        previous = ctx.inputs["previous"]
-        described = {**p["previous_split"], **previous.properties}
-        ledger = (previous.uri, lambda columns: ledger_columns(described, columns, p["key"], p))
+        examples, asked = ctx.inputs["previous"], p["previous_split"]
+        previous = PreviousVersion(
+            uri=examples.uri,
+            columns=examples.properties.get("columns", []),
+            split=examples.properties.get("split", {}),
+            request=SplitRequest(asked["ratios"], asked["key"] or [], asked["seed"]),
+        )
     properties = write_examples(
         dataset.uri,
         p["format"],
@@ -28,7 +31,7 @@ def ingest(ctx: ExecutorContext) -> ExecutorOutput:
         p["include"],
         p["exclude"],
         request,
-        ledger,
+        previous,
     )
     properties.update(
         dataset_version=dataset.properties.get("version"),

@@ -28,6 +28,7 @@ from mlrail.data.split import (
     assign,
     identity_columns,
     identity_hashes,
+    ledger_columns,
 )
 from mlrail.errors import DataError
 
@@ -41,6 +42,28 @@ class SplitRequest:
     ratios: dict[str, int]
     key: list[str] = field(default_factory=list)
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class PreviousVersion:
+    """The Examples of the source's previous version, whose rows keep their splits."""
+
+    uri: str
+    columns: list[str]
+    split: dict[str, Any]  # its Examples' "split" properties (empty: made before the rule)
+    request: SplitRequest  # how it was asked to be split
+
+    def ledger_columns(self, columns: list[str], request: SplitRequest) -> list[str] | None:
+        """The columns to match this version's rows by, or None: see mlrail.data.split."""
+        described = {
+            "columns": self.columns,
+            "split": self.split,
+            "ratios": self.request.ratios,
+            "key": self.request.key,
+            "seed": self.request.seed,
+        }
+        asked = {"ratios": request.ratios, "seed": request.seed}
+        return ledger_columns(described, columns, request.key, asked)
 
 
 def select_features(
@@ -148,11 +171,10 @@ def write_examples(
     include: list[str],
     exclude: list[str],
     request: SplitRequest,
-    ledger: tuple[str, Any] | None = None,
+    previous: PreviousVersion | None = None,
 ) -> dict[str, Any]:
     """Write the Examples of ``source`` into ``out`` (``<split>/data.parquet``) and return
-    their properties. ``ledger``: a previous version's Examples folder and a function of
-    this version's columns giving the identity columns to match its rows by (or None)."""
+    their properties; rows ``previous`` had keep their split."""
     writers = _SplitWriters(out)
     assigner = _Assigner(request)
     columns, features, offsets = None, None, {}
@@ -161,9 +183,9 @@ def write_examples(
             if columns is None:
                 columns = batch.schema.names
                 features = select_features(columns, source, label, include, exclude, request.key)
-                matching = ledger[1](columns) if ledger else None
+                matching = previous.ledger_columns(columns, request) if previous else None
                 if matching:
-                    assigner.ledger = read_ledger(ledger[0], matching)
+                    assigner.ledger = read_ledger(previous.uri, matching)
             offset = offsets.get(url, 0)
             _check_labels(batch, label, url, offset)
             offsets[url] = offset + batch.num_rows

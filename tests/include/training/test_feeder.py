@@ -6,16 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlrail.training.feeder import FeederConfig, make_dataset, row_group_units
+from tests.conftest import label_of
 
 pytestmark = pytest.mark.slow
-# The label as schema inference records a 0/1 label (mlrail.data.labels).
-BINARY_Y = {
-    "name": "y",
-    "type": "int",
-    "task": "binary_classification",
-    "classes": [0, 1],
-    "positive": 1,
-}
+BINARY_Y = label_of([0, 1], "binary_classification")
 SCHEMA = {
     "label": BINARY_Y,
     "features": [
@@ -160,15 +154,8 @@ def test_string_classes_arrive_as_indexes_and_unknown_classes_are_left_out(tmp_p
     path = tmp_path / "eval.parquet"
     species = ["Gentoo", "Adelie", "Emperor", "Chinstrap", "Adelie", "Emperor"]
     pq.write_table(pa.table({"x": np.arange(6.0), "species": species}), path)
-    schema = {
-        "label": {
-            "name": "species",
-            "type": "string",
-            "task": "multiclass_classification",
-            "classes": ["Adelie", "Chinstrap", "Gentoo"],
-        },
-        "features": [{"name": "x", "type": "float", "role": "numeric"}],
-    }
+    label = label_of(["Gentoo", "Adelie", "Chinstrap"], "multiclass_classification", "species")
+    schema = {"label": label, "features": [{"name": "x", "type": "float", "role": "numeric"}]}
     rows = [
         (float(x), float(y))
         for features, label in make_dataset([str(path)], schema, FeederConfig(batch_size=4))

@@ -9,16 +9,10 @@ import pytest
 
 from mlrail.training.feeder import FeederConfig, make_dataset
 from mlrail.training.tfrecord import make_tfrecord_dataset, write_tfrecords
+from tests.conftest import label_of
 
 pytestmark = pytest.mark.slow
-# The label as schema inference records a 0/1 label (mlrail.data.labels).
-BINARY_Y = {
-    "name": "y",
-    "type": "int",
-    "task": "binary_classification",
-    "classes": [0, 1],
-    "positive": 1,
-}
+BINARY_Y = label_of([0, 1], "binary_classification")
 SCHEMA = {
     "label": BINARY_Y,
     "features": [
