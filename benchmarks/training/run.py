@@ -185,11 +185,15 @@ def main() -> None:
     if args.arm:
         return _run_arm(args.arm, args.setup)
     rows, epochs = (100_000, 4) if args.quick else (args.rows, args.epochs)
+    # The split, its TFRecord copy and the arms' setup: removed however the run ends.
+    with tempfile.TemporaryDirectory(prefix="mlrail-bench-train-") as scratch:
+        _measure(args, rows, epochs, Path(scratch))
 
+
+def _measure(args: argparse.Namespace, rows: int, epochs: int, work: Path) -> None:
     from mlrail.training.feeder import FeederConfig, make_dataset
     from mlrail.training.tfrecord import make_tfrecord_dataset, write_tfrecords
 
-    work = Path(tempfile.mkdtemp(prefix="mlrail-bench-train-"))
     setup = _prepare(rows, work)
     steps = rows // args.batch_size
     config = FeederConfig(batch_size=args.batch_size, seed=7, repeat=True, drop_remainder=True)
