@@ -274,8 +274,8 @@ def tuning_job_request(
     study = v.StudySpec(
         metrics=[
             v.StudySpec.MetricSpec(
-                metric_id=spec.tune.objective,
-                goal=v.StudySpec.MetricSpec.GoalType[objective_goal(spec.tune.objective)],
+                metric_id=spec.tune_objective,
+                goal=v.StudySpec.MetricSpec.GoalType[objective_goal(spec.tune_objective)],
             )
         ],
         parameters=[p for p in map(parameter_spec, space["space"]) if p is not None],

@@ -200,6 +200,7 @@ def tune_inputs(
         "module_version": code_version(files=[module_path]),
         "defaults": _default_hyperparameters(spec),
         **{name: value for name, value in vars(spec.tune).items() if name != "enabled"},
+        "objective": spec.tune_objective,
         "seed": spec.train.seed,
         "custom_config": spec.train.custom_config,  # a TFX tuner_fn's, as run_fn's
         # The last search is a parameter: a new search in between is a different input.

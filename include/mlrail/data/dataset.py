@@ -65,7 +65,11 @@ def iter_batches(
     """
     with fsspec.open(path, "rb", compression="infer") as handle:
         if format_of(path, fmt) == "csv":
-            options = pacsv.ConvertOptions(include_columns=columns) if columns else None
+            # An empty field is a missing value, in a text column too (as pandas reads it):
+            # an empty label is then an unlabelled row, not a class named "".
+            options = pacsv.ConvertOptions(
+                include_columns=columns or [], strings_can_be_null=True
+            )
             yield from pacsv.open_csv(
                 handle,
                 read_options=pacsv.ReadOptions(block_size=64 << 20),

@@ -311,11 +311,8 @@ class PipelineSpec:
                 self.data.positive_label,
             )
         self.evaluation.check_metrics(self.task)
-        if not self.tune.objective:
-            tune = dataclasses.replace(self.tune, objective=catalog.default_objective(self.task))
-            object.__setattr__(self, "tune", tune)
         for where, name in (
-            ("tune.objective", self.tune.objective),
+            ("tune.objective", self.tune_objective),
             ("train.early_stopping_metric", self.train.early_stopping_metric),
         ):
             one_of(where, name, catalog.training_metrics_for(self.task))
@@ -333,6 +330,11 @@ class PipelineSpec:
                 "random with backend: vertex (Vertex AI Vizier has no hyperband)",
                 self.tune.algorithm,
             )
+
+    @property
+    def tune_objective(self) -> str:
+        """``tune.objective``, or the task's default (evaluation.catalog)."""
+        return self.tune.objective or catalog.default_objective(self.task)
 
     @property
     def project_root(self) -> Path:

@@ -166,3 +166,19 @@ def test_staged_schedule_records_each_stage(env, prepare, taxi_file):
     assert all("val_auc" in s["final"] for s in stages)
     record = env.artifacts.read_json(result.outputs["model"].uri, "training.json")
     assert [len(s["history"]["loss"]) for s in record["stages"]] == [1, 2]
+
+
+def test_an_empty_text_label_in_a_csv_is_an_unlabelled_row(env, tmp_path):
+    path = tmp_path / "species.csv"
+    path.write_text("x,island,species\n1.0,Dream,Adelie\n2.0,,Gentoo\n3.0,Biscoe,\n")
+    spec = spec_for(path)
+    spec = dataclasses.replace(
+        spec,
+        task="multiclass_classification",
+        data=dataclasses.replace(spec.data, label="species", features=type(spec.data.features)()),
+        evaluation=type(spec.evaluation)(),
+    )
+    with pytest.raises(
+        ValueError, match=r"label column 'species' is empty in 1 row\(s\) \(first at rows \[2\]\)"
+    ):
+        ingest_examples(env, spec, RunInfo(spec.pipeline, run_id="r"))

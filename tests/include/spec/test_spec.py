@@ -67,7 +67,7 @@ def test_a_spec_without_a_model_module_trains_the_built_in_model(tmp_path, task,
     spec = load_spec(_spec(tmp_path, SPEC_ONLY.format(task=task)))
     assert spec.train.module == ""
     assert spec.model_module().endswith("mlrail/training/tabular.py")
-    assert spec.tune.objective == objective
+    assert spec.tune.objective == "" and spec.tune_objective == objective
 
 
 @pytest.mark.parametrize(
