@@ -183,7 +183,8 @@ def test_binary_label_of_two_strings(project):
     answer = serve(**_raw(serve, rows))
     scores, classes = answer["score"].numpy(), [c.decode() for c in answer["class"].numpy()]
     assert classes == ["default" if s >= 0.5 else "repaid" for s in scores]
-    assert "dataset" in _lineage(airflow, "loans")
+    text = _lineage(airflow, "loans")
+    assert f"dataset {root / 'data' / 'loans.parquet'} version 1" in text
 
 
 def test_regression_label(project):

@@ -70,17 +70,6 @@ def identity_columns(columns: list[str], key: list[str]) -> list[str]:
     return list(key) if key else list(columns)
 
 
-def split_of(
-    table: pa.Table, ratios: dict[str, int], key: list[str] | None = None, seed: int = 0
-) -> np.ndarray:
-    """Split name per row of ``table`` by the hash alone (no ledger)."""
-    missing = sorted(set(key or []) - set(table.schema.names))
-    if missing:
-        raise ValueError(f"split.key names columns {missing} that the data does not have")
-    codes = assign(identity_hashes(table, identity_columns(table.schema.names, key)), ratios, seed)
-    return np.asarray(SPLITS)[codes]
-
-
 @dataclass(frozen=True)
 class Ledger:
     """The split of every row of a previous version, by its identity in ``columns``."""
