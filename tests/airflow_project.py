@@ -30,6 +30,9 @@ class AirflowProject:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "MLRAIL_HOME": str(self.mlrail_home),
+            # Runs read data that tests write to their own temporary folders, all under
+            # pytest's base folder: the data roots a deployment would configure.
+            "MLRAIL_DATA_ROOTS": str(home.parent),
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
 

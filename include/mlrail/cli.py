@@ -1,4 +1,4 @@
-"""``python -m mlrail``: lineage, run summaries and example data from the command line."""
+"""``python -m mlrail``: lineage, run summaries, cleanup and example data from the command line."""
 
 from __future__ import annotations
 
@@ -21,6 +21,27 @@ def _summary(args: argparse.Namespace) -> None:
 
     summary = run_summary(Env.open(), args.run, prefix=args.dag_id or "")
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+
+
+def _gc(args: argparse.Namespace) -> None:
+    from mlrail.components import all_components
+    from mlrail.store.recovery import clean, collect
+
+    env = Env.open()
+    found = collect(env, all_components())
+    if not found:
+        print("nothing to clean: no interrupted work found")
+        return
+    for item in found:
+        print(
+            f"{'removing' if args.apply else 'would remove'}: {item.path or item.reason}"
+            + (f"  ({item.reason})" if item.path else "")
+        )
+    if args.apply:
+        clean(env, found)
+        print(f"cleaned {len(found)} leftover(s)")
+    else:
+        print(f"{len(found)} leftover(s); nothing changed (dry run). Run with --apply to clean.")
 
 
 def _datagen(args: argparse.Namespace) -> None:
@@ -57,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--dag-id", help="latest run of this DAG")
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(handler=_summary)
+
+    gc = commands.add_parser(
+        "gc", help="find (and with --apply, remove) what interrupted work left behind"
+    )
+    gc.add_argument("--apply", action="store_true", help="clean up; default is a dry run")
+    gc.set_defaults(handler=_gc)
 
     datagen = commands.add_parser("datagen", help="write Chicago-taxi-like example trips")
     datagen.add_argument("--out", required=True, help="a .parquet or .csv path")

@@ -39,7 +39,10 @@ def training_knobs(spec) -> dict:
 
 def training_dag(spec_path: str | Path) -> DAG:
     """``<pipeline>_training``: ingest -> statistics -> schema -> validate -> train ->
-    evaluate -> push, with a trigger form (``force``, ``data_source``)."""
+    evaluate -> push, with a trigger form (``force``, ``data_source``).
+
+    The spec is loaded (and checked: module, schema file, schedule) here, at parse time,
+    so a broken spec is an import error of the DAG file that names the file and field."""
     spec = load_spec(spec_path)
     path = str(Path(spec_path).resolve())
     with DAG(
@@ -60,7 +63,9 @@ def training_dag(spec_path: str | Path) -> DAG:
             "data_source": Param(
                 "",
                 type="string",
-                description="Override data.source for this run (path or URL); "
+                description="Override data.source for this run (path or URL, inside the "
+                "data roots: data_roots in the mlrail_default connection, by default the "
+                "project's data folder and the folder of data.source); "
                 f"empty uses {spec.data.source}",
             ),
         },

@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mlrail.errors import DeterministicError
+from mlrail.spec import SpecError
 from mlrail_airflow.dag_factory import training_dag
 from tests.conftest import TAXI_SPEC
 
@@ -15,6 +17,10 @@ def _spec(tmp_path, train_extra: str):
         "pipeline: knobs\n"
         "data: {source: d.csv, label: y}\n"
         f"train: {{module: m.py, {train_extra}}}\n"
+    )
+    (tmp_path / "m.py").write_text(
+        "def build_model(schema, statistics, hyperparameters):\n    pass\n\n\n"
+        "def hyperparameter_space(hp):\n    pass\n"
     )
     return path
 
@@ -96,3 +102,45 @@ def test_window_sensor_defers_to_the_opening_and_passes_inside():
         end=closes.strftime("%H:%M"),
     )
     assert inside.execute({}) is None
+
+
+def test_a_missing_model_module_fails_the_dag_import_naming_spec_and_field(tmp_path):
+    path = _spec(tmp_path, "seed: 1")
+    path.write_text(path.read_text().replace("module: m.py", "module: models/gone.py"))
+    with pytest.raises(SpecError) as raised:
+        training_dag(path)
+    assert isinstance(raised.value, DeterministicError)
+    assert str(raised.value).startswith(
+        f"{path}:3: field 'train.module': expected the path of an existing model module file, "
+        f"got '{tmp_path / 'models' / 'gone.py'}'"
+    )
+
+
+def test_the_dag_processor_shows_the_spec_error_as_the_files_import_error(tmp_path):
+    """What the Airflow UI shows for the DAG file: its import error, read by the same
+    DagBag the DAG processor uses, names the spec file and the field."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.dags.conftest import BAG
+
+    spec = _spec(tmp_path, "seed: 1")
+    spec.write_text(spec.read_text() + "schedule: '0 25 * * *'\n")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "knobs_training.py").write_text(
+        "from mlrail_airflow.dag_factory import training_dag\n\n"
+        f"dag = training_dag({str(spec)!r})\n"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow")}
+    done = subprocess.run(
+        [sys.executable, "-c", BAG, str(dags)], capture_output=True, text=True, env=env, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["dags"] == {}
+    (error,) = found["errors"].values()
+    assert f"{spec}:4: field 'schedule': expected a cron expression that fires" in error
+    assert "got '0 25 * * *'" in error

@@ -234,3 +234,45 @@ def test_blocking_anomalies_fail_without_retry(project, tmp_path, taxi_frame):
     )
     message = _fails_at_once(validate)
     assert "BlockingAnomaliesError" in message and "'payment_type' values" in message
+
+
+def test_a_data_source_outside_the_data_roots_fails_without_retry(project):
+    """The trigger form's data_source is whatever the person triggering typed: /etc is
+    refused before anything is listed, and the failure is final."""
+    from mlrail_airflow.operators import IngestExamplesOperator
+
+    ingest = IngestExamplesOperator(task_id="ingest", spec_path=str(project))
+    message = _fails_at_once(ingest, data_source="/etc")
+    data = project.parents[2] / "data"
+    assert message.startswith(
+        f"SourceNotAllowed: data source '/etc' is outside the allowed data roots ['{data}']"
+    )
+
+
+def test_the_connection_names_the_data_roots(project, monkeypatch, tmp_path, taxi_frame):
+    """data_roots in the mlrail_default connection's extra replace the defaults; a value
+    that is not a list of paths fails at once, naming the connection."""
+    import json
+    import os
+
+    from mlrail.data.datagen import write_dataset
+    from mlrail_airflow.operators import IngestExamplesOperator
+    from tests.plugins.task_context import context
+
+    lake = tmp_path / "lake"
+    outside_default = write_dataset(taxi_frame, lake / "trips.parquet")
+    conn = json.loads(os.environ["AIRFLOW_CONN_MLRAIL_DEFAULT"])
+    ingest = IngestExamplesOperator(task_id="ingest", spec_path=str(project))
+    assert "outside the allowed data roots" in _fails_at_once(
+        ingest, data_source=str(outside_default)
+    )
+    conn["extra"]["data_roots"] = [str(lake)]
+    monkeypatch.setenv("AIRFLOW_CONN_MLRAIL_DEFAULT", json.dumps(conn))
+    result = ingest.execute(context(data_source=str(outside_default)))
+    assert result["rows"]["train"] > 0
+    conn["extra"]["data_roots"] = {"path": str(lake)}
+    monkeypatch.setenv("AIRFLOW_CONN_MLRAIL_DEFAULT", json.dumps(conn))
+    message = _fails_at_once(ingest, data_source=str(outside_default))
+    assert message.startswith(
+        "ValueError: connection mlrail_default: extra data_roots: expected a list of paths"
+    )

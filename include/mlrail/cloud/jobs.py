@@ -50,6 +50,13 @@ class RemoteJob:
     kind: str  # "custom_job" | "hyperparameter_tuning_job"
 
 
+def job_lease_seconds(spec: PipelineSpec) -> float:
+    """How long a submitted job holds its cache key: its own timeout and half an hour for
+    queueing, or a day when the spec sets no budget (Vertex AI's default job timeout is
+    7 days, but a run still waiting after a day should not block others silently)."""
+    return spec.train.max_minutes * 60 + 1800 if spec.train.max_minutes else 24 * 3600
+
+
 def vertex_parameters(spec: PipelineSpec) -> dict[str, Any]:
     """Where and on what the job ran, recorded with the execution (and in its cache key:
     the same inputs trained on Vertex AI are a different execution from a local one)."""
@@ -93,7 +100,14 @@ def begin_training(
     module = params["module_path"]
     params = {**params, **vertex_parameters(spec)}
     started = start_external(
-        env, train_component.TRAIN, inputs, params, run, force, code_files=(module,)
+        env,
+        train_component.TRAIN,
+        inputs,
+        params,
+        run,
+        force,
+        code_files=(module,),
+        lease_seconds=job_lease_seconds(spec),
     )
     if isinstance(started, ComponentResult):
         return started
@@ -169,7 +183,14 @@ def begin_tuning(
         )
     params = {**params, **vertex_parameters(spec)}
     started = start_external(
-        env, tune_component.COMPONENT, inputs, params, run, force, code_files=(module_path,)
+        env,
+        tune_component.COMPONENT,
+        inputs,
+        params,
+        run,
+        force,
+        code_files=(module_path,),
+        lease_seconds=job_lease_seconds(spec),
     )
     if isinstance(started, ComponentResult):
         return started

@@ -1,1 +1,23 @@
 """Pipeline components: each module holds one executor and its ``Component`` definition."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlrail.store.runner import Component
+
+
+def all_components() -> list[Component]:
+    """Every Component defined in this package's modules (found, not listed)."""
+    from mlrail.store.runner import Component
+
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, Component):
+                found[value.name] = value
+    return sorted(found.values(), key=lambda c: c.name)

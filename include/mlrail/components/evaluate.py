@@ -29,10 +29,6 @@ def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
         models["baseline"] = ctx.inputs["baseline"]
     metrics = {}
     for role, model in models.items():
-        if role == "baseline" and model.id == models["candidate"].id:
-            # A re-run whose training came from the cache: the candidate is the blessed model.
-            metrics[role] = metrics["candidate"]
-            continue
         with artifacts.read(model.uri) as local:
             predictions = predict_saved_model(local / "saved_model", test, schema)
         metrics[role] = task_metrics(label["task"], targets, predictions, class_names(label))
@@ -55,10 +51,10 @@ def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
     )
 
 
-# Not cacheable: the verdict depends on which model is blessed at the time it runs.
+# Cacheable: the verdict depends on which model is blessed when it runs, and that model
+# (and its version) is an input of the key, so a new blessed model is a new evaluation.
 COMPONENT = Component(
     name="evaluate",
     executor=evaluate,
     outputs={"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
-    cacheable=False,
 )

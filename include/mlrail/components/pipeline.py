@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from mlrail.components import evaluate as evaluate_component
 from mlrail.components import ingest as ingest_component
 from mlrail.components import push as push_component
@@ -17,10 +15,11 @@ from mlrail.components import schema as schema_component
 from mlrail.components import statistics as statistics_component
 from mlrail.components import train as train_component
 from mlrail.components import tune as tune_component
-from mlrail.data.dataset import resolve_dataset
+from mlrail.data.dataset import DataRoots, resolve_dataset, source_text
 from mlrail.data.expectations import load_user_suites
 from mlrail.data.validation import BlockingAnomaliesError
 from mlrail.spec import PipelineSpec
+from mlrail.spec.overrides import read_overrides
 from mlrail.store.cache import code_version
 from mlrail.store.metadata import Artifact
 from mlrail.store.registry import ModelRegistry
@@ -47,8 +46,17 @@ def _data_inputs(env: Env, examples_id: int, statistics_id: int, schema_id: int)
 def ingest_examples(
     env: Env, spec: PipelineSpec, run: RunInfo, force: bool = False, source: str | None = None
 ) -> ComponentResult:
-    source = spec.resolve(source or spec.data.source)
-    dataset = resolve_dataset(env.metadata, source, spec.data.format, spec.data.content_hash)
+    """Ingest the spec's data source, or ``source`` for this run (the DAG's ``data_source``
+    param), which must lie in the allowed data roots (the settings' ``data_roots``, else
+    the spec's defaults): SourceNotAllowed otherwise, before anything is listed."""
+    roots = None
+    if source:
+        roots = DataRoots(tuple(map(spec.resolve, env.settings.data_roots or spec.data_roots())))
+        source = spec.resolve(source_text(source))
+    source = source or spec.resolve(spec.data.source)
+    dataset = resolve_dataset(
+        env.metadata, source, spec.data.format, spec.data.content_hash, roots=roots
+    )
     params = {
         "format": spec.data.format,
         "label": spec.data.label,
@@ -113,10 +121,35 @@ def infer_schema(
     overrides = spec.schema_overrides_path()
     if overrides.exists():
         # The file's content is a parameter: editing it misses the cache, as it should.
-        params["overrides"] = yaml.safe_load(overrides.read_text()) or {}
+        params["overrides"] = read_overrides(overrides)
         params["overrides_file"] = str(overrides)
     inputs = {"statistics": _artifact(env, statistics_id, "DatasetStatistics")}
     return run_component(env, schema_component.INFER, inputs, params, run, force=force)
+
+
+def reference_schema(env: Env, spec: PipelineSpec, schema: Artifact) -> tuple[Artifact, str] | None:
+    """The schema a new dataset version must stay compatible with, and what it is: the one
+    the blessed model was trained with, else the newest other schema of this pipeline (the
+    previous dataset version's). None for a first run."""
+    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, push_component.BLESSED)
+    if blessed is not None:
+        training = env.metadata.producer_of(blessed.model_artifact_id)
+        trained_on = training and env.metadata.io_of(training.id, "input").get("schema")
+        if trained_on is not None and trained_on.fingerprint == schema.fingerprint:
+            return None  # nothing can have changed; leaving it out keeps the cache key
+        if trained_on is not None and env.artifacts.exists(trained_on.uri):
+            return trained_on, f"the blessed model v{blessed.version}"
+    for execution in reversed(env.metadata.executions(component="schema", pipeline=spec.pipeline)):
+        if execution.state not in ("complete", "cached"):
+            continue
+        earlier = env.metadata.io_of(execution.id, "output").get("schema")
+        if (
+            earlier is not None
+            and earlier.fingerprint != schema.fingerprint
+            and env.artifacts.exists(earlier.uri)
+        ):
+            return earlier, f"the schema of run {execution.run_id}"
+    return None
 
 
 def validate_data(
@@ -143,6 +176,9 @@ def validate_data(
             else [],
         },
     }
+    reference = reference_schema(env, spec, inputs["schema"])
+    if reference is not None:
+        inputs["reference_schema"], params["reference"] = reference
     result = run_component(env, schema_component.VALIDATE, inputs, params, run, force=force)
     if result.result["blocking"]:
         blocking = [m for m in result.result["messages"] if m.startswith("[blocking]")]
@@ -288,8 +324,11 @@ def evaluate_model(
         "tolerance": spec.evaluation.baseline_tolerance,
     }
     blessed = ModelRegistry(env.metadata).resolve(spec.model_name, push_component.BLESSED)
-    if blessed is not None:
-        inputs["baseline"] = env.metadata.get_artifact(blessed.model_artifact_id)
+    baseline = blessed and env.metadata.get_artifact(blessed.model_artifact_id)
+    # The blessed model itself (a re-run after its own push, or a cached training) has
+    # nothing to be compared with: its first evaluation stands, and is reused.
+    if baseline is not None and baseline.fingerprint != inputs["model"].fingerprint:
+        inputs["baseline"] = baseline
         params["baseline_version"] = blessed.version
     return run_component(env, evaluate_component.COMPONENT, inputs, params, run)
 
@@ -308,7 +347,7 @@ def push_model(
     )
     params = {"model_name": spec.model_name, "serving_root": serving_root}
     result = run_component(env, push_component.COMPONENT, inputs, params, run)
-    if result.result.get("pushed"):
+    if "pushed_model" in result.outputs:
         ModelRegistry(env.metadata).set_pushed(
             spec.model_name, result.result["version"], result.outputs["pushed_model"].id
         )

@@ -1,4 +1,9 @@
-"""Push: register a blessed model version and lay it out for TF Serving, atomically."""
+"""Push: publish a blessed model version for TF Serving, atomically and compare-and-set.
+
+A push moves ``blessed`` only from the version its evaluation compared against (or from
+unset, for a first model). Re-running an old run's push therefore never changes what is
+blessed now: when ``blessed`` has moved since, the push is refused with what to re-run.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,32 @@ import shutil
 import uuid
 from pathlib import Path
 
-from mlrail.store.registry import ModelRegistry
-from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.errors import DeterministicError
+from mlrail.store.metadata import Execution
+from mlrail.store.registry import AliasMovedError, ModelRegistry
+from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput
 
 BLESSED = "blessed"
+# Hidden copies under way in the serving folder: ``.<version>.staging-e<execution>-<tag>``;
+# the execution id lets cleanup tell a dead push's leftovers from a live one's.
+STAGING = ".{version}.staging-e{execution}-"
 
 
-def copy_model_atomically(source: Path, target: Path) -> bool:
+class StaleBlessingError(DeterministicError):
+    """The blessing was decided against a blessed version that is no longer blessed."""
+
+
+def stale_sentence(run_id: str, conflict: AliasMovedError) -> str:
+    compared = "no blessed model" if conflict.expected is None else f"blessed v{conflict.expected}"
+    return (
+        f"Not pushed: run {run_id} evaluated its candidate against {compared}, but "
+        f"{conflict.alias} is now v{conflict.current}. Pushing would replace v{conflict.current} "
+        f"with a model never compared with it. To push this model, clear this run's evaluate "
+        f"task with its downstream tasks: it is then compared with v{conflict.current}."
+    )
+
+
+def copy_model_atomically(source: Path, target: Path, execution_id: int) -> bool:
     """Copy a SavedModel directory to ``target``; False if a complete copy is already there.
 
     The copy is built in a hidden sibling and renamed into place, so a server watching the
@@ -25,7 +49,8 @@ def copy_model_atomically(source: Path, target: Path) -> bool:
     if (target / "saved_model.pb").exists():
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.staging-{uuid.uuid4().hex[:8]}")
+    prefix = STAGING.format(version=target.name, execution=execution_id)
+    staging = target.with_name(prefix + uuid.uuid4().hex[:8])
     try:
         shutil.copytree(source, staging, ignore=shutil.ignore_patterns("saved_model.pb"))
         shutil.copy2(source / "saved_model.pb", staging / "saved_model.pb")
@@ -45,42 +70,70 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
         return ExecutorOutput(
             result={"pushed": False, "reason": reason}, skipped=frozenset({"pushed_model"})
         )
-    registry = ModelRegistry(ctx.env.metadata)
-    model = ctx.inputs["model"]
-    version = registry.register(p["model_name"], model.id, ctx.execution_id)
-    serving_dir = Path(p["serving_root"]) / p["model_name"] / str(version.version)
+    registry, name, model = ModelRegistry(ctx.env.metadata), p["model_name"], ctx.inputs["model"]
+    compared = blessing.get("baseline_version")
+    version = registry.register(name, model.id, ctx.execution_id)
+    current = registry.resolve(name, BLESSED)
+    if current is not None and current.version not in (compared, version.version):
+        # Refused before anything is copied; publish below re-checks inside its transaction.
+        conflict = AliasMovedError(name, BLESSED, compared, current.version)
+        raise StaleBlessingError(stale_sentence(ctx.run.run_id, conflict))
+    serving_dir = Path(p["serving_root"]) / name / str(version.version)
     with artifacts.read(model.uri) as local:
-        copied = copy_model_atomically(local / "saved_model", serving_dir)
-    moved = registry.move_alias(
-        p["model_name"],
-        BLESSED,
-        version.version,
-        reason=blessing["sentence"],
-        actor=ctx.run.actor,
-        run_id=ctx.run.run_id,
-        execution_id=ctx.execution_id,
-    )
-    record = {
-        "model": p["model_name"],
+        copied = copy_model_atomically(local / "saved_model", serving_dir, ctx.execution_id)
+    try:
+        moved = registry.publish(
+            name,
+            version.version,
+            BLESSED,
+            reason=blessing["sentence"],
+            actor=ctx.run.actor,
+            expected=compared,
+            run_id=ctx.run.run_id,
+            execution_id=ctx.execution_id,
+        )
+    except AliasMovedError as conflict:
+        if copied and registry.get(name, version.version, reserved=True).published_at is None:
+            shutil.rmtree(serving_dir, ignore_errors=True)  # no server may load it
+        raise StaleBlessingError(stale_sentence(ctx.run.run_id, conflict)) from None
+    result = {
+        "pushed": True,
+        "model": name,
         "version": version.version,
         "serving_path": str(serving_dir),
-        "model_artifact_id": model.id,
+        "copied": copied,
+        "alias_moved": moved,
+        "reason": blessing["sentence"],
     }
+    if version.published_at is not None and not (copied or moved):
+        # A cleared push, or a later run with the same model: it was in place and blessed
+        # already. Recording another PushedModel would be a duplicate of the first one.
+        return ExecutorOutput(result=result, skipped=frozenset({"pushed_model"}))
+    record = {k: result[k] for k in ("model", "version", "serving_path")}
+    record["model_artifact_id"] = model.id
     (ctx.outputs["pushed_model"] / "push.json").write_text(json.dumps(record, indent=2))
-    return ExecutorOutput(
-        properties={"pushed_model": record},
-        result={
-            "pushed": True,
-            "model": p["model_name"],
-            "version": version.version,
-            "serving_path": str(serving_dir),
-            "copied": copied,
-            "alias_moved": moved,
-            "reason": blessing["sentence"],
-        },
-    )
+    return ExecutorOutput(properties={"pushed_model": record}, result=result)
+
+
+def push_leftovers(env: Env, execution: Execution) -> list[str]:
+    """What a push that died left in the serving folder: its hidden copies under way, and
+    the folder of a version it reserved but never published (a server may load it)."""
+    params = execution.parameters
+    if "serving_root" not in params:
+        return []
+    folder = Path(params["serving_root"]) / params["model_name"]
+    paths = [str(p) for p in folder.glob(f".*.staging-e{execution.id}-*")]
+    registry = ModelRegistry(env.metadata)
+    for version in registry.reserved_by(params["model_name"], execution.id):
+        if (folder / str(version)).exists():
+            paths.append(str(folder / str(version)))
+    return paths
 
 
 COMPONENT = Component(
-    name="push", executor=push, outputs={"pushed_model": "PushedModel"}, cacheable=False
+    name="push",
+    executor=push,
+    outputs={"pushed_model": "PushedModel"},
+    cacheable=False,
+    leftovers=push_leftovers,
 )

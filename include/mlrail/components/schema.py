@@ -15,6 +15,7 @@ from mlrail.data.validation import (
     WARNING,
     Anomaly,
     anomalies_document,
+    schema_changes,
     validate_statistics,
 )
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
@@ -93,6 +94,10 @@ def validate(ctx: ExecutorContext) -> ExecutorOutput:
     schema = ctx.env.artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
     statistics = _statistics(ctx)
     anomalies = validate_statistics(statistics["splits"], schema, ctx.params["limits"])
+    if "reference_schema" in ctx.inputs:
+        reference = ctx.env.artifacts.read_json(ctx.inputs["reference_schema"].uri, "schema.json")
+        severity = ctx.params["limits"]["schema_change"]
+        anomalies = schema_changes(reference, schema, ctx.params["reference"], severity) + anomalies
     gx = ctx.params["expectations"]
     summary = {}
     if gx["enabled"]:

@@ -4,17 +4,23 @@ A fingerprint covers every file the source pattern matches: its path, size, and 
 modification time (local) or object generation / checksum (object stores). With
 ``content_hash=True`` the bytes are hashed too, which catches an edit that keeps size and
 mtime, at the cost of reading the data. A new fingerprint is a new dataset version.
+
+The Dataset record keeps a bounded summary of the files (their count, total bytes, a
+digest over the whole listing and the first ``LISTED_FILES`` of them), never the whole
+listing: a source of 37,000 files once stored a 6.4 MB row in the metadata.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
 
+LISTED_FILES = 20
 # Object-store metadata that changes whenever the object's bytes change.
 _VERSION_KEYS = (
     "generation",
@@ -53,10 +59,19 @@ class DatasetFingerprint:
         return sum(f.size for f in self.files)
 
     def describe(self) -> dict[str, Any]:
+        """The Dataset record's properties: a summary whose size does not grow with the
+        number of files (``files`` holds the first ``LISTED_FILES``; ``listing_sha256``
+        covers every path and size, in order)."""
+        listing = hashlib.sha256()
+        for f in self.files:
+            listing.update(f"{f.path}\t{f.size}\n".encode())
         return {
             "source": self.source,
-            "files": [f.__dict__ for f in self.files],
+            "file_count": len(self.files),
             "total_bytes": self.total_bytes,
+            "listing_sha256": listing.hexdigest(),
+            "files": [f.__dict__ for f in self.files[:LISTED_FILES]],
+            "files_truncated": len(self.files) > LISTED_FILES,
         }
 
 
@@ -76,6 +91,10 @@ def _sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return digest.hexdigest()
 
 
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
 def resolve_files(source: str) -> tuple[fsspec.AbstractFileSystem, list[str]]:
     """The files a source (path, directory or glob; local or any fsspec URL) refers to."""
     fs, path = fsspec.core.url_to_fs(source)
@@ -89,9 +108,16 @@ def resolve_files(source: str) -> tuple[fsspec.AbstractFileSystem, list[str]]:
     return fs, matches
 
 
-def fingerprint_dataset(source: str, content_hash: bool = False) -> DatasetFingerprint:
-    """Fingerprint every file matched by ``source``."""
+def fingerprint_dataset(
+    source: str, content_hash: bool = False, check: Callable[[str], None] | None = None
+) -> DatasetFingerprint:
+    """Fingerprint every file matched by ``source``; ``check(path)`` is called with each
+    file's local path first (mlrail.data.dataset: a file a symlink takes out of the
+    allowed data roots is refused before anything is read)."""
     fs, paths = resolve_files(source)
+    if check is not None and is_local(fs):
+        for path in paths:
+            check(path)
     states = []
     for path in paths:
         info = fs.info(path)

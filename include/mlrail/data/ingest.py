@@ -31,6 +31,7 @@ from mlrail.data.split import (
     ledger_columns,
 )
 from mlrail.errors import DataError
+from mlrail.spec.names import ALLOWED, unusable_names
 
 ROW_GROUP = 262_144
 
@@ -86,6 +87,19 @@ def select_features(
                 f"not in the data; the data has {names}"
             )
     return include or [c for c in names if c not in exclude and c != label]
+
+
+def check_model_names(features: list[str], label: str, url: str) -> None:
+    """Refuse features and a label whose names a model cannot take as inputs
+    (mlrail.spec.names): they would fail at training or export, or be renamed in the
+    SavedModel's signature."""
+    bad = unusable_names([*features, label])
+    if bad:
+        raise DataError(
+            f"{url}: column {bad[0]!r} cannot be a feature or label: expected {ALLOWED}; "
+            "rename the column, or list it in data.features.exclude"
+            + (f" (also {bad[1:6]})" if len(bad) > 1 else "")
+        )
 
 
 class _SplitWriters:
@@ -183,6 +197,7 @@ def write_examples(
             if columns is None:
                 columns = batch.schema.names
                 features = select_features(columns, source, label, include, exclude, request.key)
+                check_model_names(features, label, url)
                 matching = previous.ledger_columns(columns, request) if previous else None
                 if matching:
                     assigner.ledger = read_ledger(previous.uri, matching)

@@ -15,6 +15,8 @@ import pyarrow as pa
 from mlrail.data.hashing import is_numeric
 from mlrail.data.labels import REGRESSION, infer_label
 from mlrail.errors import DataError, DeterministicError
+from mlrail.spec.errors import SpecError
+from mlrail.spec.overrides import ROLES, TYPES, check_overrides
 
 
 class SchemaError(DeterministicError, ValueError):
@@ -76,35 +78,14 @@ def infer_schema(
     }
 
 
-FEATURE_FIELDS = {
-    "type": str,
-    "role": str,
-    "nullable": bool,
-    "null_share": float,
-    "min": float,
-    "max": float,
-    "domain": list,
-}
-TYPES, ROLES = ("int", "float", "string"), ("numeric", "categorical")
-
-
-def _override_feature(base: dict, entry: Any, where: str) -> dict:
-    if not isinstance(entry, dict):
-        raise SchemaError(f"{where}: expected a mapping of {', '.join(FEATURE_FIELDS)}")
-    unknown = sorted(set(entry) - set(FEATURE_FIELDS))
-    if unknown:
-        raise SchemaError(
-            f"{where}.{unknown[0]}: unknown field; expected one of {', '.join(FEATURE_FIELDS)}"
-        )
+def _override_feature(base: dict, entry: dict, where: str) -> dict:
+    """``base`` (the inferred feature, or only its name) with a checked schema-file entry."""
     feature = {**base, **entry}
-    if feature.get("type") not in TYPES:
-        raise SchemaError(
-            f"{where}.type: expected one of {', '.join(TYPES)}, got {feature.get('type')!r}"
-        )
-    if feature.get("role") not in ROLES:
-        raise SchemaError(
-            f"{where}.role: expected one of {', '.join(ROLES)}, got {feature.get('role')!r}"
-        )
+    for name, allowed in (("type", TYPES), ("role", ROLES)):
+        if feature.get(name) not in allowed:  # a feature the file adds must say both
+            raise SchemaError(
+                f"{where}.{name}: expected one of {', '.join(allowed)}, got {feature.get(name)!r}"
+            )
     needed = ("min", "max") if feature["role"] == "numeric" else ("domain",)
     missing = [k for k in needed if feature.get(k) is None]
     if missing:
@@ -114,15 +95,16 @@ def _override_feature(base: dict, entry: Any, where: str) -> dict:
     return feature
 
 
-def apply_overrides(schema: dict, overrides: dict, source: str) -> dict:
+def apply_overrides(schema: dict, overrides: Any, source: str) -> dict:
     """Apply ``<pipeline>.schema.yaml``: per-feature overrides of the inferred schema, or,
-    with ``pin: true``, the complete list of features (columns not listed are dropped)."""
-    unknown = sorted(set(overrides) - {"pin", "features"})
-    if unknown:
-        raise SchemaError(f"{source}: unknown field {unknown[0]!r}; expected pin, features")
-    entries = overrides.get("features") or {}
-    if not isinstance(entries, dict):
-        raise SchemaError(f"{source}: features: expected a mapping of column name to fields")
+    with ``pin: true``, the complete list of features (columns not listed are dropped).
+    The file's format is mlrail.spec.overrides' (checked again here: a SpecError naming
+    ``source`` and the field)."""
+    try:
+        overrides = check_overrides(overrides)
+    except SpecError as err:
+        raise err.in_file(source) from None
+    entries = overrides["features"]
     inferred = {f["name"]: f for f in schema["features"]}
     if overrides.get("pin"):
         names = list(entries)

@@ -244,6 +244,84 @@ def validate_statistics(splits: dict[str, dict], schema: dict, limits: dict) -> 
     return anomalies
 
 
+def _compatible(reference: str, current: str) -> bool:
+    """A model fed ``reference`` still works on ``current`` (int and float interchange)."""
+    numeric = {"int", "float"}
+    return current == reference or (current in numeric and reference in numeric)
+
+
+def _feature_changes(reference: dict, current: dict, against: str, severity: str) -> list[Anomaly]:
+    now = {f["name"]: f for f in current["features"]}
+    found = []
+    for before in reference["features"]:
+        name, after = before["name"], now.get(before["name"])
+        if after is None:
+            found.append(
+                Anomaly(
+                    "vanished_column",
+                    severity,
+                    "schema",
+                    name,
+                    f"column {name!r} ({before['type']}, {before['role']}) is gone from this "
+                    f"dataset version; {against} reads it: restore the column, or, to "
+                    f"train without it on purpose, {_ACCEPT}",
+                    {"expected": before["type"], "found": None, "against": against},
+                )
+            )
+        elif not _compatible(before["type"], after["type"]) or before["role"] != after["role"]:
+            found.append(
+                Anomaly(
+                    "type_change",
+                    severity,
+                    "schema",
+                    name,
+                    f"column {name!r} is {after['type']} ({after['role']}) in this dataset "
+                    f"version; {against} has {before['type']} ({before['role']}): fix the "
+                    f"data source, or, if the change is meant, {_ACCEPT}",
+                    {"expected": before["type"], "found": after["type"], "against": against},
+                )
+            )
+    return found
+
+
+def _label_change(reference: dict, current: dict, against: str, severity: str) -> list[Anomaly]:
+    before, after = reference["label"], current["label"]
+
+    def described(label: dict) -> str:
+        return f"{label['name']!r} ({label['type']}, {label['task']})"
+
+    same_type = _compatible(before["type"], after["type"])
+    if before["name"] == after["name"] and before["task"] == after["task"] and same_type:
+        return []
+    return [
+        Anomaly(
+            "label_change",
+            severity,
+            "schema",
+            after["name"],
+            f"the label is {described(after)} in this dataset version; {against} predicts "
+            f"{described(before)}: a model of another target should not replace it; fix "
+            f"the data, or, if the target changes on purpose, {_ACCEPT}",
+            {"expected": before, "found": after, "against": against},
+        )
+    ]
+
+
+_ACCEPT = "set validation.schema_change: warning in the spec for this run"
+
+
+def schema_changes(
+    reference: dict, current: dict, against: str, severity: str = BLOCKING
+) -> list[Anomaly]:
+    """What changed from the ``reference`` schema (the blessed model's, or the previous
+    dataset version's, described by ``against``) that a model trained on it cannot take:
+    a vanished column, a type or role change, another label. New columns are fine.
+    ``severity`` is the spec's ``validation.schema_change``."""
+    return _feature_changes(reference, current, against, severity) + _label_change(
+        reference, current, against, severity
+    )
+
+
 def anomalies_document(anomalies: list[Anomaly]) -> dict[str, Any]:
     blocking = [a for a in anomalies if a.severity == BLOCKING]
     return {

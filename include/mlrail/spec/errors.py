@@ -14,23 +14,36 @@ class SpecError(DeterministicError, ValueError):
 
     Sections raise it with the field's path inside the section (``numeric``,
     ``stages[0].batch_size`` ...); the loader adds where the section sits, so the message
-    names the whole path (``data.features.numeric``)."""
+    names the whole path (``data.features.numeric``) and, from the YAML, its line
+    (``taxi_tips.yaml:12: field 'train.module': ...``)."""
 
-    def __init__(self, field_path: str, expected: str, got: Any = dataclasses.MISSING, file=None):
-        self.field_path, self.expected, self.got, self.file = field_path, expected, got, file
+    def __init__(
+        self,
+        field_path: str,
+        expected: str,
+        got: Any = dataclasses.MISSING,
+        file=None,
+        line: int | None = None,
+    ):
+        self.field_path, self.expected, self.got = field_path, expected, got
+        self.file, self.line = file, line
         super().__init__(self._message())
 
     def _message(self) -> str:
-        where = f"{self.file}: " if self.file else ""
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         got = "" if self.got is dataclasses.MISSING else f", got {self.got!r}"
         return f"{where}field '{self.field_path or '<top level>'}': expected {self.expected}{got}"
 
-    def in_file(self, file: str | Path) -> SpecError:
-        return SpecError(self.field_path, self.expected, self.got, str(file))
+    def in_file(self, file: str | Path, line: int | None = None) -> SpecError:
+        return SpecError(self.field_path, self.expected, self.got, str(file), line)
 
     def under(self, prefix: str) -> SpecError:
         """The same error for a section that sits at ``prefix``."""
-        return SpecError(join(prefix, self.field_path), self.expected, self.got, self.file)
+        return SpecError(
+            join(prefix, self.field_path), self.expected, self.got, self.file, self.line
+        )
 
 
 def join(prefix: str, field_path: str) -> str:

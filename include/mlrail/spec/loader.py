@@ -2,9 +2,15 @@
 
 Values are checked against the dataclasses' types (``epochs: "ten"`` is an error, not a
 string), unknown fields are refused with the known ones listed, ``${VAR}`` is expanded
-by mlrail.spec.expand, and every error is a SpecError naming the file and the field's
-whole path (``train.stages[0].batch_size``). Relative paths are resolved against the
-project root (the folder holding ``include/``).
+by mlrail.spec.expand, and every error is a SpecError naming the file, the line and the
+field's whole path (``train.stages[0].batch_size``). Relative paths are resolved against
+the project root (the folder holding ``include/``).
+
+What the spec points at is checked too, so that a mistake fails the DAG import (and every
+task at its start, without retries) instead of a task hours into a run: the model module
+exists and defines what training and tuning call (read with ``ast``, not imported), the
+schema file ``<pipeline>.schema.yaml`` is well-formed, ``data.source`` is not the project
+itself, and the schedule is one Airflow can run.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlrail.spec.documents import Document, read_document
 from mlrail.spec.errors import SpecError, join
 from mlrail.spec.expand import UnsetVariable, expand
+from mlrail.spec.overrides import read_overrides
 from mlrail.spec.pipeline import PipelineSpec
 
 
@@ -96,24 +102,62 @@ def _build(cls: type, raw: Any, path: str) -> Any:
         raise err.under(path) from None
 
 
+def _check_module(spec: PipelineSpec) -> None:
+    from mlrail.training.modules import check_definitions, defined_names
+
+    path = spec.model_module()
+    check_definitions(
+        defined_names(path),
+        path,
+        tuning=spec.tune.enabled,
+        parallel_trials=spec.tune.parallel_trials,
+        vertex=spec.backend == "vertex",
+    )
+
+
+def _check_source(spec: PipelineSpec) -> None:
+    source = spec.resolve(spec.data.source)
+    if "://" in source:
+        return
+    project = spec.project_root
+    if project == Path(source).resolve() or project.is_relative_to(Path(source).resolve()):
+        raise SpecError(
+            "data.source",
+            f"the data's file, folder or glob, not the project folder {project} (or above it)",
+            spec.data.source,
+        )
+
+
+def _check_references(spec: PipelineSpec, document: Document) -> None:
+    """What the spec points at: see the module docstring."""
+    try:
+        _check_source(spec)
+        _check_module(spec)
+    except SpecError as err:
+        raise document.error(err) from None
+    overrides = spec.schema_overrides_path()
+    if overrides.is_file():
+        read_overrides(overrides)
+
+
 def load_spec(path: str | Path) -> PipelineSpec:
-    """Load and validate a pipeline spec; raise SpecError naming file and field on error."""
+    """Load and validate a pipeline spec; raise SpecError naming file, line and field."""
     path = Path(path)
     text = path.read_text()
+    document = read_document(path, text)
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SpecError("<yaml>", f"valid YAML ({err})", file=path) from None
-    try:
-        spec = _build(PipelineSpec, expand(raw), "")
+        spec = _build(PipelineSpec, expand(document.value), "")
     except UnsetVariable as err:
-        raise SpecError(
-            err.where,
-            f"environment variable {err.variable} to be set (or a default: "
-            f"${{{err.variable}:-default}})",
-            file=path,
+        raise document.error(
+            SpecError(
+                err.where,
+                f"environment variable {err.variable} to be set (or a default: "
+                f"${{{err.variable}:-default}})",
+            )
         ) from None
     except SpecError as err:
-        raise err.in_file(path) from None
+        raise document.error(err) from None
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return dataclasses.replace(spec, path=str(path.resolve()), digest=digest)
+    spec = dataclasses.replace(spec, path=str(path.resolve()), digest=digest)
+    _check_references(spec, document)
+    return spec

@@ -10,17 +10,50 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 # As a module: importing the catalogue first imports this package through spec.tasks.
 from mlrail.evaluation import catalog
 from mlrail.spec.errors import SpecError, not_negative, one_of, positive, share
+from mlrail.spec.names import ALLOWED, RULE, unusable_names
 from mlrail.spec.tasks import BINARY, TASKS
 
 STRATEGIES = ("single", "mirrored", "multi_worker", "parameter_server")
 FORMATS = ("auto", "csv", "parquet")
 SEVERITIES = ("warning", "blocking")
+# schedule: Airflow 3's timetables that are not cron, and the presets it turns into cron
+# (the task SDK's CRON_PRESETS, plus @annually, which it hands to croniter as is).
+NOT_CRON = ("@once", "@continuous")
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+SCHEDULE = (
+    "a cron expression that fires (minute hour day-of-month month day-of-week, e.g. "
+    f"'0 3 * * 1'), one of {', '.join((*NOT_CRON, *CRON_PRESETS))}, or null (manual runs)"
+)
+
+
+def check_schedule(field_path: str, schedule: str | None) -> None:
+    """Refuse a schedule Airflow's timetable would reject (or that never fires), with
+    croniter's reason: by croniter, as Airflow's CronTriggerTimetable checks it."""
+    if schedule is None or schedule in NOT_CRON:
+        return
+    try:
+        from croniter import croniter
+    except ImportError:  # no Airflow here (a training container): nothing schedules runs
+        return
+    try:
+        croniter(CRON_PRESETS.get(schedule, schedule), datetime(2026, 1, 1)).get_next(datetime)
+    except (ValueError, KeyError) as err:
+        raise SpecError(field_path, f"{SCHEDULE}; croniter says: {err}", schedule) from None
 
 
 @dataclass(frozen=True)
@@ -53,11 +86,18 @@ class DataSpec:
         if not self.label.strip():
             raise SpecError("label", "the name of the label column", self.label)
         one_of("format", self.format, FORMATS)
+        if unusable_names([self.label]):
+            raise SpecError("label", ALLOWED, self.label)
         features = self.features
         for name in ("include", "numeric", "categorical"):
             if self.label in getattr(features, name):
                 raise SpecError(
                     f"features.{name}", "feature lists that do not contain the label", self.label
+                )
+            bad = unusable_names(getattr(features, name))
+            if bad:
+                raise SpecError(
+                    f"features.{name}", f"names a model can take as inputs ({RULE})", bad
                 )
 
 
@@ -111,12 +151,16 @@ class ValidationSpec:
     max_duplicate_share: float = 0.05
     # A label class in eval or test that train does not have: the model cannot predict it.
     unseen_label_class: str = "warning"  # warning | blocking
+    # A column the blessed model reads that vanished or changed type, or another label:
+    # blocking, unless the change is meant (set warning for the run that makes it).
+    schema_change: str = "blocking"  # blocking | warning
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             if f.type == "float":
                 share(f.name, getattr(self, f.name))
         one_of("unseen_label_class", self.unseen_label_class, SEVERITIES)
+        one_of("schema_change", self.schema_change, SEVERITIES)
 
 
 @dataclass(frozen=True)
@@ -304,6 +348,7 @@ class PipelineSpec:
             raise SpecError("pipeline", "a lower_snake_case name", self.pipeline)
         one_of("task", self.task, TASKS)
         one_of("backend", self.backend, ("local", "vertex"))
+        check_schedule("schedule", self.schedule)
         if self.data.positive_label is not None and self.task != BINARY:
             raise SpecError(
                 "data.positive_label",
@@ -356,8 +401,25 @@ class PipelineSpec:
 
         return tabular.__file__
 
+    def data_roots(self) -> list[str]:
+        """Where a run's data source may be by default (``data_roots`` in the settings
+        replaces this): the project's ``data`` folder and the folder of ``data.source``."""
+        folders = [self.resolve("data"), source_folder(self.resolve(self.data.source))]
+        return list(dict.fromkeys(folders))
+
     def resolve(self, path: str) -> str:
         """Resolve a path from the spec: URLs as they are, relative paths against the project."""
         if "://" in path or Path(path).is_absolute():
             return path
         return str(self.project_root / path)
+
+
+def source_folder(source: str) -> str:
+    """The folder a data source (file, folder or glob; path or URL) lies in: a folder
+    itself, else the folder of its part before any wildcard."""
+    fixed = re.split(r"[*?\[]", source, maxsplit=1)[0]
+    if fixed == source and "://" not in source and Path(source).is_dir():
+        return source
+    if "/" not in fixed:
+        return "."
+    return fixed.rsplit("/", 1)[0] or "/"

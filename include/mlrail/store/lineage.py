@@ -100,6 +100,10 @@ def model_lineage(env: Env, model: str, version: int) -> dict[str, Any]:
             "version": dataset.properties.get("version"),
             "fingerprint": dataset.fingerprint,
             "files": dataset.properties.get("files", []),
+            # The record keeps the first files only (mlrail.data.fingerprint); the count is whole.
+            "file_count": dataset.properties.get(
+                "file_count", len(dataset.properties.get("files", []))
+            ),
         },
         "examples": [_artifact(a) for a in parents if a.type == "Examples"],
         "statistics": [_artifact(a) for a in parents if a.type == "DatasetStatistics"],
@@ -142,7 +146,7 @@ def format_lineage(report: dict[str, Any]) -> str:
     if data:
         lines.append(
             f"  dataset {data['source']} version {data['version']}"
-            f" (fingerprint {data['fingerprint'][:12]}, {len(data['files'])} file(s))"
+            f" (fingerprint {data['fingerprint'][:12]}, {data['file_count']} file(s))"
         )
     for kind in ("examples", "statistics", "schema"):
         for a in report[kind]:

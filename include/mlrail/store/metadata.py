@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +49,8 @@ class Execution:
     try_number: int | None
     started_at: datetime
     finished_at: datetime | None
+    owner: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,25 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
-    # Take the write lock at BEGIN: a deferred transaction that later upgrades to a write
-    # can fail with "database is locked" regardless of busy_timeout when tasks run in
-    # parallel; an immediate one just waits its turn.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock at BEGIN: a deferred transaction that later upgrades to a
+    # write can fail with "database is locked" regardless of busy_timeout when tasks run in
+    # parallel; an immediate one just waits its turn. Readers (``MetadataStore.reader``)
+    # begin deferred: under WAL they read a snapshot and never wait for a writer.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# Execution option marking a connection that only reads.
+READ_ONLY = "mlrail_read_only"
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    if not url.startswith("sqlite"):
+        return False
+    path = sa.engine.make_url(url).database
+    return bool(path) and path != ":memory:" and not Path(path).exists()
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -81,8 +99,6 @@ def create_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
-            from pathlib import Path
-
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -92,12 +108,29 @@ def create_engine(url: str) -> sa.Engine:
 
 
 class MetadataStore:
-    """Lineage graph in SQLite (default) or PostgreSQL; the schema is migrated on open."""
+    """Lineage graph in SQLite (default) or PostgreSQL.
 
-    def __init__(self, url: str):
+    The schema is migrated on open, unless ``read_only`` (the plugin's pages): then it is
+    only checked, and no statement takes the write lock, so a page never waits behind a
+    training run that is writing.
+    """
+
+    def __init__(self, url: str, read_only: bool = False):
         self.url = url
+        if read_only and _missing_sqlite_file(url):  # SQLite would create an empty one
+            raise LookupError(
+                "no mlrail metadata recorded yet: no pipeline has run against this store"
+            )
         self.engine = create_engine(url)
-        t.migrate(self.engine)
+        self.reader = self.engine.execution_options(**{READ_ONLY: True})
+        try:
+            if read_only:
+                t.check_version(self.reader, url)
+            else:
+                t.migrate(self.engine, self.reader)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
@@ -113,28 +146,38 @@ class MetadataStore:
         external: bool = False,
     ) -> Artifact:
         """Register an artifact, or return the existing one with the same URI and fingerprint."""
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(t.artifacts).where(
-                    t.artifacts.c.uri == uri, t.artifacts.c.fingerprint == fingerprint
-                )
-            ).first()
-            if row is None:
-                new_id = conn.execute(
-                    t.artifacts.insert().values(
-                        type=type,
-                        uri=uri,
-                        fingerprint=fingerprint,
-                        properties=properties or {},
-                        external=external,
-                        created_at=_now(),
-                    )
-                ).inserted_primary_key[0]
-                row = conn.execute(sa.select(t.artifacts).where(t.artifacts.c.id == new_id)).one()
-        return Artifact(**row._asdict())
+        query = sa.select(t.artifacts).where(
+            t.artifacts.c.uri == uri, t.artifacts.c.fingerprint == fingerprint
+        )
+        insert = t.artifacts.insert().values(
+            type=type,
+            uri=uri,
+            fingerprint=fingerprint,
+            properties=properties or {},
+            external=external,
+            created_at=_now(),
+        )
+        return Artifact(**self._get_or_create(query, insert)._asdict())
+
+    def _get_or_create(self, query: sa.Select, insert: sa.Insert) -> sa.Row:
+        """The row ``query`` finds, inserting it first if there is none. Two processes
+        may insert at once (PostgreSQL does not serialise them as SQLite does): the unique
+        constraint refuses the second, which then finds the first one's row."""
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(query).first()
+                    if row is None:
+                        conn.execute(insert)
+                        row = conn.execute(query).one()
+                    return row
+            except sa.exc.IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def get_artifact(self, artifact_id: int) -> Artifact:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 sa.select(t.artifacts).where(t.artifacts.c.id == artifact_id)
             ).first()
@@ -147,7 +190,7 @@ class MetadataStore:
         query = sa.select(t.artifacts).where(t.artifacts.c.uri == uri)
         if type:
             query = query.where(t.artifacts.c.type == type)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(t.artifacts.c.id)).all()
         return [Artifact(**r._asdict()) for r in rows]
 
@@ -170,8 +213,32 @@ class MetadataStore:
                 .values(state=state, result=result, error=error, finished_at=_now())
             )
 
+    def running_with_key(self, cache_key: str) -> Execution | None:
+        """The execution computing ``cache_key`` now, if any (there is at most one)."""
+        found = self.executions(cache_key=cache_key, state="running")
+        return found[0] if found else None
+
+    def renew_lease(self, execution_id: int, until: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.executions.update()
+                .where(t.executions.c.id == execution_id, t.executions.c.state == "running")
+                .values(lease_expires_at=until)
+            )
+
+    def interrupt(self, execution_id: int, reason: str) -> bool:
+        """Mark a running execution whose owner is gone ``interrupted``; False if it was no
+        longer running (it finished, or someone else marked it first)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                t.executions.update()
+                .where(t.executions.c.id == execution_id, t.executions.c.state == "running")
+                .values(state="interrupted", error=f"interrupted: {reason}", finished_at=_now())
+            )
+        return done.rowcount == 1
+
     def get_execution(self, execution_id: int) -> Execution:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 sa.select(t.executions).where(t.executions.c.id == execution_id)
             ).first()
@@ -184,7 +251,7 @@ class MetadataStore:
         query = sa.select(t.executions).order_by(t.executions.c.id)
         for column, value in where.items():
             query = query.where(t.executions.c[column] == value)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [Execution(**r._asdict()) for r in conn.execute(query)]
 
     def completed_with_key(self, cache_key: str) -> list[Execution]:
@@ -194,7 +261,7 @@ class MetadataStore:
             .where(t.executions.c.cache_key == cache_key, t.executions.c.state == "complete")
             .order_by(t.executions.c.id.desc())
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [Execution(**r._asdict()) for r in conn.execute(query)]
 
     # events -------------------------------------------------------------------------------
@@ -213,7 +280,7 @@ class MetadataStore:
 
     def events_of(self, execution_id: int) -> list[Event]:
         query = sa.select(t.events).where(t.events.c.execution_id == execution_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 Event(r.execution_id, r.artifact_id, r.kind, r.name)
                 for r in conn.execute(query.order_by(t.events.c.id))
@@ -223,7 +290,7 @@ class MetadataStore:
         query = sa.select(t.events).where(
             t.events.c.artifact_id == artifact_id, t.events.c.kind == kind
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [
                 Event(r.execution_id, r.artifact_id, r.kind, r.name)
                 for r in conn.execute(query.order_by(t.events.c.id))
@@ -248,19 +315,11 @@ class MetadataStore:
     # contexts -----------------------------------------------------------------------------
 
     def put_context(self, type: str, name: str, properties: dict | None = None) -> int:
-        with self.engine.begin() as conn:
-            found = conn.execute(
-                sa.select(t.contexts.c.id).where(
-                    t.contexts.c.type == type, t.contexts.c.name == name
-                )
-            ).scalar()
-            if found is not None:
-                return found
-            return conn.execute(
-                t.contexts.insert().values(
-                    type=type, name=name, properties=properties or {}, created_at=_now()
-                )
-            ).inserted_primary_key[0]
+        query = sa.select(t.contexts).where(t.contexts.c.type == type, t.contexts.c.name == name)
+        insert = t.contexts.insert().values(
+            type=type, name=name, properties=properties or {}, created_at=_now()
+        )
+        return self._get_or_create(query, insert).id
 
     def associate(self, context_ids: list[int], execution_id: int) -> None:
         with self.engine.begin() as conn:
@@ -276,7 +335,7 @@ class MetadataStore:
             .where(t.associations.c.execution_id == execution_id)
             .order_by(t.contexts.c.id)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [r._asdict() for r in conn.execute(query)]
 
     def executions_in_context(self, type: str, name: str) -> list[Execution]:
@@ -287,7 +346,7 @@ class MetadataStore:
             .where(t.contexts.c.type == type, t.contexts.c.name == name)
             .order_by(t.executions.c.id)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [Execution(**r._asdict()) for r in conn.execute(query)]
 
     def latest_context(self, type: str, name_prefix: str = "") -> str | None:
@@ -297,5 +356,5 @@ class MetadataStore:
             .order_by(t.contexts.c.id.desc())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(query).scalar()

@@ -7,12 +7,17 @@ Airflow operator, a Vertex AI container or a test:
    its input artifacts and its normalized parameters;
 2. unless ``force`` is set, a completed execution with that key whose outputs are still
    committed is reused: a new execution is recorded with state ``cached`` pointing at it;
-3. otherwise the executor runs with a staging directory per output; outputs are committed
-   atomically and registered only if it returns; a failure leaves a ``failed`` execution
-   and no artifact behind.
+3. otherwise the execution is claimed: the database holds one ``running`` execution per
+   cache key, so a concurrent run with the same key waits for it (mlrail.store.leases)
+   and reuses its result instead of computing it twice; an owner that died is detected,
+   its execution marked ``interrupted`` and its leftovers removed (mlrail.store.recovery);
+4. the executor runs with a staging directory per output, under a heartbeat that renews
+   the lease; outputs are committed atomically and registered only if it returns; a
+   failure leaves a ``failed`` execution and no artifact behind.
 
 Work that runs elsewhere (a Vertex AI job) goes through the same steps in two halves:
-``start_external`` (1, 2, and a ``running`` execution with the URIs its outputs go to),
+``start_external`` (1-3, a ``running`` execution with the URIs its outputs go to, leased
+for as long as the job may take),
 then ``finish_external`` (commit what the job wrote in place, register, complete) or
 ``fail_external`` (record the error, remove what was left half-written).
 """
@@ -20,6 +25,7 @@ then ``finish_external`` (commit what the job wrote in place, register, complete
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -28,9 +34,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from mlrail.store import leases
 from mlrail.store.artifacts import ArtifactStore
 from mlrail.store.cache import cache_key, code_version, normalize
-from mlrail.store.metadata import Artifact, MetadataStore
+from mlrail.store.metadata import Artifact, Execution, MetadataStore
 from mlrail.store.settings import Settings
 
 log = logging.getLogger("mlrail")
@@ -91,12 +100,18 @@ class ExecutorOutput:
 
 @dataclass(frozen=True)
 class Component:
-    """A named unit of work: an executor plus the artifact types it writes."""
+    """A named unit of work: an executor plus the artifact types it writes.
+
+    ``leftovers(env, execution)`` lists what an interrupted execution of this component
+    may have left outside its own artifact folder (the push's copies in the serving
+    folder); the runner and ``python -m mlrail gc`` remove them.
+    """
 
     name: str
     executor: Callable[[ExecutorContext], ExecutorOutput]
     outputs: dict[str, str]
     cacheable: bool = True
+    leftovers: Callable[[Env, Execution], list[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,12 +226,63 @@ def _reuse(
     return ComponentResult(execution_id, component.name, True, source_id, outputs, result)
 
 
-def _start(
-    env: Env, component: Component, run: RunInfo, inputs: dict[str, Artifact], ready: _Prepared
-) -> int:
-    execution_id = _record(env, run, state="running", **ready.common)
-    env.metadata.add_events(execution_id, "input", inputs)
-    return execution_id
+def _claim(
+    env: Env,
+    component: Component,
+    run: RunInfo,
+    inputs: dict[str, Artifact],
+    ready: _Prepared,
+    force: bool,
+    owner: str,
+    lease: float | None = None,
+) -> ComponentResult | int:
+    """A cache hit, or the id of a new ``running`` execution that this process owns.
+
+    While another live execution computes the same key, wait for it; then reuse its
+    result (unless ``force``: then compute again, after it, never beside it).
+    """
+    from mlrail.store.recovery import recover
+
+    waited_for = None
+    pause = 0.5
+    while True:
+        hit = None if force else _reuse(env, component, run, inputs, ready)
+        if hit is not None:
+            return hit
+        try:
+            execution_id = _record(
+                env,
+                run,
+                state="running",
+                owner=owner,
+                lease_expires_at=leases.expiry(lease),
+                **ready.common,
+            )
+        except sa.exc.IntegrityError:
+            holder = env.metadata.running_with_key(ready.key)
+            if holder is None:
+                continue  # it finished between our insert and our look
+            gone = leases.is_gone(holder, (run.dag_id, run.run_id, run.task_id), run.try_number)
+            if gone:
+                recover(env, component, holder, gone)
+                continue
+            if waited_for != holder.id:
+                waited_for = holder.id
+                log.info(
+                    "%s: execution %s (%s/%s, task %s) is computing the same key %s; waiting "
+                    "for it instead of computing it twice",
+                    component.name,
+                    holder.id,
+                    holder.dag_id,
+                    holder.run_id,
+                    holder.task_id,
+                    ready.key[:12],
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+            continue
+        env.metadata.add_events(execution_id, "input", inputs)
+        return execution_id
 
 
 def run_component(
@@ -229,19 +295,29 @@ def run_component(
     code_files: tuple[str, ...] = (),
 ) -> ComponentResult:
     """Run ``component`` or reuse a cached execution; see the module docstring."""
+    from mlrail.store.recovery import recover_component
+
+    recover_component(env, component)
     ready = _prepare(env, component, inputs, params, code_files)
-    hit = None if force else _reuse(env, component, run, inputs, ready)
-    if hit is not None:
-        return hit
-    execution_id = _start(env, component, run, inputs, ready)
+    claimed = _claim(env, component, run, inputs, ready, force, leases.this_owner())
+    if isinstance(claimed, ComponentResult):
+        return claimed
+    execution_id = claimed
     log.info(
         "%s: running as execution %s%s",
         component.name,
         execution_id,
         " (cache bypassed: force)" if force else "",
     )
+
+    def renew() -> None:
+        env.metadata.renew_lease(execution_id, leases.expiry())
+
     try:
-        outputs = _execute(env, component, run, execution_id, inputs, ready.common["parameters"])
+        with leases.Heartbeat(renew):
+            outputs = _execute(
+                env, component, run, execution_id, inputs, ready.common["parameters"]
+            )
     except BaseException as err:
         fail_external(env, execution_id, err)
         raise
@@ -269,14 +345,22 @@ def start_external(
     run: RunInfo,
     force: bool = False,
     code_files: tuple[str, ...] = (),
+    lease_seconds: float = 24 * 3600,
 ) -> ComponentResult | PendingExecution:
     """The first half of ``run_component`` for remote work: a cache hit, or a ``running``
-    execution (inputs and parameters recorded) with the URIs its outputs go to."""
+    execution (inputs and parameters recorded) with the URIs its outputs go to.
+
+    No process of ours lives while the job runs (the task defers), so the lease is set
+    once for ``lease_seconds``, the longest the job may take."""
+    from mlrail.store.recovery import recover_component
+
+    recover_component(env, component)
     ready = _prepare(env, component, inputs, params, code_files)
-    hit = None if force else _reuse(env, component, run, inputs, ready)
-    if hit is not None:
-        return hit
-    execution_id = _start(env, component, run, inputs, ready)
+    owner = leases.remote_owner(f"{run.dag_id}/{run.run_id}/{run.task_id}")
+    claimed = _claim(env, component, run, inputs, ready, force, owner, lease_seconds)
+    if isinstance(claimed, ComponentResult):
+        return claimed
+    execution_id = claimed
     outputs = {
         slot: env.artifacts.uri_for(run.pipeline, run.run_id, component.name, execution_id, slot)
         for slot in component.outputs

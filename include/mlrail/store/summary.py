@@ -26,10 +26,33 @@ def run_summary(env: Env, dag_run: str | None = None, prefix: str = "") -> dict[
                 "cached_from": e.cached_from,
                 "result": e.result or {},
                 "error": e.error,
+                "started_at": e.started_at,
+                "finished_at": e.finished_at,
             }
             for c, e in latest.items()
         },
     }
+
+
+def _at(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "an unknown time"
+
+
+def _unfinished(component: str, step: dict[str, Any]) -> str | None:
+    """The line for a step that did not complete, saying what happened and when."""
+    state = step["state"]
+    if state == "failed":
+        return f"  FAILED {component} at {_at(step['finished_at'])}: {step['error']}"
+    if state == "interrupted":
+        # The error starts with "interrupted: <why>" (mlrail.store.recovery).
+        why = (step["error"] or "interrupted").removeprefix("interrupted: ")
+        return (
+            f"  INTERRUPTED {component}: started {_at(step['started_at'])}, found dead "
+            f"at {_at(step['finished_at'])} ({why})"
+        )
+    if state == "running":
+        return f"  RUNNING {component} since {_at(step['started_at'])}"
+    return None
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -43,9 +66,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     ran = [c for c, s in steps.items() if s["state"] == "complete"]
     lines.append(f"  served from cache: {', '.join(cached) or 'nothing'}")
     lines.append(f"  computed: {', '.join(ran) or 'nothing'}")
-    failed = {c: s["error"] for c, s in steps.items() if s["state"] in ("failed", "running")}
-    for component, error in failed.items():
-        lines.append(f"  FAILED {component}: {error}")
+    for component, step in steps.items():
+        line = _unfinished(component, step)
+        if line:
+            lines.append(line)
     evaluation = steps.get("evaluate", {}).get("result", {})
     if evaluation:
         metrics = evaluation["metrics"]["candidate"]

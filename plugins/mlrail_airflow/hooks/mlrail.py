@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from mlrail.store.settings import Settings
+from mlrail.store.settings import Settings, data_roots_of
 
 
 def connection_extra(hook: BaseHook, conn_id: str) -> dict[str, Any] | None:
@@ -28,8 +28,10 @@ def connection_extra(hook: BaseHook, conn_id: str) -> dict[str, Any] | None:
 
 class MlrailHook(BaseHook):
     """Reads the ``mlrail_default`` connection; its extra holds ``artifact_root``,
-    ``metadata_url`` and ``serving_root``. Any of them missing (or the connection itself)
-    falls back to the ``MLRAIL_*`` environment and then to ``$MLRAIL_HOME``."""
+    ``metadata_url``, ``serving_root`` and ``data_roots`` (the folders and URL prefixes a
+    run's ``data_source`` must lie in). Any of them missing (or the connection itself)
+    falls back to the ``MLRAIL_*`` environment and then to ``$MLRAIL_HOME`` (for
+    ``data_roots``: each spec's project ``data`` folder and the folder of its source)."""
 
     conn_name_attr = "mlrail_conn_id"
     default_conn_name = "mlrail_default"
@@ -54,6 +56,9 @@ class MlrailHook(BaseHook):
             artifact_root=extra.get("artifact_root"),
             metadata_url=extra.get("metadata_url"),
             serving_root=extra.get("serving_root"),
+            data_roots=data_roots_of(
+                extra.get("data_roots"), f"connection {self.mlrail_conn_id}: extra data_roots"
+            ),
         )
 
     def get_env(self):

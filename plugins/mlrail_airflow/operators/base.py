@@ -30,8 +30,9 @@ def artifact_id(upstream: dict[str, Any] | None, slot: str, task: str) -> int:
 
 @contextmanager
 def final_errors() -> Iterator[None]:
-    """Fail the task without retries on a deterministic failure (mlrail.errors): a bad spec,
-    data of the wrong shape or type, blocking anomalies. A retry would fail the same way,
+    """Fail the task without retries on a deterministic failure (mlrail.errors): a bad spec
+    or schema file, data of the wrong shape or type, an unreadable data file, a data source
+    outside the allowed roots, blocking anomalies. A retry would fail the same way,
     and the message names the file, column or field. ValueError counts too: it is how
     Python and the libraries say an argument is wrong. Missing files and I/O errors still
     retry: the data may simply not have arrived yet."""
@@ -110,8 +111,12 @@ class MlrailBaseOperator(BaseOperator):
     @contextmanager
     def mlrail_env(self) -> Iterator[Env]:
         """The stores, closed afterwards; deterministic failures inside fail the task at
-        once (``final_errors``)."""
-        env = MlrailHook(self.mlrail_conn_id).get_env()
+        once (``final_errors``), and so does a malformed connection extra."""
+        from mlrail.store.runner import Env
+
+        with final_errors():
+            settings = MlrailHook(self.mlrail_conn_id).get_settings()
+        env = Env.open(settings)
         try:
             with final_errors():
                 yield env

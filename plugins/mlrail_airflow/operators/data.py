@@ -13,7 +13,11 @@ SCHEMA = ("schema", "schema")
 class IngestExamplesOperator(MlrailBaseOperator):
     """Fingerprints the data source, registers its version and splits it into Examples.
 
-    The DAG param ``data_source`` overrides the spec's ``data.source`` for one run.
+    The DAG param ``data_source`` overrides the spec's ``data.source`` for one run. It
+    comes from whoever may trigger the DAG, so it must resolve (symlinks and ``..``
+    followed) into the allowed data roots: ``data_roots`` in the connection's extra, by
+    default the project's ``data`` folder and the folder of the spec's source. Anything
+    else fails the task at once, naming the roots.
     """
 
     def run_stage(self, env, spec, run, force, context):

@@ -37,7 +37,8 @@ def test_second_run_is_served_from_cache_and_lineage_is_complete(env, taxi_file,
     run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="two"))
     states = _states(env, "two")
     assert all(states[c] == "cached" for c in CACHEABLE), states
-    assert states["evaluate"] == states["push"] == "complete"
+    # The candidate is the blessed model: its first evaluation stands. Push always runs.
+    assert states["evaluate"] == "cached" and states["push"] == "complete"
 
     registry = ModelRegistry(env.metadata)
     assert [v.version for v in registry.versions("taxi_tips")] == [1]
@@ -49,7 +50,8 @@ def test_second_run_is_served_from_cache_and_lineage_is_complete(env, taxi_file,
     assert report["training_run"]["run_id"] == "one"
     assert report["hyperparameters"]["epochs"] == 2
     assert set(report["code_versions"]) >= {"ingest", "statistics", "schema", "train"}
-    assert [p["execution"]["run_id"] for p in report["pushes"]] == ["one", "two"]
+    # Run two found v1 blessed and in place: no second PushedModel for the same push.
+    assert [p["execution"]["run_id"] for p in report["pushes"]] == ["one"]
     assert "version 1" in format_lineage(report)
 
     # A new row makes a new dataset version: everything downstream recomputes.

@@ -1,3 +1,4 @@
+import json
 import os
 
 import pytest
@@ -69,3 +70,23 @@ def test_dataset_versions(env, tmp_path):
     v2 = resolve_dataset(env.metadata, str(f))
     assert (v1.properties["version"], v2.properties["version"]) == (1, 2)
     assert v2.external and v2.properties["files"][0]["size"] == 6
+
+
+def test_a_dataset_record_summarizes_its_files_within_a_bound(env, tmp_path):
+    """A folder of many files is one small record: count, bytes, a digest over the whole
+    listing and the first files, never the full listing (37k files once made 6.4 MB)."""
+    from mlrail.data.fingerprint import LISTED_FILES
+
+    for i in range(LISTED_FILES + 15):
+        _write(tmp_path / "d" / f"part-{i:03d}.csv", f"x\n{i}\n")
+    v1 = resolve_dataset(env.metadata, str(tmp_path / "d"))
+    summary = v1.properties
+    assert summary["file_count"] == LISTED_FILES + 15 and summary["files_truncated"]
+    assert len(summary["files"]) == LISTED_FILES
+    assert summary["files"][0]["path"].endswith("part-000.csv")
+    assert summary["total_bytes"] == sum(f.stat().st_size for f in (tmp_path / "d").iterdir())
+    _write(tmp_path / "d" / "part-999.csv", "x\n9\n")  # past the listed files
+    v2 = resolve_dataset(env.metadata, str(tmp_path / "d"))
+    assert v2.properties["listing_sha256"] != summary["listing_sha256"]
+    assert v2.properties["files"] == summary["files"] and v2.properties["version"] == 2
+    assert len(json.dumps(v2.properties)) < 10_000

@@ -15,10 +15,18 @@ def test_taxi_spec_loads():
     assert spec.resolve("gs://bucket/x.parquet") == "gs://bucket/x.parquet"
 
 
+MODULE = "def build_model(schema, statistics, hyperparameters):\n    raise NotImplementedError\n"
+
+
 def _spec(tmp_path, body):
+    """The spec ``body`` in a project at ``tmp_path`` whose model modules (``m.py`` and
+    ``include/models/m.py``) define build_model."""
     path = tmp_path / "include" / "pipelines" / "p.yaml"
     path.parent.mkdir(parents=True)
     path.write_text(textwrap.dedent(body))
+    (tmp_path / "include" / "models").mkdir()
+    for module in (tmp_path / "m.py", tmp_path / "include" / "models" / "m.py"):
+        module.write_text(MODULE)
     return path
 
 
@@ -50,7 +58,7 @@ def test_unset_variable_is_an_error_naming_the_field(tmp_path, monkeypatch):
     with pytest.raises(SpecError) as info:
         load_spec(path)
     assert str(info.value) == (
-        f"{path}: field 'data.source': expected environment variable DATA_DIR to be set "
+        f"{path}:3: field 'data.source': expected environment variable DATA_DIR to be set "
         "(or a default: ${DATA_DIR:-default})"
     )
 

@@ -1,0 +1,125 @@
+"""Push through the real runner on small literal artifacts: compare-and-set on `blessed`,
+one version per model, and nothing half-pushed after a kill."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlrail.components import push
+from mlrail.store.registry import ModelRegistry
+from mlrail.store.runner import Component, ExecutorOutput, RunInfo, run_component
+from tests.conftest import ROOT
+
+
+def _model(ctx):
+    folder = ctx.outputs["model"] / "saved_model"
+    folder.mkdir()
+    (folder / "variables.data").write_text(ctx.params["weights"])
+    (folder / "saved_model.pb").write_text("graph")
+    return ExecutorOutput()
+
+
+def _bless(ctx):
+    verdict = {"blessed": True, "sentence": ctx.params["sentence"]}
+    verdict["baseline_version"] = ctx.params["baseline"]
+    (ctx.outputs["blessing"] / "blessing.json").write_text(json.dumps(verdict))
+    return ExecutorOutput()
+
+
+TRAIN = Component("train", _model, {"model": "Model"})
+EVALUATE = Component("evaluate", _bless, {"blessing": "ModelBlessing"}, cacheable=False)
+
+
+class Runs:
+    """Trains a literal model and blesses it against a given version, per run."""
+
+    def __init__(self, env):
+        self.env = env
+        self.models = {}
+
+    def evaluated(self, run_id: str, weights: str, baseline: int | None):
+        run = RunInfo("taxi", run_id=run_id, dag_id="taxi_training", task_id="train")
+        model = run_component(self.env, TRAIN, {}, {"weights": weights}, run).outputs["model"]
+        sentence = f"Blessed: vs blessed v{baseline}" if baseline else "Blessed: first model"
+        params = {"sentence": sentence, "baseline": baseline}
+        blessing = run_component(self.env, EVALUATE, {"model": model}, params, run)
+        self.models[run_id] = (model, blessing.outputs["blessing"])
+        return self.models[run_id]
+
+    def push(self, run_id: str, try_number: int = 1):
+        model, blessing = self.models[run_id]
+        run = RunInfo(
+            "taxi", run_id=run_id, dag_id="taxi_training", task_id="push", try_number=try_number
+        )
+        params = {"model_name": "taxi", "serving_root": self.env.settings.serving_root}
+        inputs = {"model": model, "blessing": blessing}
+        return run_component(self.env, push.COMPONENT, inputs, params, run)
+
+
+@pytest.fixture
+def runs(env):
+    return Runs(env)
+
+
+def _blessed(env) -> int:
+    return ModelRegistry(env.metadata).resolve("taxi", push.BLESSED).version
+
+
+def test_re_running_an_old_push_never_rolls_back(env, runs):
+    runs.evaluated("run1", "w1", None)
+    assert runs.push("run1").result["version"] == 1
+    runs.evaluated("run2", "w2", 1)  # compared with v1 ...
+    runs.evaluated("run3", "w3", 1)  # ... and so was this one, which pushes first
+    assert runs.push("run3").result["version"] == 2 and _blessed(env) == 2
+
+    with pytest.raises(push.StaleBlessingError) as refused:
+        runs.push("run2")
+    message = str(refused.value)
+    assert "evaluated its candidate against blessed v1, but blessed is now v2" in message
+    assert "clear this run's evaluate task" in message
+    with pytest.raises(push.StaleBlessingError, match="against no blessed model"):
+        runs.push("run1", try_number=2)  # the on-call person clears the first run's push
+
+    registry = ModelRegistry(env.metadata)
+    assert _blessed(env) == 2
+    assert [v.version for v in registry.versions("taxi")] == [1, 2]
+    moves = [(h["from_version"], h["to_version"]) for h in registry.alias_history("taxi")]
+    assert moves == [(None, 1), (1, 2)]
+    serving = Path(env.settings.serving_root) / "taxi"
+    assert sorted(p.name for p in serving.iterdir()) == ["1", "2"]  # run2's model: no copy
+
+    again = runs.push("run3", try_number=2)  # the current one: a no-op
+    assert again.result["pushed"] and not again.result["alias_moved"]
+    assert not again.result["copied"]
+
+
+def test_a_push_killed_mid_copy_leaves_nothing_visible(env, runs, settings):
+    model, blessing = runs.evaluated("run1", "w1", None)
+    args = {"model": model.id, "blessing": blessing.id, "run_id": "run1"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.include.components.push_worker"]
+        + [json.dumps(dataclasses.asdict(settings)), json.dumps(args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    serving = Path(settings.serving_root) / "taxi"
+    (partial,) = serving.iterdir()
+    assert partial.name.startswith(".1.staging-e") and not (partial / "saved_model.pb").exists()
+    registry = ModelRegistry(env.metadata)
+    assert registry.versions("taxi") == [] and registry.resolve("taxi", "blessed") is None
+
+    done = runs.push("run1", try_number=2)  # the retry recovers the dead push first
+    assert done.result["version"] == 1 and done.result["copied"]
+    assert sorted(p.name for p in serving.iterdir()) == ["1"]
+    (dead,) = [e for e in env.metadata.executions(component="push") if e.try_number is None]
+    assert dead.state == "interrupted"
+    assert [v.version for v in registry.versions("taxi")] == [1] and _blessed(env) == 1
