@@ -1,0 +1,158 @@
+"""The /mlrail pages inside a real ``airflow api-server``: Airflow's login and auth manager.
+
+The simple auth manager knows two users: ``viewer`` (may read every DAG) and ``outsider``
+(logged in, but without a role: SimpleAuthManager denies a user with no role everything).
+Tokens come from Airflow's own ``POST /auth/token``; pages are fetched over HTTP on
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlrail.store.runner import Env
+from mlrail_airflow.web import PAGE_POLICY
+from tests.airflow_project import AirflowProject, prepare
+from tests.conftest import ROOT
+from tests.plugins.web_records import SCHEMA_DOCS, XSS, record_run
+
+pytestmark = pytest.mark.slow
+
+DAG_ID = "taxi_tips_training"  # a DAG of this project (dags/)
+PASSWORDS = {"viewer": "viewer-pw", "outsider": "outsider-pw"}
+RUN_PAGE = f"/mlrail/runs/{DAG_ID}/manual__1"
+PAGES = (RUN_PAGE, f"{RUN_PAGE}/gx-docs/{SCHEMA_DOCS}", "/mlrail/lineage/demo/1")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 180  # a healthy start takes seconds; only a hang gets here
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"airflow api-server exited:\n{log.read_text()[-6000:]}")
+        try:
+            if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"airflow api-server never became healthy:\n{log.read_text()[-6000:]}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    # The server's uvicorn workers share its process group (started in a session of its own).
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory):
+    """Base URL of an API server whose mlrail store holds one run of ``DAG_ID``."""
+    # An Airflow home of its own: airflow_settings.yaml points mlrail_default at its stores.
+    project = prepare(AirflowProject(tmp_path_factory.mktemp("web-login")))
+    env = Env.open(project.settings())
+    try:
+        record_run(env, project.home / "d.csv", DAG_ID)
+    finally:
+        env.metadata.close()
+    passwords = project.home / "passwords.json"
+    passwords.write_text(json.dumps(PASSWORDS))
+    url = f"http://127.0.0.1:{_free_port()}"
+    log = project.home / "api-server.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "airflow"), "api-server", "--workers", "1"]
+            + ["--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]],
+            env={
+                **project.env,
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "viewer:viewer,outsider:",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API_AUTH__JWT_SECRET": "a secret for the /mlrail login test only " * 2,
+            },
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_healthy(url, server, log)
+        yield url
+    finally:
+        _stop(server)
+
+
+def _token(airflow: str, user: str) -> str:
+    answer = httpx.post(
+        f"{airflow}/auth/token",
+        json={"username": user, "password": PASSWORDS[user]},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["access_token"]
+
+
+def _as(airflow: str, user: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=airflow, headers={"Authorization": f"Bearer {_token(airflow, user)}"}, timeout=30
+    )
+
+
+def test_nobody_logged_in_gets_401(airflow):
+    for page in PAGES:
+        answer = httpx.get(f"{airflow}{page}", timeout=30)
+        assert answer.status_code == 401, (page, answer.text)
+        assert XSS not in answer.text and "fares" not in answer.text
+
+
+def test_a_user_without_access_to_the_dag_gets_403(airflow):
+    with _as(airflow, "outsider") as outsider:
+        for page in (*PAGES, f"/mlrail/runs/{DAG_ID}/no_such_run"):
+            answer = outsider.get(page)
+            # Refused by the DAG check (an unreadable token would say "Invalid JWT token").
+            assert answer.status_code == 403 and answer.json() == {"detail": "Forbidden"}, page
+
+
+def test_a_viewer_reads_the_pages_and_the_data_docs_stay_inert(airflow):
+    with _as(airflow, "viewer") as viewer:
+        run = viewer.get(RUN_PAGE)
+        assert run.status_code == 200 and "computed: ingest, train, validate" in run.text
+        assert run.headers["content-security-policy"] == PAGE_POLICY
+        lineage = viewer.get("/mlrail/lineage/demo/1", params={"format": "json"})
+        assert lineage.status_code == 200 and lineage.json()["training_run"]["dag_id"] == DAG_ID
+        docs = viewer.get(f"{RUN_PAGE}/gx-docs/{SCHEMA_DOCS}")
+        assert docs.status_code == 200 and XSS in docs.text
+        assert docs.headers["content-type"].startswith("text/html")
+        assert docs.headers["content-security-policy"] == "sandbox"
+        assert docs.headers["x-content-type-options"] == "nosniff"
+        assert viewer.get("/mlrail/lineage/demo/7").json() == {
+            "detail": "model 'demo' has no version 7"
+        }
+
+
+def test_the_ui_session_cookie_logs_in_as_well(airflow):
+    with httpx.Client(base_url=airflow, timeout=30) as browser:
+        browser.cookies.set("_token", _token(airflow, "viewer"))
+        assert browser.get(RUN_PAGE).status_code == 200
+        assert browser.get(f"{RUN_PAGE}/gx-docs/{SCHEMA_DOCS}").status_code == 200
+        browser.cookies.set("_token", _token(airflow, "outsider"))
+        assert browser.get(RUN_PAGE).status_code == 403
