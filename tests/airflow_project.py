@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -53,11 +54,39 @@ class AirflowProject:
             )
         return done
 
-    def dag_test(self, dag_id: str, conf: dict, env: dict | None = None) -> dict:
-        """``dag.test()`` in a fresh interpreter; returns the run's id and state."""
-        done = self.run(sys.executable, str(RUN_DAG), dag_id, json.dumps(conf), env=env)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        return {**result, "log": done.stdout[-8000:] + done.stderr[-8000:]}
+    def dag_test(
+        self, dag_id: str, conf: dict, env: dict | None = None, logical_date: str | None = None
+    ) -> dict:
+        """``dag.test()`` in a fresh interpreter; returns the run's id and state. The same
+        ``logical_date`` again re-runs that run's every task, as clearing them all does."""
+        return self.finish(self.start_dag_test(dag_id, conf, env, logical_date))
+
+    def start_dag_test(
+        self, dag_id: str, conf: dict, env: dict | None = None, logical_date: str | None = None
+    ) -> subprocess.Popen:
+        """``dag_test`` started, not waited for: several run at once. Output goes to files:
+        a pipe nobody reads yet fills up and blocks the run writing to it."""
+        args = [sys.executable, str(RUN_DAG), dag_id, json.dumps(conf)]
+        logs = Path(tempfile.mkdtemp(prefix="dag-test-", dir=self.home))
+        process = subprocess.Popen(
+            args + ([logical_date] if logical_date else []),
+            env={**self.env, **(env or {})},
+            stdout=(logs / "stdout").open("w"),
+            stderr=(logs / "stderr").open("w"),
+            cwd=ROOT,
+        )
+        process.logs = logs
+        return process
+
+    @staticmethod
+    def finish(process: subprocess.Popen, timeout: int = 900) -> dict:
+        process.wait(timeout=timeout)
+        out = (process.logs / "stdout").read_text()
+        err = (process.logs / "stderr").read_text()
+        if process.returncode != 0:
+            raise AssertionError(f"dag test failed:\n{out[-4000:]}\n{err[-4000:]}")
+        result = json.loads(out.strip().splitlines()[-1])
+        return {**result, "log": out[-8000:] + err[-8000:]}
 
     def settings(self):
         from mlrail.store.settings import Settings

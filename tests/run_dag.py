@@ -1,6 +1,7 @@
 """Run one DAG with ``dag.test()`` as the Airflow CLI does; print its id and state as JSON.
 
-Usage: python run_dag.py DAG_ID CONF_JSON (with AIRFLOW_HOME and the DAGs folder set).
+Usage: python run_dag.py DAG_ID CONF_JSON [LOGICAL_DATE] (with AIRFLOW_HOME and the DAGs
+folder set). An earlier LOGICAL_DATE runs that run again, every task a new try.
 With MLRAIL_FAKE_VERTEX='{"address": ..., "gcs_root": ...}' in the environment, gs:// and
 the Vertex AI clients of this process go to a tests.fake_vertex.FakeJobService.
 """
@@ -18,6 +19,16 @@ if os.environ.get("MLRAIL_FAKE_VERTEX"):
 from airflow.utils.cli import get_bagged_dag
 
 dag = get_bagged_dag(None, sys.argv[1])  # syncs the bundle to the database first
-run = dag.test(run_conf=json.loads(sys.argv[2]))
+when = {}
+if len(sys.argv) > 3:
+    from datetime import datetime
+
+    when["logical_date"] = datetime.fromisoformat(sys.argv[3])
+run = dag.test(run_conf=json.loads(sys.argv[2]), **when)
 states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-print(json.dumps({"run_id": run.run_id, "state": str(run.state), "tasks": states}))
+logical = run.logical_date.isoformat() if run.logical_date else None
+print(
+    json.dumps(
+        {"run_id": run.run_id, "state": str(run.state), "tasks": states, "logical_date": logical}
+    )
+)

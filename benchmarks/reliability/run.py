@@ -204,6 +204,10 @@ class Deployment:
         )
         answer.raise_for_status()
 
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        answer = self.api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti["state"] for ti in answer.json().get("task_instances", [])}
+
     def stop(self) -> None:
         for process in self.processes:
             process.terminate()
@@ -340,16 +344,21 @@ def kill_trial(
     if killed is None:
         state = deployment.state(dag_id, run_id)
         return {"trial": trial, "point": point, "killed": False, "run": state}
-    # The on-call person clears the killed task once Airflow has noticed it died.
+    # The on-call person clears the killed task once Airflow is done with it: the run has
+    # failed, or the task waits for its retry. (Cleared earlier, while the run was still
+    # settling, one trial kept its downstream tasks upstream_failed after the clear.)
     deployment._wait(
-        lambda: _task_state(deployment, dag_id, run_id, task) in ("failed", "up_for_retry"),
+        lambda: (
+            deployment.state(dag_id, run_id) == "failed"
+            or _task_state(deployment, dag_id, run_id, task) == "up_for_retry"
+        ),
         300,
-        f"Airflow to notice the killed {task}",
+        f"Airflow to finish with the killed {task}",
     )
     deployment.clear(dag_id, run_id, task)
     state = deployment.wait_all([(dag_id, run_id)])[(dag_id, run_id)]
     leftovers = partial_visible(env, settings)
-    return {
+    outcome = {
         "trial": trial,
         "point": point,
         "killed": True,
@@ -357,6 +366,13 @@ def kill_trial(
         "partial_visible": leftovers,
         "recovered": state == "success" and not leftovers,
     }
+    if state != "success":  # what the on-call person would look at next
+        outcome["tasks"] = deployment.task_states(dag_id, run_id)
+        outcome["executions"] = [
+            (e.component, e.try_number, e.state, (e.error or "")[-300:])
+            for e in env.metadata.executions(run_id=run_id)
+        ]
+    return outcome
 
 
 def _task_state(deployment: Deployment, dag_id: str, run_id: str, task: str) -> str | None:

@@ -4,17 +4,15 @@ runs again as the next try: artifacts, registry and aliases end exactly as befor
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from mlrail.components import pipeline as stages
 from mlrail.data.datagen import write_dataset
-from mlrail.store import tables as t
 from mlrail.store.registry import ModelRegistry
 from mlrail.store.runner import RunInfo
 from tests.conftest import spec_for
+from tests.store_snapshot import snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -49,24 +47,6 @@ TASKS = {
 _DATA = (("ingest", "examples"), ("statistics", "statistics"), ("schema", "schema"))
 
 
-def snapshot(env, spec) -> dict:
-    """What a clear must not change: every artifact, the registry, the serving folder."""
-    registry = ModelRegistry(env.metadata)
-    with env.metadata.reader.connect() as conn:
-        artifacts = sorted(conn.execute(sa.select(t.artifacts.c.type, t.artifacts.c.uri)).all())
-    blessed = registry.resolve(spec.model_name, "blessed")
-    serving = Path(env.settings.serving_root)
-    root = Path(env.settings.artifact_root)
-    return {
-        "artifacts": artifacts,
-        "versions": [(v.version, v.model_artifact_id) for v in registry.versions(spec.model_name)],
-        "blessed": blessed and blessed.version,
-        "alias_history": len(registry.alias_history(spec.model_name)),
-        "serving": sorted(str(p.relative_to(serving)) for p in serving.rglob("*")),
-        "staging": sorted(str(p) for p in root.rglob(".*.staging-*")),
-    }
-
-
 def _run_all(env, spec, run) -> dict:
     results = {}
     for name, task in TASKS.items():
@@ -75,7 +55,7 @@ def _run_all(env, spec, run) -> dict:
 
 
 def _clear_each(env, spec, run, results, failing: str | None = None):
-    before = snapshot(env, spec)
+    before = snapshot(env, spec.model_name)
     for number, name in enumerate(TASKS, start=2):
         if name not in results and name != failing:
             continue  # upstream of it failed: it never ran
@@ -90,7 +70,7 @@ def _clear_each(env, spec, run, results, failing: str | None = None):
                 assert not (again.result["copied"] or again.result["alias_moved"])
             else:
                 assert again.outputs == results[name].outputs, name
-        assert snapshot(env, spec) == before, f"clearing {name} changed the stores"
+        assert snapshot(env, spec.model_name) == before, f"clearing {name} changed the stores"
 
 
 def test_clearing_any_task_after_success_or_failure_changes_nothing(env, taxi_file, taxi_frame):
