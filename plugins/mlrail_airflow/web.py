@@ -40,6 +40,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mlrail.store.settings import Settings
+from mlrail_airflow.data_docs import data_docs_file
 
 if TYPE_CHECKING:
     from mlrail.store.runner import Env
@@ -138,32 +139,6 @@ def _reading(settings: Settings) -> Iterator["Env"]:
         metadata.close()
 
 
-def _data_docs_file(environment: "Env", dag_run: str, relative: PurePosixPath) -> bytes:
-    """One file of the Data Docs in the anomalies artifact of the run's last validation."""
-    from mlrail.store.artifacts import UncommittedArtifactError
-
-    validations = [
-        e
-        for e in environment.metadata.executions_in_context("dag_run", dag_run)
-        if e.component == "validate" and e.state in ("complete", "cached")
-    ]
-    if not validations:
-        raise HTTPException(404, f"no completed validation in {dag_run}")
-    anomalies = environment.metadata.io_of(validations[-1].id, "output").get("anomalies")
-    if anomalies is None:
-        raise HTTPException(404, f"the validation of {dag_run} stored no Data Docs")
-    try:
-        files = environment.artifacts.commit_info(anomalies.uri).files
-    except UncommittedArtifactError:
-        raise HTTPException(
-            404, f"the Data Docs of {dag_run} are gone (their artifact was deleted)"
-        ) from None
-    target = f"gx_docs/{relative}"
-    if target not in files:
-        raise HTTPException(404, f"{relative} is not in the Data Docs of {dag_run}")
-    return environment.artifacts.fs.cat_file(f"{anomalies.uri}/{target}")
-
-
 def _dags_shown(report: dict[str, Any]) -> set[str | None]:
     """The DAGs whose executions a lineage report shows; {None} (every DAG) if it shows none."""
     executions = [report["training_run"], *report["upstream_executions"], *report["consumers"]]
@@ -213,7 +188,7 @@ def create_app(
         if relative.is_absolute() or ".." in relative.parts:
             raise HTTPException(400, "path must stay inside the Data Docs")
         with _reading(settings_factory()) as environment:
-            content = _data_docs_file(environment, f"{dag_id}/{run_id}", relative)
+            content = data_docs_file(environment, f"{dag_id}/{run_id}", relative)
         media = mimetypes.guess_type(relative.name)[0] or "application/octet-stream"
         return Response(
             content, media_type=media, headers={"Content-Security-Policy": STORED_FILE_POLICY}
