@@ -48,13 +48,15 @@ def test_wheel_holds_every_package_and_module(tmp_path):
     expected = _packages("mlrail") | _packages("mlrail_airflow")
     assert {"mlrail.data.statistics", "mlrail.training", "mlrail_airflow.operators"} <= expected
     assert packaged == expected
-    modules = {
+    # Every file of the packages, Python or not (templates, stylesheets).
+    files = {
         str(path.relative_to(ROOT / folder))
         for folder, top in (("include", "mlrail"), ("plugins", "mlrail_airflow"))
-        for path in (ROOT / folder / top).rglob("*.py")
-        if "__pycache__" not in path.parts
+        for path in (ROOT / folder / top).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     }
-    assert modules <= names
+    assert any(name.endswith(".html") for name in files)
+    assert files <= names, sorted(files - names)
 
 
 def test_no_source_file_is_ignored_by_git():

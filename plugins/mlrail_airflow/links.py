@@ -30,9 +30,10 @@ class DataDocsLink(BaseOperatorLink):
 
 
 class LineageLink(BaseOperatorLink):
-    """Lineage of the model version this push registered (empty when nothing was pushed)."""
+    """The page of the model version this push registered: verdict, lineage, alias moves
+    (empty when nothing was pushed)."""
 
-    name = "model lineage"
+    name = "model version"
 
     def get_link(self, operator, *, ti_key) -> str:
         # Called by the task runner right after the task, where ti_key is the live task
@@ -40,4 +41,4 @@ class LineageLink(BaseOperatorLink):
         result = ti_key.xcom_pull(task_ids=ti_key.task_id) if hasattr(ti_key, "xcom_pull") else None
         if not result or not result.get("pushed"):
             return ""
-        return f"{PREFIX}/lineage/{quote(result['model'])}/{result['version']}"
+        return f"{PREFIX}/models/{quote(result['model'], safe='')}/versions/{result['version']}"

@@ -1,39 +1,47 @@
 """Pages served by the Airflow API server under ``/mlrail`` (registered by mlrail_plugin).
 
-* ``/mlrail/runs/{dag_id}/{run_id}``: what each stage of a DAG run did (cache hits,
-  verdicts, errors), read from the metadata store;
-* ``/mlrail/runs/{dag_id}/{run_id}/gx-docs/index.html``: the Great Expectations Data Docs
-  of that run's validation, served from the committed anomalies artifact;
-* ``/mlrail/lineage/{model}/{version}``: where a model version came from and went.
+Server-rendered HTML from mlrail's report toolkit (:mod:`mlrail.reports`: Jinja2
+templates, one stylesheet, inline SVG charts), each with its JSON twin at ``?format=json``:
 
-Add ``?format=json`` for the machine-readable form. The task pages link here through the
-operators' extra links.
+* ``/mlrail/models``: every model, its versions, aliases, last training and push, verdict;
+* ``/mlrail/models/{model}``: its versions and alias history;
+* ``/mlrail/models/{model}/versions/{version}`` (also ``/mlrail/lineage/{model}/{version}``):
+  verdict per check, metrics against the blessed model, lineage, pushes, alias moves;
+* ``/mlrail/runs/{dag_id}``: the DAG's runs; ``/mlrail/runs/{dag_id}/{run_id}``: its stages;
+* ``/mlrail/runs/{dag_id}/{run_id}/gx-docs/index.html``: the Great Expectations Data Docs of
+  that run's validation, served from the committed anomalies artifact;
+* ``/mlrail/statistics/{artifact_id}``: a dataset version's statistics per feature and
+  split, next to its schema and anomalies;
+* ``/mlrail/artifacts/{artifact_id}`` and its files.
+
+Airflow's navigation reaches them through the plugin's external views (mlrail_plugin.py);
+the task pages link here through the operators' extra links.
 
 What the pages require:
 
 * an Airflow login, the same as Airflow's REST API: an ``Authorization: Bearer`` token or
   the UI's ``_token`` cookie (401 without one);
-* read access, through Airflow's auth manager, to the runs of the DAG shown (403
-  otherwise): the DAG in the path for run pages and Data Docs; for a lineage page, every
-  DAG whose executions the report shows (read access to all DAGs when none does).
+* read access, through Airflow's auth manager, to the runs of the DAGs whose executions the
+  page shows (403 otherwise; read access to every DAG when it shows none). The models list
+  shows only the models whose training DAGs the caller may read.
 
 Stored files (Data Docs, and any report kept in an artifact) are served with
 ``Content-Security-Policy: sandbox``: the browser gives them an origin of their own and runs
 none of their scripts, so HTML smuggled in through data (a column named ``<script>...``)
 cannot act on Airflow's API as the person who opened the link. mlrail's own pages allow no
 script either, and every response says ``X-Content-Type-Options: nosniff``. A 404 names
-what is missing (a run, a file of the Data Docs, a model version), never a server path.
-Pages only read the metadata store: they never migrate it and never take its write lock,
-so they do not wait behind a task that is writing.
+what is missing (a run, a file, a model version), never a server path, and pages show paths
+relative to the artifact root. Pages only read the metadata store: they never migrate it and
+never take its write lock, so they do not wait behind a task that is writing.
 """
 
-import html
 import mimetypes
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -45,13 +53,12 @@ from mlrail_airflow.data_docs import data_docs_file
 if TYPE_CHECKING:
     from mlrail.store.runner import Env
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem}}pre{{background:#f6f8fa;
-padding:1rem;white-space:pre-wrap}}</style></head><body><h1>{title}</h1><pre>{body}</pre>
-<p><a href="?format=json">JSON</a></p></body></html>"""
-
-# mlrail's pages are plain HTML with one inline stylesheet.
-PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+# mlrail's pages: HTML, the plugin's stylesheet and inline SVG; no script, no form, and
+# framed only by Airflow's own UI (its plugin views show pages in an iframe).
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
 # Stored files come from pipeline data: an opaque origin, no scripts, no forms.
 STORED_FILE_POLICY = "sandbox"
 
@@ -110,10 +117,61 @@ def airflow_may_read(user: Any, dag_id: str | None) -> bool:
 AIRFLOW_ACCESS = Access(user=airflow_user, may_read=airflow_may_read)
 
 
-def _respond(title: str, data: dict, text: str, fmt: str):
-    if fmt == "json":
-        return JSONResponse(content=_jsonable(data))
-    return HTMLResponse(PAGE.format(title=html.escape(title), body=html.escape(text)))
+class Links:
+    """Where the pages point: mlrail's own pages (under the prefix the API server mounted
+    the app at) and Airflow's UI (the same server's root)."""
+
+    def __init__(self, root_path: str):
+        self.root = root_path.rstrip("/")  # "/mlrail", or "<base_url path>/mlrail"
+        self.airflow = self.root.removesuffix("/mlrail")
+
+    def _page(self, *parts: str | int | None) -> str:
+        """The page's URL, or "" for an execution outside any DAG run (no page to link)."""
+        if any(p is None for p in parts):
+            return ""
+        return "/".join([self.root, *(quote(str(p), safe="") for p in parts)])
+
+    def models(self) -> str:
+        return self._page("models")
+
+    def model(self, model: str) -> str:
+        return self._page("models", model)
+
+    def version(self, model: str, version: int) -> str:
+        return self._page("models", model, "versions", version)
+
+    def runs(self, dag_id: str) -> str:
+        return self._page("runs", dag_id)
+
+    def run(self, dag_id: str, run_id: str) -> str:
+        return self._page("runs", dag_id, run_id)
+
+    def data_docs(self, dag_id: str, run_id: str) -> str:
+        return self._page("runs", dag_id, run_id, "gx-docs") + "/index.html"
+
+    def statistics(self, artifact_id: int) -> str:
+        return self._page("statistics", artifact_id)
+
+    def artifact(self, artifact_id: int) -> str:
+        return self._page("artifacts", artifact_id)
+
+    def artifact_file(self, artifact_id: int, path: str) -> str:
+        return self._page("artifacts", artifact_id, "files") + "/" + quote(path)
+
+    def stylesheet(self) -> str:
+        return self._page("static", "mlrail.css")
+
+    def airflow_dag(self, dag_id: str | None) -> str:
+        return "" if dag_id is None else f"{self.airflow}/dags/{quote(dag_id, safe='')}"
+
+    def airflow_run(self, dag_id: str, run_id: str) -> str:
+        return f"{self.airflow_dag(dag_id)}/runs/{quote(run_id, safe='')}"
+
+    def airflow_task(self, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> str:
+        if dag_id is None or task_id is None:
+            return ""
+        url = f"{self.airflow_run(dag_id, run_id)}/tasks/{quote(task_id, safe='')}"
+        return f"{url}?try_number={try_number}" if try_number else url
 
 
 def _jsonable(value):
@@ -139,10 +197,78 @@ def _reading(settings: Settings) -> Iterator["Env"]:
         metadata.close()
 
 
-def _dags_shown(report: dict[str, Any]) -> set[str | None]:
-    """The DAGs whose executions a lineage report shows; {None} (every DAG) if it shows none."""
-    executions = [report["training_run"], *report["upstream_executions"], *report["consumers"]]
-    return {e["dag_id"] for e in executions if e and e["dag_id"]} or {None}
+def _stored_file(content: bytes, name: str) -> Response:
+    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return Response(
+        content, media_type=media, headers={"Content-Security-Policy": STORED_FILE_POLICY}
+    )
+
+
+def _inside(path: str, what: str) -> PurePosixPath:
+    relative = PurePosixPath(path)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise HTTPException(400, f"path must stay inside the {what}")
+    return relative
+
+
+class Site:
+    """What every route shares: the stores, who may read what, and how a page is made."""
+
+    def __init__(self, settings_factory: Callable[[], Settings], access: Access):
+        self.settings_factory, self.access = settings_factory, access
+
+    def reading(self):
+        return _reading(self.settings_factory())
+
+    def may_read_all(self, user: Any, dag_ids: Iterable[str | None]) -> bool:
+        return all(self.access.may_read(user, dag_id) for dag_id in set(dag_ids) or {None})
+
+    def authorize(self, user: Any, dag_ids: Iterable[str | None]) -> None:
+        if not self.may_read_all(user, dag_ids):
+            raise HTTPException(403, "Forbidden")
+
+    def page(
+        self,
+        request: Request,
+        user: Any,
+        template: str,
+        title: str,
+        build: Callable[["Env"], dict[str, Any]],
+        missing: str,
+        crumbs: list[tuple[str, str | None]],
+        fmt: str,
+        filtered: bool = False,
+    ):
+        """Build a page's data (404 ``missing`` when the store has none), check the caller
+        may read every DAG it shows (unless ``build`` ``filtered`` its rows by what the
+        caller may read), and render it (or its JSON twin)."""
+        from mlrail.reports import render
+
+        with self.reading() as environment:
+            try:
+                data = build(environment)
+            except LookupError:
+                raise HTTPException(404, missing) from None
+        if not filtered:
+            self.authorize(user, data["dags"])
+        if fmt == "json":
+            return JSONResponse(content=_jsonable(data))
+        links = links_for(request)
+        return HTMLResponse(
+            render(
+                template,
+                stylesheet_url=links.stylesheet(),
+                urls=links,
+                title=title,
+                crumbs=[("Models", links.models()), *crumbs],
+                json_url="?format=json",
+                **data,
+            )
+        )
+
+
+def links_for(request: Request) -> Links:
+    return Links(request.scope.get("root_path", "") or "/mlrail")
 
 
 def create_app(
@@ -160,51 +286,150 @@ def create_app(
         response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
         return response
 
-    # Resolved before a page runs, so nobody logged in gets the 401 before anything is read.
-    Caller = Annotated[Any, Depends(access.user)]
+    @app.get("/static/mlrail.css")
+    def stylesheet():
+        from mlrail.reports import stylesheet
 
-    def authorize(user: Any, dag_ids: set[str | None]) -> None:
-        if not all(access.may_read(user, dag_id) for dag_id in dag_ids):
-            raise HTTPException(403, "Forbidden")
+        # The same for everybody and nothing private: no login needed (sandboxed Data Docs,
+        # which have an opaque origin and so no cookie, use it too).
+        return Response(stylesheet(), media_type="text/css")
+
+    site = Site(settings_factory, access)
+    # Resolved before a page runs, so nobody logged in gets the 401 before anything is read.
+    caller = Annotated[Any, Depends(access.user)]
+    _model_pages(app, site, caller)
+    _run_pages(app, site, caller)
+    _artifact_pages(app, site, caller)
+    return app
+
+
+def _model_pages(app: FastAPI, site: Site, Caller: Any) -> None:
+    from mlrail.reports import pages
+
+    @app.get("/models")
+    def models(request: Request, user: Caller, format: str = "html"):
+        def readable(environment):
+            data = pages.models_page(environment)
+            shown = [m for m in data["models"] if site.may_read_all(user, m["dags"])]
+            return {**data, "models": shown, "dags": sorted({d for m in shown for d in m["dags"]})}
+
+        # Each row is a model the caller may read: no page-wide check.
+        return site.page(
+            request, user, "models.html", "Models", readable, "", [], format, filtered=True
+        )
+
+    @app.get("/models/{model}")
+    def model_page(model: str, request: Request, user: Caller, format: str = "html"):
+        return site.page(
+            request,
+            user,
+            "model.html",
+            model,
+            lambda environment: pages.model_page(environment, model),
+            f"no model {model!r} in the registry",
+            [(model, None)],
+            format,
+        )
+
+    @app.get("/models/{model}/versions/{version}")
+    @app.get("/lineage/{model}/{version}")
+    def version_page(
+        model: str, version: int, request: Request, user: Caller, format: str = "html"
+    ):
+        links = links_for(request)
+        return site.page(
+            request,
+            user,
+            "version.html",
+            f"{model} v{version}",
+            lambda environment: pages.version_page(environment, model, version),
+            # Not the registry's message: it lists the versions that do exist.
+            f"model {model!r} has no version {version}",
+            [(model, links.model(model)), (f"v{version}", None)],
+            format,
+        )
+
+
+def _run_pages(app: FastAPI, site: Site, Caller: Any) -> None:
+    from mlrail.reports import pages
+
+    @app.get("/runs/{dag_id}")
+    def runs_page(dag_id: str, request: Request, user: Caller, format: str = "html"):
+        site.authorize(user, {dag_id})  # before looking: no oracle for which runs exist
+        return site.page(
+            request,
+            user,
+            "runs.html",
+            f"Runs of {dag_id}",
+            lambda environment: pages.runs_page(environment, dag_id),
+            f"no mlrail runs recorded for DAG {dag_id}",
+            [(dag_id, None)],
+            format,
+        )
 
     @app.get("/runs/{dag_id}/{run_id}")
-    def run_page(dag_id: str, run_id: str, user: Caller, format: str = "html"):
-        from mlrail.store.summary import format_summary, run_summary
-
-        authorize(user, {dag_id})
-        with _reading(settings_factory()) as environment:
-            try:
-                summary = run_summary(environment, f"{dag_id}/{run_id}")
-            except (LookupError, ValueError):
-                raise HTTPException(
-                    404, f"no mlrail executions recorded for {dag_id}/{run_id}"
-                ) from None
-        return _respond(f"{dag_id} / {run_id}", summary, format_summary(summary), format)
+    def run_page(dag_id: str, run_id: str, request: Request, user: Caller, format: str = "html"):
+        site.authorize(user, {dag_id})
+        links = links_for(request)
+        return site.page(
+            request,
+            user,
+            "run.html",
+            f"{dag_id} / {run_id}",
+            lambda environment: pages.run_page(environment, dag_id, run_id),
+            f"no mlrail executions recorded for {dag_id}/{run_id}",
+            [(dag_id, links.runs(dag_id)), (run_id, None)],
+            format,
+        )
 
     @app.get("/runs/{dag_id}/{run_id}/gx-docs/{path:path}")
     def data_docs(dag_id: str, run_id: str, path: str, user: Caller):
-        authorize(user, {dag_id})
-        relative = PurePosixPath(path)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise HTTPException(400, "path must stay inside the Data Docs")
-        with _reading(settings_factory()) as environment:
+        site.authorize(user, {dag_id})
+        relative = _inside(path, "Data Docs")
+        with site.reading() as environment:
             content = data_docs_file(environment, f"{dag_id}/{run_id}", relative)
-        media = mimetypes.guess_type(relative.name)[0] or "application/octet-stream"
-        return Response(
-            content, media_type=media, headers={"Content-Security-Policy": STORED_FILE_POLICY}
+        return _stored_file(content, relative.name)
+
+
+def _artifact_pages(app: FastAPI, site: Site, Caller: Any) -> None:
+    from mlrail.reports import pages
+
+    @app.get("/statistics/{artifact_id}")
+    def statistics_page(artifact_id: int, request: Request, user: Caller, format: str = "html"):
+        return site.page(
+            request,
+            user,
+            "statistics.html",
+            f"Statistics #{artifact_id}",
+            lambda environment: pages.statistics_page(environment, artifact_id),
+            f"no statistics artifact #{artifact_id}",
+            [(f"statistics #{artifact_id}", None)],
+            format,
         )
 
-    @app.get("/lineage/{model}/{version}")
-    def lineage_page(model: str, version: int, user: Caller, format: str = "html"):
-        from mlrail.store.lineage import format_lineage, model_lineage
+    @app.get("/artifacts/{artifact_id}")
+    def artifact_page(artifact_id: int, request: Request, user: Caller, format: str = "html"):
+        return site.page(
+            request,
+            user,
+            "artifact.html",
+            f"Artifact #{artifact_id}",
+            lambda environment: pages.artifact_page(environment, artifact_id),
+            f"no artifact #{artifact_id}",
+            [(f"artifact #{artifact_id}", None)],
+            format,
+        )
 
-        with _reading(settings_factory()) as environment:
+    @app.get("/artifacts/{artifact_id}/files/{path:path}")
+    def artifact_file(artifact_id: int, path: str, user: Caller):
+        relative = _inside(path, "artifact")
+        with site.reading() as environment:
             try:
-                report = model_lineage(environment, model, version)
+                shown = pages.artifact_page(environment, artifact_id)["dags"]
+                site.authorize(user, shown)
+                content = pages.artifact_file(environment, artifact_id, str(relative))
             except LookupError:
-                # Not the registry's message: it lists the versions that do exist.
-                raise HTTPException(404, f"model {model!r} has no version {version}") from None
-        authorize(user, _dags_shown(report))
-        return _respond(f"{model} v{version}", report, format_lineage(report), format)
-
-    return app
+                raise HTTPException(
+                    404, f"artifact #{artifact_id} has no file {relative}"
+                ) from None
+        return _stored_file(content, relative.name)

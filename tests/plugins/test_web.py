@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from mlrail.store.registry import ModelRegistry
 from mlrail.store.runner import RunInfo, run_component
 from mlrail_airflow.web import PAGE_POLICY, Access, create_app
+from tests.plugins.html_reading import Page
 from tests.plugins.web_records import FIT, SCHEMA_DOCS, XSS, record_run
 
 
@@ -34,11 +35,14 @@ def client(env, app_for, tmp_path):
 
 def test_run_page(client):
     page = client.get("/runs/demo_training/manual__1")
-    assert page.status_code == 200 and "computed: ingest, train, validate" in page.text
+    assert page.status_code == 200
     assert page.headers["content-security-policy"] == PAGE_POLICY
     assert page.headers["x-content-type-options"] == "nosniff"
+    stages = Page(page.text).table_with("stage")
+    assert [cell.split()[0] for cell in stages.column("stage")] == ["ingest", "validate", "train"]
+    assert set(stages.column("state")) == {"computed"}
     data = client.get("/runs/demo_training/manual__1", params={"format": "json"}).json()
-    assert data["steps"]["train"]["state"] == "complete"
+    assert {s["component"]: s["state"] for s in data["stages"]}["train"] == "complete"
     missing = client.get("/runs/demo_training/nope")
     assert missing.status_code == 404
     assert missing.json()["detail"] == "no mlrail executions recorded for demo_training/nope"
@@ -47,11 +51,14 @@ def test_run_page(client):
 
 def test_lineage_page(client, tmp_path):
     data = client.get("/lineage/demo/1", params={"format": "json"}).json()
-    assert data["dataset"]["source"] == str(tmp_path / "d.csv")
+    assert data["dataset"]["source"] == "d.csv"  # outside every root: its name only
     assert data["training_run"]["run_id"] == "manual__1"
     assert data["aliases"] == ["blessed"]
     page = client.get("/lineage/demo/1")
-    assert "alias blessed: set to v1 (first)" in page.text and "vNone" not in page.text
+    assert str(tmp_path) not in page.text and "vNone" not in page.text
+    history = Page(page.text).table_with("alias")
+    assert history.rows[1][1:4] == ["blessed", "unset (first)", "v1"]
+    assert client.get("/models/demo/versions/1").text == page.text
     missing = client.get("/lineage/demo/7")
     # Names the missing version, and not the ones a caller may not be allowed to see.
     assert missing.status_code == 404 and missing.json() == {
@@ -158,3 +165,77 @@ def test_pages_show_only_the_dags_the_caller_may_read(client, app_for, env):
     some_dags = app_for(reader(lambda user, dag_id: dag_id is not None))
     assert some_dags.get("/lineage/cli/1").status_code == 403
     assert client.get("/lineage/cli/1").status_code == 200
+
+
+def test_models_and_a_model_page_link_versions_and_runs(client):
+    page = Page(client.get("/models").text)
+    models = page.table_with("model")
+    assert models.column("model") == ["demo"] and models.column("blessed") == ["v1"]
+    assert page.hrefs("v1") == ["/mlrail/models/demo/versions/1"]
+    assert page.hrefs("demo_training") == ["/mlrail/runs/demo_training"]
+    model = Page(client.get("/models/demo").text)
+    versions = model.table_with("version")
+    assert versions.column("version") == ["v1"] and versions.column("aliases") == ["blessed"]
+    assert model.hrefs("manual__1") == ["/mlrail/runs/demo_training/manual__1"]
+    assert client.get("/models/nothing").json() == {"detail": "no model 'nothing' in the registry"}
+
+
+def test_the_models_list_shows_only_models_the_caller_may_read(client, app_for):
+    hidden = app_for(reader(lambda user, dag_id: dag_id != "demo_training"))
+    answer = hidden.get("/models", params={"format": "json"})
+    assert answer.status_code == 200 and answer.json()["models"] == []
+    assert "demo" not in Page(hidden.get("/models").text).text
+
+
+def test_runs_of_a_dag(client):
+    page = Page(client.get("/runs/demo_training").text)
+    runs = page.table_with("run")
+    assert runs.column("run") == ["manual__1"]
+    assert runs.column("computed") == ["ingest, train, validate"]
+    assert client.get("/runs/other_dag").status_code == 404
+
+
+def test_artifacts_are_shown_by_id_and_relative_path_with_their_files(client, env, tmp_path):
+    (model,) = env.metadata.executions(component="train")[0:1]
+    artifact = env.metadata.io_of(model.id, "output")["model"]
+    answer = client.get(f"/artifacts/{artifact.id}")
+    assert str(tmp_path) not in answer.text
+    page = Page(answer.text)
+    assert page.table_with("file").column("file") == ["out.txt"]
+    data = client.get(f"/artifacts/{artifact.id}", params={"format": "json"}).json()
+    assert data["path"] == f"demo/manual__1/train/{model.id}/model"
+    assert data["produced_by"]["component"] == "train"
+    served = client.get(page.hrefs("out.txt")[0].removeprefix("/mlrail"))
+    assert served.text.startswith("model from") and served.headers["content-security-policy"] == (
+        "sandbox"
+    )
+    assert client.get(f"/artifacts/{artifact.id}/files/nope.txt").status_code == 404
+    assert client.get(f"/artifacts/{artifact.id}/files/%2E%2E/x").status_code in (400, 404)
+    assert client.get("/artifacts/999").json() == {"detail": "no artifact #999"}
+
+
+def test_statistics_page_shows_every_feature_per_split_with_charts(
+    env, prepare, taxi_file, app_for
+):
+    from tests.conftest import spec_for
+
+    prepared = prepare(spec_for(taxi_file))
+    client = app_for(reader())
+    answer = client.get(f"/statistics/{prepared.statistics.id}")
+    assert answer.status_code == 200 and str(taxi_file.parent) not in answer.text
+    page = Page(answer.text)
+    features = page.table_with("split")
+    splits = ["train", "eval", "test"]
+    schema = env.artifacts.read_json(prepared.schema.uri, "schema.json")
+    names = [f["name"] for f in schema["features"]] + [schema["label"]["name"]]
+    assert features.column("split") == splits * len(names)
+    # One chart per feature (splits overlaid) and the colour key.
+    assert page.svgs == len(names) + 1
+    assert '<td class="num flag">' in answer.text  # the taxi data misses some pickup areas
+    data = client.get(f"/statistics/{prepared.statistics.id}", params={"format": "json"}).json()
+    pickup = next(f for f in data["features"] if f["name"] == "pickup_community_area")
+    assert pickup["role"] == "categorical" and pickup["splits"]["train"]["flags"]["missing"]
+    assert data["schema"]["label"]["name"] == schema["label"]["name"]
+    assert set(page.hrefs(f"#{prepared.schema.id}")) == {f"/mlrail/artifacts/{prepared.schema.id}"}
+    wrong = client.get(f"/statistics/{prepared.schema.id}")
+    assert wrong.status_code == 404

@@ -349,6 +349,16 @@ class MetadataStore:
         with self.reader.connect() as conn:
             return [Execution(**r._asdict()) for r in conn.execute(query)]
 
+    def contexts(self, type: str, name_prefix: str = "") -> list[dict[str, Any]]:
+        """Contexts of ``type`` whose name starts with ``name_prefix``, newest first."""
+        query = (
+            sa.select(t.contexts)
+            .where(t.contexts.c.type == type, t.contexts.c.name.startswith(name_prefix))
+            .order_by(t.contexts.c.id.desc())
+        )
+        with self.reader.connect() as conn:
+            return [r._asdict() for r in conn.execute(query)]
+
     def latest_context(self, type: str, name_prefix: str = "") -> str | None:
         query = (
             sa.select(t.contexts.c.name)

@@ -206,6 +206,22 @@ class ModelRegistry:
             raise LookupError(f"model {model!r} has no version {version}; known versions: {known}")
         return _version(row)
 
+    def models(self) -> list[str]:
+        """Names of the models with at least one published version."""
+        with self.reader.connect() as conn:
+            query = sa.select(t.model_versions.c.model).where(_PUBLISHED).distinct()
+            return sorted(conn.execute(query).scalars())
+
+    def aliases(self, model: str) -> dict[str, int]:
+        """Every alias of ``model`` and the version it points to."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.model_aliases.c.alias, t.model_aliases.c.version)
+                .where(t.model_aliases.c.model == model)
+                .order_by(t.model_aliases.c.alias)
+            )
+            return {alias: version for alias, version in rows}
+
     def versions(self, model: str) -> list[ModelVersion]:
         with self.reader.connect() as conn:
             rows = conn.execute(
