@@ -1,5 +1,6 @@
 """What the /mlrail page tests read: one DAG run recorded through the real runner (ingest,
-train, validate with Data Docs) and version 1 of model ``demo``, blessed."""
+train, validate with Data Docs) and version 1 of model ``demo``, blessed; and, for the
+served Data Docs, validations by the real pipeline components (``record_validation``)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,20 @@ def record_run(env: Env, data: Path, dag_id: str, run_id: str = "manual__1") -> 
     registry = ModelRegistry(env.metadata)
     registry.register("demo", model.id, None)
     registry.publish("demo", 1, "blessed", "auc 0.9 >= 0.7", "tester", None, run_id)
+
+
+def record_validation(env: Env, spec, dag_id: str, run_id: str):
+    """Ingest, statistics, schema and validation of ``spec`` (real GX and its Data Docs)
+    as DAG run ``dag_id/run_id``, through the real components; the validation's result."""
+    from mlrail.components.pipeline import (
+        compute_statistics,
+        infer_schema,
+        ingest_examples,
+        validate_data,
+    )
+
+    run = RunInfo(spec.pipeline, run_id=run_id, dag_id=dag_id, task_id="validate")
+    examples = ingest_examples(env, spec, run).outputs["examples"]
+    statistics = compute_statistics(env, spec, run, examples.id).outputs["statistics"]
+    schema = infer_schema(env, spec, run, statistics.id).outputs["schema"]
+    return validate_data(env, spec, run, examples.id, statistics.id, schema.id)

@@ -105,13 +105,21 @@ def validate(ctx: ExecutorContext) -> ExecutorOutput:
             suite_from_schema(schema, ctx.params["limits"]),
             *(SuiteSpec(**s) for s in gx["user_suites"]),
         ]
-        examples = ctx.inputs["examples"].uri
+        examples = ctx.inputs["examples"]
         frames = {
-            split: _sample(examples, split, gx["sample_rows"])
+            split: _sample(examples.uri, split, gx["sample_rows"])
             for split, table in statistics["splits"].items()
             if table["rows"]
         }
-        summary = run_expectations(frames, suites, ctx.outputs["anomalies"] / "gx_docs")
+        # The docs name the pipeline's data and its version (ingest copies the Dataset's
+        # version onto the Examples).
+        summary = run_expectations(
+            frames,
+            suites,
+            ctx.outputs["anomalies"] / "gx_docs",
+            dataset=ctx.run.pipeline,
+            version=examples.properties.get("dataset_version"),
+        )
         anomalies += _expectation_anomalies(summary, suites)
     document = {**anomalies_document(anomalies), "great_expectations": summary}
     (ctx.outputs["anomalies"] / "anomalies.json").write_text(json.dumps(document, indent=2))
