@@ -9,13 +9,8 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 import pytest
 
-from mlrail.data.expectations import (
-    HOUSE_STYLESHEET,
-    SuiteSpec,
-    is_local,
-    offline_page,
-    run_expectations,
-)
+from mlrail.data.data_docs import HOUSE_STYLESHEET, is_local, offline_page
+from mlrail.data.expectations import SuiteSpec, run_expectations
 
 SCRIPT_COLUMN = '"><script>alert(1)</script>'
 IMAGE_COLUMN = '<img src="https://example.invalid/x.png" onerror="alert(2)">'
