@@ -1,16 +1,20 @@
 """A real Airflow home (SQLite) in a temporary folder, prepared as `make airflow-home` does.
 
 Used by the e2e tests (whole DAG runs) and by plugin tests that need Airflow's own
-database and task SDK (the Vertex trigger's kill decision).
+database and task SDK (the Vertex trigger's kill decision). ApiServer serves a project over
+HTTP, for the browser tests of the pages (tests/plugins/ui_project.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -106,3 +110,63 @@ def prepare(project: AirflowProject) -> AirflowProject:
         sys.executable, "-m", "mlrail_airflow.settings_loader", str(ROOT / "airflow_settings.yaml")
     )
     return project
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ApiServer:
+    """``airflow api-server`` of a project on a free 127.0.0.1 port (the UI and the REST
+    API, plugins included), one worker, output in ``log``.
+
+    ``stop`` is always safe to call, also when ``start`` failed.
+    """
+
+    def __init__(self, project: AirflowProject, env: dict[str, str], log: Path):
+        self.project = project
+        self.env = env
+        self.log = log
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 180) -> ApiServer:
+        """Start the server and wait until its health endpoint answers."""
+        import httpx
+
+        port = self.url.rsplit(":", 1)[1]
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "airflow"), "api-server", "--workers", "1"]
+                + ["--host", "127.0.0.1", "--port", port],
+                env={**self.project.env, "AIRFLOW__API__HOST": "127.0.0.1", **self.env},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                # Its uvicorn workers join this session's process group; stop() ends them all.
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout  # a healthy start takes seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"airflow api-server exited:\n{self.log.read_text()[-6000:]}")
+            try:
+                if httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"airflow api-server never became healthy:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -37,6 +37,27 @@ def training_knobs(spec) -> dict:
     return knobs
 
 
+def training_params(spec) -> dict[str, Param]:
+    """The training DAG's trigger form. Its defaults must submit as they are: Airflow's
+    form requires a value for every param whose type does not include "null", and counts
+    an empty text field as none, so a param that may be left empty is nullable."""
+    return {
+        "force": Param(
+            False,
+            type="boolean",
+            description="On: recompute every stage instead of reusing cached results",
+        ),
+        "data_source": Param(
+            None,
+            type=["null", "string"],
+            description="A path or URL to read this run's data from instead of data.source "
+            "(inside the data roots: data_roots in the mlrail_default connection, by default "
+            "the project's data folder and the folder of data.source); "
+            f"empty uses {spec.data.source}",
+        ),
+    }
+
+
 def training_dag(spec_path: str | Path) -> DAG:
     """``<pipeline>_training``: ingest -> statistics -> schema -> validate -> train ->
     evaluate -> push, with a trigger form (``force``, ``data_source``).
@@ -54,21 +75,7 @@ def training_dag(spec_path: str | Path) -> DAG:
         default_args=DEFAULT_ARGS,
         tags=["mlrail", spec.pipeline, "training"],
         doc_md=f"Training pipeline for **{spec.model_name}**, from `{path}`.",
-        params={
-            "force": Param(
-                False,
-                type="boolean",
-                description="Recompute every stage instead of reusing cached results",
-            ),
-            "data_source": Param(
-                "",
-                type="string",
-                description="Override data.source for this run (path or URL, inside the "
-                "data roots: data_roots in the mlrail_default connection, by default the "
-                "project's data folder and the folder of data.source); "
-                f"empty uses {spec.data.source}",
-            ),
-        },
+        params=training_params(spec),
     ) as dag:
         common = {"spec_path": path}
         ingest = IngestExamplesOperator(task_id="ingest", **common)

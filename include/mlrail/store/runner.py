@@ -29,7 +29,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,8 +46,18 @@ log = logging.getLogger("mlrail")
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """Who started a DAG run and how, as Airflow tells the run's tasks."""
+
+    user: str | None  # Airflow's triggering_user_name; None when Airflow started the run
+    run_type: str  # manual, scheduled, backfill, asset_triggered, operator_triggered, ...
+    via: str | None = None  # Airflow's triggered_by (ui, rest_api, cli, test, ...) if known
+
+
+@dataclass(frozen=True)
 class RunInfo:
-    """Where an execution comes from: the pipeline and, under Airflow, the task instance."""
+    """Where an execution comes from: the pipeline and, under Airflow, the task instance
+    and who triggered its DAG run (kept with the run's ``dag_run`` context)."""
 
     pipeline: str
     pipeline_version: str = ""
@@ -56,6 +66,7 @@ class RunInfo:
     task_id: str | None = None
     try_number: int | None = None
     actor: str = "mlrail"
+    trigger: Trigger | None = None
 
 
 @dataclass
@@ -140,9 +151,13 @@ def _contexts(env: Env, run: RunInfo) -> list[int]:
         ids.append(
             env.metadata.put_context("pipeline_version", f"{run.pipeline}@{run.pipeline_version}")
         )
+    properties: dict[str, Any] = {"dag_id": run.dag_id}
+    if run.trigger:
+        properties["triggered_by"] = asdict(run.trigger)
+    # The run's first execution creates the context: every task of a run has one trigger.
     ids.append(
         env.metadata.put_context(
-            "dag_run", f"{run.dag_id or run.pipeline}/{run.run_id}", {"dag_id": run.dag_id}
+            "dag_run", f"{run.dag_id or run.pipeline}/{run.run_id}", properties
         )
     )
     return ids

@@ -17,9 +17,16 @@ def run_summary(env: Env, dag_run: str | None = None, prefix: str = "") -> dict[
     latest = {e.component: e for e in executions}  # a cleared task's last try wins
     started = min(e.started_at for e in executions)
     finished = max((e.finished_at or e.started_at) for e in executions)
+    (context,) = (
+        c
+        for c in env.metadata.contexts_of(executions[0].id)
+        if c["type"] == "dag_run" and c["name"] == dag_run
+    )
     return {
         "dag_run": dag_run,
         "seconds": round((finished - started).total_seconds(), 1),
+        # {"user", "run_type", "via"} (mlrail.store.runner.Trigger); None if not recorded
+        "triggered_by": context["properties"].get("triggered_by"),
         "steps": {
             c: {
                 "state": e.state,
@@ -32,6 +39,26 @@ def run_summary(env: Env, dag_run: str | None = None, prefix: str = "") -> dict[
             for c, e in latest.items()
         },
     }
+
+
+# Airflow's triggered_by values (DagRunTriggeredByType), as the summary says them.
+VIA = {
+    "ui": "from the UI",
+    "rest_api": "through the REST API",
+    "cli": "from the command line",
+    "operator": "by another DAG",
+    "test": "by dag.test",
+    "timetable": "on its schedule",
+    "asset": "by an asset update",
+    "backfill": "by a backfill",
+}
+
+
+def _trigger(trigger: dict[str, Any]) -> str:
+    via = trigger.get("via")
+    how = ", ".join(filter(None, [trigger.get("run_type"), VIA.get(via, via)]))
+    # Airflow names no user for the runs it starts itself (schedule, asset events).
+    return f"  triggered by {trigger.get('user') or 'Airflow'} ({how})"
 
 
 def _at(moment) -> str:
@@ -58,6 +85,8 @@ def _unfinished(component: str, step: dict[str, Any]) -> str | None:
 def format_summary(summary: dict[str, Any]) -> str:
     steps = summary["steps"]
     lines = [f"Run {summary['dag_run']}  ({summary['seconds']} s in pipeline tasks)"]
+    if summary.get("triggered_by"):  # runs outside Airflow have no trigger
+        lines.append(_trigger(summary["triggered_by"]))
     ingest = steps.get("ingest", {}).get("result", {})
     if ingest:
         rows = ", ".join(f"{k} {v}" for k, v in ingest.get("rows", {}).items())

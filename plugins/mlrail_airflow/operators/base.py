@@ -14,7 +14,7 @@ from mlrail_airflow.links import RunSummaryLink
 
 if TYPE_CHECKING:
     from mlrail.spec import PipelineSpec
-    from mlrail.store.runner import ComponentResult, Env, RunInfo
+    from mlrail.store.runner import ComponentResult, Env, RunInfo, Trigger
 
 
 def artifact_id(upstream: dict[str, Any] | None, slot: str, task: str) -> int:
@@ -26,6 +26,22 @@ def artifact_id(upstream: dict[str, Any] | None, slot: str, task: str) -> int:
             f"upstream result {upstream!r} has no artifact {slot!r}; the {task} task must run "
             "first and succeed (clear it too if you cleared this task alone)"
         ) from err
+
+
+def run_trigger(dag_run: Any) -> Trigger | None:
+    """Who triggered the task's DAG run, from the context's ``dag_run``.
+
+    Airflow 3 hands a task its run's type and triggering user but not ``triggered_by``
+    (UI, REST API, CLI, ...), and a task may not read Airflow's database, so ``via`` stays
+    unknown except for the runs of ``dag.test`` (``airflow dags test``), which Airflow
+    always triggers as the user ``dag_test``."""
+    from mlrail.store.runner import Trigger
+
+    if dag_run is None:  # an operator executed outside Airflow's task runner
+        return None
+    user = dag_run.triggering_user_name
+    via = "test" if user == "dag_test" else None
+    return Trigger(user=user, run_type=dag_run.run_type.value, via=via)
 
 
 @contextmanager
@@ -105,6 +121,7 @@ class MlrailBaseOperator(BaseOperator):
             task_id=ti.task_id,
             try_number=ti.try_number,
             actor=f"airflow:{ti.dag_id}",
+            trigger=run_trigger(context.get("dag_run")),
         )
         return spec, run, bool(context["params"].get("force", False))
 
