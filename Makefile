@@ -21,7 +21,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 DEMO_DATA := data/taxi_tips/trips.parquet
 DEMO_ROWS ?= 200000
 
-.PHONY: install airflow-home data demo test lint airflow constraints clean postgresql
+.PHONY: install airflow-home data demo test lint airflow constraints clean postgresql chromium \
+	screenshots
 
 install: $(STAMP)
 
@@ -44,10 +45,12 @@ data: $(DEMO_DATA)
 $(DEMO_DATA): | $(STAMP)
 	$(PY) -m mlrail datagen --out $@ --rows $(DEMO_ROWS) --seed 0
 
+# Triggers taxi_tips_training and waits while Airflow's scheduler runs it: the one of a
+# running `make airflow`, else one the demo starts and stops. Task logs show in the UI.
 demo: airflow-home data
 	$(PY) -m mlrail_airflow.demo
 
-test: install postgresql
+test: install postgresql chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
@@ -57,6 +60,18 @@ postgresql:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] || { echo "install PostgreSQL (Debian: apt-get install postgresql)"; exit 1; }; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+# mlrail's pages in the Airflow UI are tested in a real headless Chromium, which the tests
+# start themselves (tests/browser.py); only the browser needs to be on the machine.
+chromium:
+	@command -v chromium >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] || { echo "install Chromium (Debian: apt-get install chromium)"; exit 1; }; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# README's pictures of the Airflow UI (docs/ui/*.png), taken by the browser tests of the
+# pages against a real served project.
+screenshots: install chromium
+	MLRAIL_UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest -q tests/plugins/test_pages_browser.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -20,8 +20,20 @@ EXTERNAL_VIEWS = [
         "url_route": "mlrail-models",
         "nav_top_level": True,
     },
-    {"name": "mlrail runs", "href": "/mlrail/runs/{DAG_ID}", "destination": "dag"},
-    {"name": "mlrail run", "href": "/mlrail/runs/{DAG_ID}/{RUN_ID}", "destination": "dag_run"},
+    # A tab needs a url_route (the UI shows it at .../plugin/<url_route>); routes are unique
+    # across every plugin of the deployment.
+    {
+        "name": "mlrail runs",
+        "href": "/mlrail/runs/{DAG_ID}",
+        "destination": "dag",
+        "url_route": "mlrail-runs",
+    },
+    {
+        "name": "mlrail run",
+        "href": "/mlrail/runs/{DAG_ID}/{RUN_ID}",
+        "destination": "dag_run",
+        "url_route": "mlrail-run",
+    },
 ]
 
 

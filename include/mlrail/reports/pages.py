@@ -386,6 +386,9 @@ def _feature_rows(document: dict[str, Any], schema: dict[str, Any] | None) -> li
         roles = {f["name"]: f for f in schema["features"]}
         roles[schema["label"]["name"]] = {"role": "label", "type": schema["label"]["type"]}
     names = list(dict.fromkeys(n for s in document["splits"].values() for n in s["features"]))
+    if roles:  # the schema's order: features as the spec lists them, then the label
+        order = {name: i for i, name in enumerate(roles)}
+        names.sort(key=lambda n: order.get(n, len(order)))
     rows = []
     for name in names:
         per_split = {}

@@ -151,7 +151,10 @@ def format_lineage(report: dict[str, Any]) -> str:
     for kind in ("examples", "statistics", "schema"):
         for a in report[kind]:
             lines.append(f"  {a['type']:<18} #{a['id']}  {a['uri']}")
-    lines.append(f"  hyperparameters {report['hyperparameters']}")
+    values = report["hyperparameters"] or {}
+    lines.append(
+        "  hyperparameters " + (", ".join(f"{k}={v}" for k, v in sorted(values.items())) or "-")
+    )
     lines.append(
         "  code versions " + ", ".join(f"{c}={v}" for c, v in report["code_versions"].items())
     )

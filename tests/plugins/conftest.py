@@ -1,0 +1,20 @@
+"""Fixtures of the browser tests of mlrail's pages; both are session-scoped and start
+nothing until a test asks for them.
+
+* ``browser``: a headless Chromium (tests/browser.py), ended at the end of the session;
+* ``ui_project``: an Airflow project with three real training runs, served by a real
+  ``airflow api-server`` with a logged-in admin (tests/plugins/ui_project.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import Browser
+from tests.plugins.ui_project import ui_project  # noqa: F401 - a fixture, used by name
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    with Browser.start(tmp_path_factory.mktemp("chromium")) as started:
+        yield started
