@@ -9,21 +9,13 @@ Tokens come from Airflow's own ``POST /auth/token``; pages are fetched over HTTP
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from mlrail.store.runner import Env
 from mlrail_airflow.web import PAGE_POLICY
-from tests.airflow_project import AirflowProject, prepare
-from tests.conftest import ROOT
+from tests.airflow_project import AirflowProject, ApiServer, prepare
 from tests.plugins.html_reading import Page
 from tests.plugins.web_records import SCHEMA_DOCS, XSS, record_run
 
@@ -41,36 +33,6 @@ PAGES = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 180  # a healthy start takes seconds; only a hang gets here
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"airflow api-server exited:\n{log.read_text()[-6000:]}")
-        try:
-            if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"airflow api-server never became healthy:\n{log.read_text()[-6000:]}")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    # The server's uvicorn workers share its process group (started in a session of its own).
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-
-
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
     """Base URL of an API server whose mlrail store holds one run of ``DAG_ID``."""
@@ -83,29 +45,19 @@ def airflow(tmp_path_factory):
         env.metadata.close()
     passwords = project.home / "passwords.json"
     passwords.write_text(json.dumps(PASSWORDS))
-    url = f"http://127.0.0.1:{_free_port()}"
-    log = project.home / "api-server.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "airflow"), "api-server", "--workers", "1"]
-            + ["--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]],
-            env={
-                **project.env,
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "viewer:viewer,outsider:",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API_AUTH__JWT_SECRET": "a secret for the /mlrail login test only " * 2,
-            },
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
+    server = ApiServer(
+        project,
+        {
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "viewer:viewer,outsider:",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__API_AUTH__JWT_SECRET": "a secret for the /mlrail login test only " * 2,
+        },
+        project.home / "api-server.log",
+    )
     try:
-        _wait_until_healthy(url, server, log)
-        yield url
+        yield server.start().url
     finally:
-        _stop(server)
+        server.stop()
 
 
 def _token(airflow: str, user: str) -> str:
