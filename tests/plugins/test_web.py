@@ -239,3 +239,23 @@ def test_statistics_page_shows_every_feature_per_split_with_charts(
     assert set(page.hrefs(f"#{prepared.schema.id}")) == {f"/mlrail/artifacts/{prepared.schema.id}"}
     wrong = client.get(f"/statistics/{prepared.schema.id}")
     assert wrong.status_code == 404
+
+
+def test_artifact_properties_show_no_server_path(client, env, settings, tmp_path):
+    properties = {
+        "serving_path": f"{settings.serving_root}/demo/1",
+        "files": [{"path": f"file://{tmp_path}/d.csv", "size": 4}],
+        "model": "demo",
+    }
+    pushed = env.metadata.put_artifact(
+        "PushedModel", f"{settings.artifact_root}/demo/pushed", "fp-pushed", properties
+    )
+    answer = client.get(f"/artifacts/{pushed.id}")
+    assert answer.status_code == 200 and str(tmp_path) not in answer.text
+    assert client.get(f"/artifacts/{pushed.id}", params={"format": "json"}).json()[
+        "properties"
+    ] == {
+        "serving_path": "serving/demo/1",
+        "files": [{"path": "d.csv", "size": 4}],
+        "model": "demo",
+    }

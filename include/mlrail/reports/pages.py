@@ -13,6 +13,7 @@ relative to its data root.
 from __future__ import annotations
 
 import posixpath
+from pathlib import Path
 from typing import Any
 
 from mlrail.store.lineage import model_lineage
@@ -53,9 +54,18 @@ def display_path(env: Env, uri: str) -> str:
     return posixpath.basename(uri)
 
 
-def _resolved(root: str) -> str:
-    from pathlib import Path
+def shown_paths(env: Env, value: Any) -> Any:
+    """``value`` (artifact properties) with every local path in it as ``display_path``."""
+    if isinstance(value, dict):
+        return {k: shown_paths(env, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown_paths(env, v) for v in value]
+    if isinstance(value, str) and (value.startswith("/") or value.startswith("file://")):
+        return display_path(env, value)
+    return value
 
+
+def _resolved(root: str) -> str:
     return str(Path(root).resolve())
 
 
@@ -102,11 +112,6 @@ def _blessing_of(env: Env, version: ModelVersion) -> dict[str, Any] | None:
         return None
     blessing = env.metadata.io_of(version.execution_id, "input").get("blessing")
     return None if blessing is None else dict(blessing.properties)
-
-
-def _producer_dag(env: Env, artifact_id: int) -> str | None:
-    producer = env.metadata.producer_of(artifact_id)
-    return producer.dag_id if producer else None
 
 
 def version_row(env: Env, registry: ModelRegistry, version: ModelVersion) -> dict[str, Any]:
@@ -496,7 +501,7 @@ def artifact_page(env: Env, artifact_id: int) -> dict[str, Any]:
     return {
         **artifact_summary(env, artifact),
         "fingerprint": artifact.fingerprint,
-        "properties": artifact.properties,
+        "properties": shown_paths(env, artifact.properties),
         "files": [{"path": p, "bytes": n} for p, n in sorted(files.items())],
         "committed": bool(files) or artifact.external,
         "produced_by": None if producer is None else execution_summary(producer),
