@@ -63,6 +63,28 @@ def _datagen(args: argparse.Namespace) -> None:
     print(f"wrote {args.rows} taxi trips (seed {args.seed}) to {path}")
 
 
+def _serve(args: argparse.Namespace) -> None:
+    from mlrail.serving.config import ServerConfig
+    from mlrail.serving.server import serve
+    from mlrail.store.settings import Settings
+
+    settings = Settings.from_env()
+    config = ServerConfig.from_env(
+        args.model,
+        settings.serving_root,
+        metadata_url=settings.metadata_url,
+        artifact_root=settings.artifact_root,
+        host=args.host,
+        port=args.port,
+        max_batch_size=args.max_batch_size,
+        batch_timeout_micros=args.batch_timeout_micros,
+        poll_seconds=args.poll_seconds,
+        log_root=None if args.no_request_log else settings.log_root,
+        sample_rate=args.sample_rate,
+    )
+    serve(config, workers=args.workers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlrail", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     datagen.add_argument("--fare-shift", type=float, default=1.0, help="drift: fare multiplier")
     datagen.set_defaults(handler=_datagen)
+
+    serve = commands.add_parser(
+        "serve", help="serve a model's pushed versions (TF Serving REST API, Vertex AI routes)"
+    )
+    serve.add_argument("--model", required=True)
+    serve.add_argument("--host", help="default 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default $AIP_HTTP_PORT, else 8080")
+    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument("--max-batch-size", type=int, help="rows per model call")
+    serve.add_argument("--batch-timeout-micros", type=int, help="how long a batch waits to fill")
+    serve.add_argument("--poll-seconds", type=float, help="rescan the serving root (default 2)")
+    serve.add_argument("--sample-rate", type=float, help="share of requests logged (default 1)")
+    serve.add_argument(
+        "--no-request-log", action="store_true", help="log no requests (default: MLRAIL_LOG_ROOT)"
+    )
+    serve.set_defaults(handler=_serve)
     return parser
 
 

@@ -18,6 +18,7 @@ from mlrail.spec.pipeline import (
     ValidationSpec,
     VertexSpec,
 )
+from mlrail.spec.serving import ServingSpec
 
 __all__ = [
     "STRATEGIES",
@@ -25,6 +26,7 @@ __all__ = [
     "EvaluationSpec",
     "FeaturesSpec",
     "PipelineSpec",
+    "ServingSpec",
     "SpecError",
     "SplitSpec",
     "Stage",

@@ -18,6 +18,7 @@ from typing import Any
 from mlrail.evaluation import catalog
 from mlrail.spec.errors import SpecError, not_negative, one_of, positive, share
 from mlrail.spec.names import ALLOWED, RULE, unusable_names
+from mlrail.spec.serving import ServingSpec
 from mlrail.spec.tasks import BINARY, TASKS
 
 STRATEGIES = ("single", "mirrored", "multi_worker", "parameter_server")
@@ -338,6 +339,7 @@ class PipelineSpec:
     tune: TuneSpec = field(default_factory=TuneSpec)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     push: PushSpec = field(default_factory=PushSpec)
+    serving: ServingSpec = field(default_factory=ServingSpec)
     backend: str = "local"  # local | vertex: where the train and tune tasks run
     vertex: VertexSpec = field(default_factory=VertexSpec)
     path: str = ""
@@ -384,6 +386,11 @@ class PipelineSpec:
     @property
     def project_root(self) -> Path:
         return Path(self.path).resolve().parent.parent.parent
+
+    def log_root(self, default: str) -> str:
+        """Where the model server logs requests and feedback: ``serving.log_root`` resolved
+        against the project, else ``default`` (the settings' ``log_root``)."""
+        return self.resolve(self.serving.log_root) if self.serving.log_root else default
 
     def expectations_directory(self) -> Path:
         directory = self.expectations.directory or f"include/expectations/{self.pipeline}"

@@ -1,8 +1,11 @@
 """Where artifacts, metadata and pushed models live, and where a run may read data from.
 
 Resolution order for each location: an explicit argument, then the environment
-(``MLRAIL_ARTIFACT_ROOT``, ``MLRAIL_METADATA_URL``, ``MLRAIL_SERVING_ROOT``), then a
-folder under ``MLRAIL_HOME`` (default ``./.mlrail``).
+(``MLRAIL_ARTIFACT_ROOT``, ``MLRAIL_METADATA_URL``, ``MLRAIL_SERVING_ROOT``,
+``MLRAIL_LOG_ROOT``), then a folder under ``MLRAIL_HOME`` (default ``./.mlrail``).
+
+``log_root`` holds what model servers write and pipelines read back: the request and
+feedback logs (mlrail.serving.requestlog); a spec's ``serving.log_root`` replaces it.
 
 ``data_roots`` are the folders and URL prefixes a run's data source (the training DAG's
 ``data_source`` param) must lie in: an explicit list, then ``MLRAIL_DATA_ROOTS``
@@ -31,12 +34,14 @@ def data_roots_of(value: str | Sequence[str] | None, where: str) -> tuple[str, .
 
 @dataclass(frozen=True)
 class Settings:
-    """Locations of the three stores a pipeline writes to, and the allowed data roots."""
+    """Locations of the stores a pipeline writes to, the servers' logs, and the allowed
+    data roots."""
 
     artifact_root: str
     metadata_url: str
     serving_root: str
     data_roots: tuple[str, ...] = ()  # empty: each spec's defaults (see the module docstring)
+    log_root: str = ""  # from_env always sets it; empty (built directly): not configured
 
     @classmethod
     def from_env(
@@ -45,6 +50,7 @@ class Settings:
         metadata_url: str | None = None,
         serving_root: str | None = None,
         data_roots: str | Sequence[str] | None = None,
+        log_root: str | None = None,
     ) -> Settings:
         home = Path(os.environ.get("MLRAIL_HOME", ".mlrail")).resolve()
         return cls(
@@ -59,4 +65,5 @@ class Settings:
             or str(home / "serving"),
             data_roots=data_roots_of(data_roots, "data_roots")
             or data_roots_of(os.environ.get("MLRAIL_DATA_ROOTS"), "MLRAIL_DATA_ROOTS"),
+            log_root=log_root or os.environ.get("MLRAIL_LOG_ROOT") or str(home / "logs"),
         )

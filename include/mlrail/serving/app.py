@@ -1,0 +1,299 @@
+"""The ASGI app: TF Serving's REST API, Vertex AI's routes, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException
+
+from mlrail.serving.batching import Batcher
+from mlrail.serving.config import ServerConfig
+from mlrail.serving.metrics import ServerMetrics
+from mlrail.serving.model import SIGNATURE, LoadedVersion
+from mlrail.serving.payload import InputError, answer, parse_json, parse_request, prediction_rows
+from mlrail.serving.repository import ModelRepository, Registry
+from mlrail.serving.router import Router
+
+access_log = logging.getLogger("mlrail.serving.access")
+log = logging.getLogger(__name__)
+REQUEST_ID = "X-Request-ID"
+
+
+class RequestLogSink(Protocol):
+    """What the app needs of a request log (mlrail.serving.requestlog.RequestLog)."""
+
+    def append(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Server:
+    """State shared by the routes of one process."""
+
+    def __init__(self, config: ServerConfig, request_log: RequestLogSink | None):
+        self.config, self.request_log = config, request_log
+        registry = Registry(config.metadata_url, config.artifact_root)
+        self.repository = ModelRepository(
+            config.model, config.serving_root, registry, config.poll_seconds
+        )
+        self.router = Router(self.repository)
+        self.metrics = ServerMetrics()
+        self.batchers: dict[int, Batcher] = {}
+
+    def batcher(self, loaded: LoadedVersion) -> Batcher:
+        batcher = self.batchers.get(loaded.version)
+        if batcher is None or batcher.call.__self__ is not loaded:
+            batcher = Batcher(
+                loaded.predict, self.config.max_batch_size, self.config.batch_timeout_micros
+            )
+            self.batchers[loaded.version] = batcher
+        return batcher
+
+    def model_calls(self) -> dict[tuple[str, str], int]:
+        return {(v.model, str(v.version)): v.calls for v in self.repository.versions.values()}
+
+    def log_rows(self, request_id: str, route, parsed, predictions, latency_ms: float) -> None:
+        if self.request_log is None:
+            return
+        base = {
+            "request_id": request_id,
+            "ts": datetime.now(UTC),
+            "version": route.version.version,
+            "arm": route.arm,
+            "latency_ms": latency_ms,
+        }
+        rows = [
+            {**base, "features": _loggable(features), "prediction": prediction}
+            for features, prediction in zip(parsed.rows, predictions, strict=True)
+        ]
+        try:
+            self.request_log.append(rows)
+        except Exception:  # a full disk must not turn answered requests into errors
+            log.exception("request log append failed")
+
+    def close(self) -> None:
+        self.repository.stop()
+        for batcher in self.batchers.values():
+            batcher.close()
+        if self.request_log is not None:
+            self.request_log.close()
+
+
+def _loggable(features: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
+        for k, v in features.items()
+    }
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with a 413 as soon as it is over ``limit`` (declared or sent)."""
+    declared = request.headers.get("content-length", "")
+    too_big = f"the request body is over the limit of {limit} bytes"
+    if declared.isdigit() and int(declared) > limit:
+        raise InputError(too_big, 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InputError(too_big, 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _status(loaded: list[LoadedVersion]) -> dict[str, Any]:
+    ok = {"error_code": "OK", "error_message": ""}
+    return {
+        "model_version_status": [
+            {"version": str(v.version), "state": "AVAILABLE", "status": ok} for v in loaded
+        ]
+    }
+
+
+def _metadata(loaded: LoadedVersion) -> dict[str, Any]:
+    return {
+        "model_spec": {"name": loaded.model, "signature_name": "", "version": str(loaded.version)},
+        "metadata": {"signature_def": {"signature_def": {SIGNATURE: loaded.signature_def()}}},
+        "schema": {
+            "features": [
+                {"name": f["name"], "type": f["type"], "role": f.get("role", "unknown")}
+                for f in loaded.schema["features"]
+            ]
+        },
+    }
+
+
+def create_app(config: ServerConfig, request_log: RequestLogSink | None = None) -> FastAPI:
+    """The app serving ``config.model``; ``request_log`` gets one row per instance."""
+    server = Server(config, request_log)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Load before accepting requests: uvicorn's workers share one socket, so a worker
+        # that accepted while still loading would answer 503 next to a ready one.
+        await asyncio.to_thread(server.repository.start)
+        try:
+            yield
+        finally:
+            server.close()
+
+    app = FastAPI(title="mlrail model server", lifespan=lifespan)
+    app.state.server = server
+    _install_handlers(app)
+    _install_middleware(app, server)
+    _add_routes(app, server)
+    _add_service_routes(app, server)
+    return app
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, err: InputError):
+        return _error(err.status, str(err))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException):
+        return _error(err.status_code, str(err.detail))
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, err: Exception):
+        # Only a fault of the server (a model that cannot run) gets here, never bad input.
+        log.exception("request failed")
+        return _error(500, f"the server failed to answer: {type(err).__name__}: {err}")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, err: RequestValidationError):
+        return _error(400, "; ".join(str(e.get("msg")) for e in err.errors()))
+
+
+def _install_middleware(app: FastAPI, server: Server) -> None:
+    @app.middleware("http")
+    async def request_id_and_access_log(request: Request, call_next):
+        request.state.request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        request.state.version = ""
+        started = time.perf_counter()
+        response = await call_next(request)
+        seconds = time.perf_counter() - started
+        response.headers[REQUEST_ID] = request.state.request_id
+        model = request.path_params.get("name", "")
+        if request.url.path.startswith("/v1/models") or request.state.version:
+            server.metrics.record(
+                model or server.config.model, request.state.version, response.status_code, seconds
+            )
+        access_log.info(
+            json.dumps(
+                {
+                    "ts": datetime.now(UTC).isoformat(),
+                    "request_id": request.state.request_id,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "latency_ms": round(seconds * 1000, 3),
+                    "model": model,
+                    "version": request.state.version,
+                }
+            )
+        )
+        return response
+
+
+async def _predict(
+    server: Server, request: Request, name: str, version=None, label=None
+) -> JSONResponse:
+    started = time.perf_counter()
+    body = parse_json(await read_body(request, server.config.max_body_bytes))
+    route = server.router.choose(name, version, label, request.state.request_id)
+    request.state.version = str(route.version.version)
+    parsed = parse_request(body, route.version)
+    outputs = await server.batcher(route.version).submit(parsed.columns, parsed.size)
+    predictions = prediction_rows(outputs, parsed.size)
+    latency_ms = (time.perf_counter() - started) * 1000
+    server.metrics.rows.inc(name, request.state.version, amount=parsed.size)
+    server.log_rows(request.state.request_id, route, parsed, predictions, latency_ms)
+    return JSONResponse(answer(parsed.form, predictions))
+
+
+def _add_routes(app: FastAPI, server: Server) -> None:
+    """TF Serving's REST API: status, metadata and predict, by latest, version or label."""
+    router, repo = server.router, server.repository
+
+    @app.get("/v1/models/{name}")
+    async def model_status(name: str):
+        router.resolve(name)  # 404 for another model, 503 before anything loaded
+        return _status([repo.versions[v] for v in sorted(repo.versions)])
+
+    @app.get("/v1/models/{name}/versions/{version}")
+    async def version_status(name: str, version: str):
+        return _status([router.resolve(name, version=version)])
+
+    @app.get("/v1/models/{name}/labels/{label}")
+    async def label_status(name: str, label: str):
+        return _status([router.resolve(name, label=label)])
+
+    @app.get("/v1/models/{name}/metadata")
+    async def model_metadata(name: str):
+        return _metadata(router.resolve(name))
+
+    @app.get("/v1/models/{name}/versions/{version}/metadata")
+    async def version_metadata(name: str, version: str):
+        return _metadata(router.resolve(name, version=version))
+
+    @app.get("/v1/models/{name}/labels/{label}/metadata")
+    async def label_metadata(name: str, label: str):
+        return _metadata(router.resolve(name, label=label))
+
+    @app.post("/v1/models/{name}:predict")
+    async def predict_latest(name: str, request: Request):
+        return await _predict(server, request, name)
+
+    @app.post("/v1/models/{name}/versions/{version}:predict")
+    async def predict_version(name: str, version: str, request: Request):
+        return await _predict(server, request, name, version=version)
+
+    @app.post("/v1/models/{name}/labels/{label}:predict")
+    async def predict_label(name: str, label: str, request: Request):
+        return await _predict(server, request, name, label=label)
+
+
+def _add_service_routes(app: FastAPI, server: Server) -> None:
+    """Vertex AI's predict and health routes, liveness, readiness and metrics."""
+    repo = server.repository
+
+    async def vertex_predict(request: Request):
+        # Vertex sends {"instances": [...], "parameters": {...}}: the answer is predictions.
+        return await _predict(server, request, server.config.model)
+
+    async def ready():
+        if not repo.versions:
+            return _error(503, f"model {server.config.model!r} has no version loaded yet")
+        return {"status": "ready", "versions": sorted(repo.versions)}
+
+    app.add_api_route(server.config.predict_route, vertex_predict, methods=["POST"])
+    app.add_api_route("/readyz", ready, methods=["GET"])
+    if server.config.health_route != "/readyz":
+        app.add_api_route(server.config.health_route, ready, methods=["GET"])
+
+    @app.get("/healthz")
+    async def alive():
+        return {"status": "alive"}
+
+    @app.get("/metrics")
+    async def metrics():
+        return PlainTextResponse(
+            server.metrics.render(server.model_calls()),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )

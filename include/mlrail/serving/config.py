@@ -1,0 +1,81 @@
+"""Every setting of the model server in one validated dataclass, from arguments or env."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from mlrail.spec.serving import ServingSpec
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What one server process serves and how.
+
+    ``max_batch_size`` and ``batch_timeout_micros`` are named as TF Serving's batching
+    parameters: a model call takes at most ``max_batch_size`` rows and waits at most
+    ``batch_timeout_micros`` for more after the first request arrives.
+    """
+
+    model: str
+    serving_root: str
+    metadata_url: str | None = None
+    artifact_root: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_batch_size: int = ServingSpec.max_batch_size
+    batch_timeout_micros: int = ServingSpec.batch_timeout_micros
+    max_body_bytes: int = ServingSpec.max_request_bytes
+    poll_seconds: float = 2.0
+    health_route: str = "/health"
+    predict_route: str = "/predict"
+    log_root: str | None = None  # None: no request log
+    sample_rate: float = ServingSpec.sample_rate
+    flush_rows: int = ServingSpec.flush_rows
+    flush_seconds: float = ServingSpec.flush_seconds
+
+    def __post_init__(self):
+        checks = {
+            "model": bool(self.model) and "/" not in self.model,
+            "port": 0 <= self.port <= 65535,
+            "max_batch_size": self.max_batch_size >= 1,
+            "batch_timeout_micros": self.batch_timeout_micros >= 0,
+            "max_body_bytes": self.max_body_bytes >= 1,
+            "poll_seconds": self.poll_seconds > 0,
+            "sample_rate": 0 <= self.sample_rate <= 1,
+            "health_route": self.health_route.startswith("/"),
+            "predict_route": self.predict_route.startswith("/"),
+        }
+        for field, ok in checks.items():
+            if not ok:
+                raise ValueError(f"serving config: invalid {field} {getattr(self, field)!r}")
+
+    @classmethod
+    def from_env(cls, model: str, serving_root: str, **given) -> ServerConfig:
+        """Arguments given win; then Vertex AI's ``AIP_*`` variables; then the defaults."""
+        env = {
+            "port": os.environ.get("AIP_HTTP_PORT"),
+            "health_route": os.environ.get("AIP_HEALTH_ROUTE"),
+            "predict_route": os.environ.get("AIP_PREDICT_ROUTE"),
+        }
+        values = {k: v for k, v in env.items() if v}
+        if "port" in values:
+            values["port"] = int(values["port"])
+        values.update({k: v for k, v in given.items() if v is not None})
+        return cls(model=model, serving_root=serving_root, **values)
+
+    def to_env(self) -> dict[str, str]:
+        """The config as environment variables, so each uvicorn worker process (started by
+        import string) rebuilds the same config (``from_serve_env``)."""
+        return {f"MLRAIL_SERVE_{k.upper()}": str(v) for k, v in vars(self).items() if v is not None}
+
+    @classmethod
+    def from_serve_env(cls) -> ServerConfig:
+        prefix, values = "MLRAIL_SERVE_", {}
+        for field, kind in cls.__annotations__.items():
+            raw = os.environ.get(prefix + field.upper())
+            if raw is None:
+                continue
+            kind = str(kind)
+            values[field] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+        return cls(**values)

@@ -1,0 +1,455 @@
+"""The request log and the feedback log the model server writes, and how pipelines read them.
+
+Layout (DESIGN.md, "The production loop"), Hive-partitioned by each row's UTC time::
+
+    <log_root>/<model>/requests/date=YYYY-MM-DD/hour=HH/<instance>-<seq>.parquet
+    <log_root>/<model>/feedback/date=YYYY-MM-DD/hour=HH/<instance>-<seq>.parquet
+
+Each server process writes only its own files (the instance id holds host, pid and a
+random part, so a restarted container with pid 1 does not reuse its names). A file is
+written under a dot name in its partition and renamed when complete: pyarrow, Spark and
+BigQuery skip names that start with a dot, so readers never see a partial file.
+
+Rows are buffered and written by one background thread per log when ``max_rows`` rows are
+buffered or the oldest is ``max_seconds`` old, whichever comes first, so the request path
+never waits for Parquet (unless rows arrive faster than the thread writes them: at twice
+``max_rows`` the appending caller writes, see ``_add``). ``close()`` writes what is left:
+the server calls it on shutdown (its lifespan's exit, which uvicorn runs on SIGTERM). A
+crash (SIGKILL, OOM) loses at most the unwritten buffer: under ``2 * max_rows`` rows, at
+most ``max_seconds`` old. It may leave a ``.<name>.tmp`` file, which readers skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import os
+import secrets
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+TS = pa.timestamp("us", tz="UTC")
+REQUEST_COLUMNS = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("ts", TS),
+        ("model", pa.string()),
+        ("version", pa.string()),
+        ("arm", pa.string()),
+    ]
+)
+LATENCY = pa.field("latency_ms", pa.float64())  # the last column of every file
+FEEDBACK_COLUMNS = pa.schema([("request_id", pa.string()), ("ts", TS), ("reward", pa.float64())])
+PARTITIONS = pa.schema([("date", pa.string()), ("hour", pa.string())])
+FEATURE_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
+PREDICTION = "prediction_"
+
+
+class RecordError(ValueError):
+    """A logged row or feedback is invalid; ``field`` names the field (the server's 400)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def default_instance_id() -> str:
+    """``<host>-<pid>-<random>``: unique per process, across restarts too."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def is_sampled(request_id: str, sample_rate: float, seed: int | str) -> bool:
+    """Whether a request is logged: a hash of seed and request id, so every instance of a
+    request shares the decision and any number of processes agree on it."""
+    digest = hashlib.blake2b(f"{seed}\0{request_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < round(sample_rate * 2**64)
+
+
+def _check_bounds(max_rows: int, max_seconds: float) -> None:
+    if not (isinstance(max_rows, int) and max_rows > 0):
+        raise ValueError(f"max_rows: expected a positive integer, got {max_rows!r}")
+    if not max_seconds > 0:
+        raise ValueError(f"max_seconds: expected a positive number, got {max_seconds!r}")
+
+
+class _ParquetLog:
+    """Buffered, partitioned, atomically renamed Parquet files; subclasses turn rows
+    (dicts with an aware ``ts``) into an Arrow table."""
+
+    kind = ""
+
+    def __init__(self, log_root, model: str, instance_id, max_rows: int, max_seconds: float):
+        if not str(log_root):
+            raise ValueError("log_root: expected a folder (settings.log_root or serving.log_root)")
+        _check_bounds(max_rows, max_seconds)
+        self.folder = Path(log_root) / model / self.kind
+        self.model, self.instance_id = model, instance_id or default_instance_id()
+        self.max_rows, self.max_seconds = max_rows, max_seconds
+        self._buffer: list[dict] = []
+        self._oldest = 0.0  # monotonic time of the oldest buffered row
+        self._seq = 0
+        self._writing = 0  # batches taken from the buffer and not yet renamed into place
+        self._closed = False
+        # Re-entrant: close() may run in a signal handler that interrupted append().
+        self._cond = threading.Condition(threading.RLock())
+        self._write_lock = threading.Lock()  # never held while waiting for _cond
+        self._thread = threading.Thread(target=self._flusher, name=f"{self.kind}-log", daemon=True)
+        self._thread.start()
+
+    def _add(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        with self._cond:
+            if self._closed:
+                raise RuntimeError(f"the {self.kind} log of {self.model} is closed")
+            if not self._buffer:
+                self._oldest = time.monotonic()
+            self._buffer.extend(rows)
+            self._cond.notify_all()
+            # Backpressure: when requests outrun the flusher, the caller writes, which keeps
+            # what a crash can lose under twice max_rows.
+            overrun = len(self._buffer) >= 2 * self.max_rows
+        if overrun:
+            self.flush()
+
+    def _flusher(self) -> None:
+        while self._wait_until_due():
+            self.flush()  # outside _cond: flush takes it, then the write lock
+
+    def _wait_until_due(self) -> bool:
+        """Block until the buffer is full or its oldest row is max_seconds old (True), or
+        the log is closed (False: close() writes the rest itself)."""
+        with self._cond:
+            while not self._closed:
+                if not self._buffer:
+                    self._cond.wait()
+                    continue
+                left = self._oldest + self.max_seconds - time.monotonic()
+                if len(self._buffer) >= self.max_rows or left <= 0:
+                    return True
+                self._cond.wait(left)
+            return False
+
+    def flush(self) -> list[Path]:
+        """Write every buffered row now; return the files written (one per partition)."""
+        with self._cond:
+            rows, self._buffer = self._buffer, []
+            self._writing += 1
+        try:
+            with self._write_lock:
+                return self._write(rows)
+        finally:
+            with self._cond:
+                self._writing -= 1
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Write what is buffered and stop; idempotent. Later appends raise RuntimeError."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self.flush()
+        with self._cond:  # a batch the flusher took before we closed: wait until it is renamed
+            self._cond.wait_for(lambda: self._writing == 0, timeout=30)
+        self._thread.join(timeout=1)
+
+    def _write(self, rows: list[dict]) -> list[Path]:
+        by_hour: dict[tuple[str, str], list[dict]] = {}
+        for row in rows:
+            by_hour.setdefault((f"{row['ts']:%Y-%m-%d}", f"{row['ts']:%H}"), []).append(row)
+        written = []
+        for (date, hour), part in sorted(by_hour.items()):
+            folder = self.folder / f"date={date}" / f"hour={hour}"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{self.instance_id}-{self._seq:06d}.parquet"
+            self._seq += 1
+            temporary = folder / f".{name}.tmp"
+            pq.write_table(self._table(part), temporary)
+            # Readers list the folder: the file appears complete or not at all.
+            os.replace(temporary, folder / name)
+            written.append(folder / name)
+        return written
+
+    def _table(self, rows: list[dict]) -> pa.Table:
+        raise NotImplementedError
+
+
+def _utc(value: Any, field: str) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    if not isinstance(value, datetime):
+        raise RecordError(field, f"expected a datetime, got {value!r}")
+    # A naive time is taken as UTC: the server stamps rows with datetime.now(UTC).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python values."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def _typed(kind: pa.DataType, value: Any, field: str) -> Any:
+    """``value`` as a value of the Arrow type ``kind``, or RecordError naming ``field``."""
+    value = _plain(value)
+    if value is None:
+        return None
+    if pa.types.is_list(kind):
+        if not isinstance(value, list | tuple):
+            raise RecordError(field, f"expected a list, got {value!r}")
+        return [_typed(kind.value_type, v, field) for v in value]
+    if kind == pa.string():
+        if isinstance(value, bytes):  # a b64 value, decoded by the server
+            return value.decode("utf-8", "replace")
+        return value if isinstance(value, str) else str(value)
+    if kind == pa.bool_() and isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if kind == pa.float64():
+            return float(value)
+        if kind == pa.int64() and float(value).is_integer():
+            return int(value)
+    raise RecordError(field, f"expected {kind}, got {value!r}")
+
+
+def _kind_of(value: Any) -> pa.DataType | None:
+    """The stable Arrow type of a prediction value: every number is float64."""
+    value = _plain(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return pa.bool_()
+    if isinstance(value, numbers.Real):
+        return pa.float64()
+    if isinstance(value, str | bytes):
+        return pa.string()
+    if isinstance(value, list | tuple):
+        kinds = [k for k in map(_kind_of, value) if k is not None]
+        return pa.list_(kinds[0]) if kinds else None
+    raise RecordError("prediction", f"expected numbers, strings or lists, got {value!r}")
+
+
+def _flatten(prediction: dict, prefix: str = PREDICTION) -> dict[str, Any]:
+    """``{"probabilities": {"a": 0.2}}`` -> ``{"prediction_probabilities_a": 0.2}``."""
+    flat = {}
+    for key, value in prediction.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}_"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+class RequestLog(_ParquetLog):
+    """The sampled request log of one model in one server process.
+
+    ``columns`` is the model's schema (mlrail.data.schema, a schema.json artifact): each
+    feature becomes a column of its type. Without it, features are typed like
+    predictions. Prediction fields become ``prediction_<key>`` columns (nested dicts
+    joined with ``_``), typed by the first value seen: numbers float64, strings, bools,
+    lists of those. ``seed`` makes sampling reproducible (see is_sampled).
+    """
+
+    kind = "requests"
+
+    def __init__(
+        self,
+        log_root,
+        model: str,
+        instance_id: str | None,
+        sample_rate: float,
+        max_rows: int,
+        max_seconds: float,
+        seed: int | None = None,
+        columns: dict | None = None,
+    ):
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"sample_rate: expected a share between 0 and 1, got {sample_rate!r}")
+        self.sample_rate = sample_rate
+        self._salt = secrets.token_hex(8) if seed is None else seed
+        features = (columns or {}).get("features", [])
+        self._types: dict[str, pa.DataType] = {
+            f["name"]: FEATURE_TYPES[f["type"]] for f in features
+        }
+        taken = sorted(set(self._types) & {*REQUEST_COLUMNS.names, "latency_ms"})
+        if taken or any(name.startswith(PREDICTION) for name in self._types):
+            raise ValueError(f"columns: feature names clash with the log's columns: {taken}")
+        self._schema_features = frozenset(self._types)
+        self._features = list(self._types)  # in schema order, then first seen
+        self._predictions: list[str] = []
+        super().__init__(log_root, model, instance_id, max_rows, max_seconds)
+
+    def sampled(self, request_id: str) -> bool:
+        """Whether this log keeps the request ``request_id``."""
+        return is_sampled(request_id, self.sample_rate, self._salt)
+
+    def append(self, rows: list[dict]) -> int:
+        """Buffer the sampled share of ``rows`` (one per instance); return how many were kept.
+
+        A row: ``request_id`` (required), ``ts`` (datetime, default now; naive is UTC),
+        ``model`` (this log's, if given), ``version``, ``arm`` (default "stable"),
+        ``latency_ms``, and the features and prediction fields: either nested as
+        ``features`` and ``prediction`` dicts, or flat, where keys that are schema features
+        are features and every other key is a prediction field. Raises RecordError naming
+        the field before anything is buffered."""
+        kept = [self._row(row) for row in rows if self.sampled(self._request_id(row))]
+        self._add(kept)
+        return len(kept)
+
+    @staticmethod
+    def _request_id(row: dict) -> str:
+        request_id = row.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise RecordError("request_id", f"expected a non-empty string, got {request_id!r}")
+        return request_id
+
+    def _row(self, row: dict) -> dict:
+        if row.get("model", self.model) != self.model:
+            raise RecordError("model", f"expected {self.model!r}, got {row['model']!r}")
+        values = {
+            "request_id": row["request_id"],
+            "ts": _utc(row.get("ts"), "ts"),
+            "model": self.model,
+            "version": None if row.get("version") is None else str(row["version"]),
+            "arm": row.get("arm") or "stable",
+            "latency_ms": _typed(pa.float64(), row.get("latency_ms"), "latency_ms"),
+        }
+        features = dict(row.get("features") or {})
+        prediction = dict(row.get("prediction") or {})
+        for key, value in row.items():  # the flat form: the schema says which are features
+            if key not in values and key not in ("features", "prediction"):
+                (features if key in self._schema_features else prediction)[key] = value
+        for names, given in (
+            (self._features, features),
+            (self._predictions, _flatten(prediction)),
+        ):
+            for name, value in given.items():
+                values[name] = self._column_value(names, name, value)
+        return values
+
+    def _column_value(self, names: list[str], name: str, value: Any) -> Any:
+        if name not in self._types:
+            kind = _kind_of(value)
+            if kind is None:  # untyped until a value arrives; the column is null until then
+                return None
+            with self._cond:
+                if name not in self._types:
+                    self._types[name] = kind
+                    names.append(name)
+        return _typed(self._types[name], value, name)
+
+    def _table(self, rows: list[dict]) -> pa.Table:
+        with self._cond:
+            names = [*self._features, *self._predictions]
+            fields = [pa.field(n, self._types[n]) for n in names]
+        schema = pa.schema([*REQUEST_COLUMNS, *fields, LATENCY])
+        return pa.Table.from_pylist(rows, schema=schema)
+
+
+class FeedbackLog(_ParquetLog):
+    """Labels and rewards sent for logged requests (``POST .../feedback``).
+
+    ``label_type`` is the schema label's type (int, float, string); the label column
+    keeps it in every file. Without it labels are stored as strings."""
+
+    kind = "feedback"
+
+    def __init__(
+        self,
+        log_root,
+        model: str,
+        instance_id: str | None,
+        max_rows: int,
+        max_seconds: float,
+        label_type: str = "string",
+    ):
+        if label_type not in FEATURE_TYPES:
+            raise ValueError(
+                f"label_type: expected one of {list(FEATURE_TYPES)}, got {label_type!r}"
+            )
+        self._label = FEATURE_TYPES[label_type]
+        super().__init__(log_root, model, instance_id, max_rows, max_seconds)
+
+    def append(self, request_id: str, label: Any = None, reward: float | None = None) -> None:
+        """Buffer one feedback; RecordError naming the field when it is invalid."""
+        if not isinstance(request_id, str) or not request_id.strip():
+            raise RecordError("request_id", f"expected a non-empty string, got {request_id!r}")
+        if label is None and reward is None:
+            raise RecordError("label", "a label or a reward (or both) is required")
+        if reward is not None:
+            reward = _typed(pa.float64(), reward, "reward")
+            if not math.isfinite(reward):
+                raise RecordError("reward", f"expected a finite number, got {reward!r}")
+        label = _typed(self._label, label, "label")
+        self._add(
+            [{"request_id": request_id, "ts": datetime.now(UTC), "label": label, "reward": reward}]
+        )
+
+    def _table(self, rows: list[dict]) -> pa.Table:
+        schema = FEEDBACK_COLUMNS.insert(2, pa.field("label", self._label))
+        return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _read(folder: Path, base: pa.Schema, last: tuple[pa.Field, ...] = ()) -> pa.Table:
+    """Every complete file under ``folder`` as one table; columns missing from older files
+    (a feature or prediction field added later) are null there. ``last``: columns every
+    file has last, for an empty folder."""
+    partitioning = ds.partitioning(PARTITIONS, flavor="hive")
+    files = []
+    if folder.is_dir():
+        files = ds.dataset(folder, format="parquet", partitioning=partitioning).files
+    schema = pa.unify_schemas([base, *map(pq.read_schema, files)])
+    for column in (*last, *PARTITIONS):
+        if column.name not in schema.names:
+            schema = schema.append(column)
+    if not files:
+        return schema.empty_table()
+    return ds.dataset(folder, schema=schema, format="parquet", partitioning=partitioning).to_table()
+
+
+def read_requests(log_root, model: str) -> pa.Table:
+    """Every logged request row of ``model``, with the ``date`` and ``hour`` partitions."""
+    return _read(Path(log_root) / model / "requests", REQUEST_COLUMNS, (LATENCY,))
+
+
+def read_feedback(log_root, model: str) -> pa.Table:
+    """Every feedback row of ``model``."""
+    base = FEEDBACK_COLUMNS.insert(2, pa.field("label", pa.null()))  # typed by the files
+    return _read(Path(log_root) / model / "feedback", base)
+
+
+def labeled_samples(log_root, model: str) -> pa.Table:
+    """Logged requests that got feedback, with ``label`` and ``reward``: per request, the
+    latest label and the latest reward sent (a correction replaces a label), and
+    ``feedback_ts``, when the latest arrived."""
+    feedback = read_feedback(log_root, model).sort_by("ts")
+    if feedback.num_rows == 0:  # no file types the label: aggregate it as strings
+        feedback = feedback.set_column(2, "label", pa.nulls(0, pa.string()))
+    latest = feedback.group_by("request_id", use_threads=False).aggregate(
+        [
+            ("label", "last", pc.ScalarAggregateOptions(skip_nulls=True)),
+            ("reward", "last", pc.ScalarAggregateOptions(skip_nulls=True)),
+            ("ts", "max"),
+        ]
+    )
+    latest = latest.rename_columns(
+        {"label_last": "label", "reward_last": "reward", "ts_max": "feedback_ts"}
+    )
+    requests = read_requests(log_root, model)
+    # By index, not Table.join: Acero joins no list columns (class probabilities).
+    where = pc.index_in(requests["request_id"], value_set=latest["request_id"])
+    labeled = requests.filter(pc.is_valid(where))
+    matched = latest.take(pc.drop_null(where))
+    for name in ("label", "reward", "feedback_ts"):
+        column = name if name not in labeled.column_names else f"{name}_feedback"
+        labeled = labeled.append_column(column, matched[name])
+    return labeled

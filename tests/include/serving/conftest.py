@@ -1,0 +1,138 @@
+"""One small real model, trained and pushed once per session, and real server processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.airflow_project import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+MODEL = "taxi_tips"
+
+
+@dataclass(frozen=True)
+class Trained:
+    settings: object
+    schema: dict
+    frame: object  # the generated taxi trips (pandas)
+
+    @property
+    def model_folder(self) -> Path:
+        return Path(self.settings.serving_root) / MODEL
+
+
+class ServerProcess:
+    """``python -m mlrail serve`` in its own process group on a free 127.0.0.1 port;
+    ``stop`` always ends the group, so no worker outlives a failed test."""
+
+    def __init__(self, settings, *args: str, env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(settings.serving_root).parent / f"server-{self.port}.log"
+        environ = {
+            **os.environ,
+            "MLRAIL_ARTIFACT_ROOT": settings.artifact_root,
+            "MLRAIL_METADATA_URL": settings.metadata_url,
+            "MLRAIL_SERVING_ROOT": settings.serving_root,
+            "MLRAIL_LOG_ROOT": str(Path(settings.serving_root).parent / "logs"),
+            "AIP_HTTP_PORT": str(self.port),  # the Vertex contract picks the port
+            **(env or {}),
+        }
+        self.command = [sys.executable, "-m", "mlrail", "serve", "--model", MODEL, *args]
+        self.environ = environ
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 180) -> ServerProcess:
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.environ,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode}:\n{self.output()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"server not ready within {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        os.killpg(self.process.pid, sig)
+        try:
+            return self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.wait(timeout=10)
+
+
+def train_and_push(root: Path) -> Trained:
+    """Train, evaluate and push one small taxi model into stores under ``root``."""
+    from mlrail.components.pipeline import run_training_pipeline
+    from mlrail.data.datagen import TaxiConfig, generate_taxi_trips, write_dataset
+    from mlrail.store.runner import Env, RunInfo
+    from mlrail.store.settings import Settings
+    from tests.conftest import spec_for
+
+    frame = generate_taxi_trips(TaxiConfig(rows=4000, seed=7))
+    source = write_dataset(frame, root / "data" / "trips.parquet")
+    settings = Settings(
+        artifact_root=str(root / "artifacts"),
+        metadata_url=f"sqlite:///{root / 'metadata.db'}",
+        serving_root=str(root / "serving"),
+    )
+    env = Env.open(settings)
+    try:
+        spec = spec_for(source)
+        results = run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="r1"))
+        assert results["push"].result["pushed"], results["evaluate"].result
+        schema_artifact = results["schema"].outputs["schema"]
+        schema = env.artifacts.read_json(schema_artifact.uri, "schema.json")
+    finally:
+        env.metadata.close()
+    return Trained(settings, schema, frame)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Trained:
+    return train_and_push(tmp_path_factory.mktemp("serving"))
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    process = ServerProcess(
+        trained.settings,
+        "--poll-seconds",
+        "0.5",
+        "--batch-timeout-micros",
+        "20000",
+        "--no-request-log",
+        env={"AIP_HEALTH_ROUTE": "/vertex/health", "AIP_PREDICT_ROUTE": "/vertex/predict"},
+    )
+    try:
+        yield process.start()
+    finally:
+        process.stop()

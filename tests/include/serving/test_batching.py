@@ -1,0 +1,89 @@
+"""Dynamic batching on literal arrays: merged calls, each request its own rows back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from mlrail.serving.batching import Batcher
+from mlrail.serving.config import ServerConfig
+
+
+class Doubling:
+    """A model stand-in on plain arrays that records the size of every call it gets."""
+
+    def __init__(self, fail: bool = False):
+        self.sizes: list[int] = []
+        self.fail = fail
+
+    def __call__(self, columns):
+        self.sizes.append(len(columns["x"]))
+        if self.fail:
+            raise RuntimeError("model call failed")
+        return {"y": columns["x"] * 2, "rows": np.arange(len(columns["x"]))}
+
+
+def _submit_all(batcher: Batcher, requests: list[list[float]]):
+    async def run():
+        columns = [{"x": np.array(r, dtype="f4").reshape(-1, 1)} for r in requests]
+        return await asyncio.gather(
+            *(batcher.submit(c, len(c["x"])) for c in columns), return_exceptions=True
+        )
+
+    try:
+        return asyncio.run(run())
+    finally:
+        batcher.close()
+
+
+def test_concurrent_requests_share_one_call_and_get_their_own_rows():
+    model = Doubling()
+    requests = [[1.0], [2.0, 3.0], [4.0], [5.0, 6.0, 7.0]]
+    answers = _submit_all(Batcher(model, max_batch_size=64, batch_timeout_micros=50_000), requests)
+    assert model.sizes == [7]
+    for request, answer in zip(requests, answers, strict=True):
+        assert answer["y"].reshape(-1).tolist() == [2 * v for v in request]
+
+
+def test_a_batch_never_exceeds_max_batch_size_but_an_oversized_request_runs_alone():
+    model = Doubling()
+    requests = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0] * 5]
+    answers = _submit_all(Batcher(model, max_batch_size=4, batch_timeout_micros=50_000), requests)
+    assert max(model.sizes[:-1]) <= 4 and sum(model.sizes) == 11
+    assert model.sizes[-1] == 5  # larger than a batch: answered, not refused
+    assert answers[3]["y"].reshape(-1).tolist() == [14.0] * 5
+
+
+def test_a_failed_call_fails_every_request_in_its_batch():
+    model = Doubling(fail=True)
+    answers = _submit_all(Batcher(model, 8, 50_000), [[1.0], [2.0]])
+    assert [str(a) for a in answers] == ["model call failed"] * 2
+
+
+def test_zero_timeout_calls_at_once():
+    model = Doubling()
+    answers = _submit_all(Batcher(model, 8, 0), [[1.0], [2.0], [3.0]])
+    # The first request runs alone at once; the others queue behind it and share a call.
+    assert model.sizes == [1, 2] and [a["y"][0, 0] for a in answers] == [2.0, 4.0, 6.0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_batch_size", 0), ("batch_timeout_micros", -1), ("port", 70000), ("sample_rate", 2)],
+)
+def test_config_names_the_invalid_field(field, value):
+    with pytest.raises(ValueError, match=f"invalid {field}"):
+        ServerConfig(model="m", serving_root="/tmp", **{field: value})
+
+
+def test_config_reads_the_vertex_variables_and_survives_the_trip_to_a_worker(monkeypatch):
+    monkeypatch.setenv("AIP_HTTP_PORT", "9123")
+    monkeypatch.setenv("AIP_PREDICT_ROUTE", "/v1/endpoints/1/deployedModels/2:predict")
+    config = ServerConfig.from_env("m", "/srv", max_batch_size=8, host=None)
+    assert config.port == 9123 and config.max_batch_size == 8 and config.host == "127.0.0.1"
+    assert config.predict_route == "/v1/endpoints/1/deployedModels/2:predict"
+    for name, value in config.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert ServerConfig.from_serve_env() == config
