@@ -21,8 +21,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 DEMO_DATA := data/taxi_tips/trips.parquet
 DEMO_ROWS ?= 200000
 
-.PHONY: install airflow-home data demo test lint airflow constraints clean postgresql chromium \
-	screenshots
+.PHONY: install airflow-home data demo serve test lint airflow constraints clean postgresql \
+	chromium screenshots
 
 install: $(STAMP)
 
@@ -49,6 +49,15 @@ $(DEMO_DATA): | $(STAMP)
 # running `make airflow`, else one the demo starts and stops. Task logs show in the UI.
 demo: airflow-home data
 	$(PY) -m mlrail_airflow.demo
+
+# Serves the demo's model (what `make demo` pushed) on http://127.0.0.1:8501, TF Serving's
+# REST port: curl http://127.0.0.1:8501/v1/models/taxi_tips. Ctrl-C stops it.
+SERVE_MODEL := taxi_tips
+serve: install
+	@ls $(MLRAIL_HOME)/serving/$(SERVE_MODEL)/*/saved_model.pb >/dev/null 2>&1 || \
+	  { echo "no pushed version of $(SERVE_MODEL) in $(MLRAIL_HOME)/serving: run make demo first"; \
+	    exit 1; }
+	$(PY) -m mlrail serve --model $(SERVE_MODEL) --host 127.0.0.1 --port 8501
 
 test: install postgresql chromium
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,5 @@
-"""``python -m mlrail``: lineage, run summaries, cleanup and example data from the command line."""
+"""``python -m mlrail``: lineage, run summaries, cleanup, example data and the model server
+(``serve``, set by the spec's ``serving:`` section) from the command line."""
 
 from __future__ import annotations
 
@@ -64,24 +65,36 @@ def _datagen(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from mlrail.serving.config import ServerConfig
+    from mlrail.serving.config import ServerConfig, find_spec, spec_settings
     from mlrail.serving.server import serve
     from mlrail.store.settings import Settings
 
     settings = Settings.from_env()
+    spec = find_spec(args.model, args.spec)
+    flags = {
+        "host": args.host,
+        "port": args.port,
+        "max_batch_size": args.max_batch_size,
+        "batch_timeout_micros": args.batch_timeout_micros,
+        "max_body_bytes": args.max_request_bytes,
+        "poll_seconds": args.poll_seconds,
+        "sample_rate": args.sample_rate,
+        "flush_rows": args.flush_rows,
+        "flush_seconds": args.flush_seconds,
+    }
+    given = spec_settings(spec, settings.log_root)  # the spec's serving: section ...
+    given.update({k: v for k, v in flags.items() if v is not None})  # ... under the flags
+    if args.no_request_log:
+        given["log_root"] = None
     config = ServerConfig.from_env(
         args.model,
         settings.serving_root,
         metadata_url=settings.metadata_url,
         artifact_root=settings.artifact_root,
-        host=args.host,
-        port=args.port,
-        max_batch_size=args.max_batch_size,
-        batch_timeout_micros=args.batch_timeout_micros,
-        poll_seconds=args.poll_seconds,
-        log_root=None if args.no_request_log else settings.log_root,
-        sample_rate=args.sample_rate,
+        **given,
     )
+    where = spec.path if spec is not None else "no spec names this model: defaults"
+    print(f"mlrail serve: {args.model} with the serving settings of {where}", file=sys.stderr)
     serve(config, workers=args.workers)
 
 
@@ -123,18 +136,28 @@ def build_parser() -> argparse.ArgumentParser:
     datagen.set_defaults(handler=_datagen)
 
     serve = commands.add_parser(
-        "serve", help="serve a model's pushed versions (TF Serving REST API, Vertex AI routes)"
+        "serve",
+        help="serve a model's pushed versions (TF Serving REST API, Vertex AI routes)",
+        description="Settings come from the spec's serving: section; flags override it.",
     )
     serve.add_argument("--model", required=True)
+    serve.add_argument(
+        "--spec", help="the pipeline spec to take serving: from (default: the one naming --model)"
+    )
     serve.add_argument("--host", help="default 127.0.0.1")
     serve.add_argument("--port", type=int, help="default $AIP_HTTP_PORT, else 8080")
     serve.add_argument("--workers", type=int, default=1, help="server processes")
     serve.add_argument("--max-batch-size", type=int, help="rows per model call")
     serve.add_argument("--batch-timeout-micros", type=int, help="how long a batch waits to fill")
     serve.add_argument("--poll-seconds", type=float, help="rescan the serving root (default 2)")
-    serve.add_argument("--sample-rate", type=float, help="share of requests logged (default 1)")
+    serve.add_argument("--sample-rate", type=float, help="share of requests logged")
+    serve.add_argument("--flush-rows", type=int, help="request log: rows per file at most")
+    serve.add_argument("--flush-seconds", type=float, help="request log: oldest row's age")
+    serve.add_argument("--max-request-bytes", type=int, help="larger bodies are a 413")
     serve.add_argument(
-        "--no-request-log", action="store_true", help="log no requests (default: MLRAIL_LOG_ROOT)"
+        "--no-request-log",
+        action="store_true",
+        help="log no requests (default: serving.log_root, else MLRAIL_LOG_ROOT)",
     )
     serve.set_defaults(handler=_serve)
     return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -13,12 +14,12 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from mlrail.serving.batching import Batcher
 from mlrail.serving.config import ServerConfig
-from mlrail.serving.metrics import ServerMetrics
+from mlrail.serving.metrics import CONTENT_TYPE, ServerMetrics
 from mlrail.serving.model import SIGNATURE, LoadedVersion
 from mlrail.serving.payload import InputError, answer, parse_json, parse_request, prediction_rows
 from mlrail.serving.repository import ModelRepository, Registry
@@ -37,30 +38,45 @@ class RequestLogSink(Protocol):
     def close(self) -> None: ...
 
 
+class FeedbackSink(Protocol):
+    """What the app needs of a feedback log (mlrail.serving.requestlog.FeedbackLog): append
+    raises a ValueError with ``.field`` (RecordError) for invalid feedback."""
+
+    def append(self, request_id: str, label: Any = None, reward: float | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Server:
     """State shared by the routes of one process."""
 
-    def __init__(self, config: ServerConfig, request_log: RequestLogSink | None):
-        self.config, self.request_log = config, request_log
+    def __init__(
+        self,
+        config: ServerConfig,
+        request_log: RequestLogSink | None,
+        feedback_log: FeedbackSink | None = None,
+    ):
+        self.config, self.request_log, self.feedback_log = config, request_log, feedback_log
         registry = Registry(config.metadata_url, config.artifact_root)
         self.repository = ModelRepository(
             config.model, config.serving_root, registry, config.poll_seconds
         )
         self.router = Router(self.repository)
         self.metrics = ServerMetrics()
-        self.batchers: dict[int, Batcher] = {}
+        self.batchers: dict[int, tuple[LoadedVersion, Batcher]] = {}
 
     def batcher(self, loaded: LoadedVersion) -> Batcher:
-        batcher = self.batchers.get(loaded.version)
-        if batcher is None or batcher.call.__self__ is not loaded:
-            batcher = Batcher(
-                loaded.predict, self.config.max_batch_size, self.config.batch_timeout_micros
-            )
-            self.batchers[loaded.version] = batcher
-        return batcher
+        held = self.batchers.get(loaded.version)
+        if held is None or held[0] is not loaded:  # a version removed and pushed again
+            call = functools.partial(self._model_call, loaded)
+            batcher = Batcher(call, self.config.max_batch_size, self.config.batch_timeout_micros)
+            held = self.batchers[loaded.version] = (loaded, batcher)
+        return held[1]
 
-    def model_calls(self) -> dict[tuple[str, str], int]:
-        return {(v.model, str(v.version)): v.calls for v in self.repository.versions.values()}
+    def _model_call(self, loaded: LoadedVersion, columns):
+        outputs = loaded.predict(columns)
+        self.metrics.model_calls.labels(loaded.model, str(loaded.version)).inc()
+        return outputs
 
     def log_rows(self, request_id: str, route, parsed, predictions, latency_ms: float) -> None:
         if self.request_log is None:
@@ -83,10 +99,11 @@ class Server:
 
     def close(self) -> None:
         self.repository.stop()
-        for batcher in self.batchers.values():
+        for _, batcher in self.batchers.values():
             batcher.close()
-        if self.request_log is not None:
-            self.request_log.close()
+        for sink in (self.request_log, self.feedback_log):
+            if sink is not None:
+                sink.close()
 
 
 def _loggable(features: dict[str, Any]) -> dict[str, Any]:
@@ -137,9 +154,14 @@ def _metadata(loaded: LoadedVersion) -> dict[str, Any]:
     }
 
 
-def create_app(config: ServerConfig, request_log: RequestLogSink | None = None) -> FastAPI:
-    """The app serving ``config.model``; ``request_log`` gets one row per instance."""
-    server = Server(config, request_log)
+def create_app(
+    config: ServerConfig,
+    request_log: RequestLogSink | None = None,
+    feedback_log: FeedbackSink | None = None,
+) -> FastAPI:
+    """The app serving ``config.model``; ``request_log`` gets one row per instance,
+    ``feedback_log`` what ``POST /v1/models/{name}/feedback`` sends."""
+    server = Server(config, request_log, feedback_log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -156,6 +178,7 @@ def create_app(config: ServerConfig, request_log: RequestLogSink | None = None) 
     _install_handlers(app)
     _install_middleware(app, server)
     _add_routes(app, server)
+    _add_feedback_route(app, server)
     _add_service_routes(app, server)
     return app
 
@@ -222,7 +245,7 @@ async def _predict(
     outputs = await server.batcher(route.version).submit(parsed.columns, parsed.size)
     predictions = prediction_rows(outputs, parsed.size)
     latency_ms = (time.perf_counter() - started) * 1000
-    server.metrics.rows.inc(name, request.state.version, amount=parsed.size)
+    server.metrics.rows.labels(name, request.state.version).inc(parsed.size)
     server.log_rows(request.state.request_id, route, parsed, predictions, latency_ms)
     return JSONResponse(answer(parsed.form, predictions))
 
@@ -269,6 +292,34 @@ def _add_routes(app: FastAPI, server: Server) -> None:
         return await _predict(server, request, name, label=label)
 
 
+FEEDBACK_FIELDS = ("request_id", "label", "reward")
+
+
+def _add_feedback_route(app: FastAPI, server: Server) -> None:
+    """DESIGN.md's feedback: a label and/or a reward for a request id the server answered."""
+
+    @app.post("/v1/models/{name}/feedback")
+    async def feedback(name: str, request: Request):
+        if name != server.config.model:
+            raise InputError(
+                f"model {name!r} is not served here (this server serves {server.config.model!r})",
+                404,
+            )
+        if server.feedback_log is None:
+            raise InputError(f"this server keeps no feedback log for model {name!r}", 404)
+        body = parse_json(await read_body(request, server.config.max_body_bytes))
+        unknown = sorted(set(body) - set(FEEDBACK_FIELDS))
+        if unknown:
+            raise InputError(f"{unknown[0]}: not a feedback field (send {list(FEEDBACK_FIELDS)})")
+        try:
+            server.feedback_log.append(
+                body.get("request_id"), label=body.get("label"), reward=body.get("reward")
+            )
+        except ValueError as err:  # RecordError: its message starts with the field
+            raise InputError(str(err)) from None
+        return {"request_id": body["request_id"]}
+
+
 def _add_service_routes(app: FastAPI, server: Server) -> None:
     """Vertex AI's predict and health routes, liveness, readiness and metrics."""
     repo = server.repository
@@ -293,7 +344,4 @@ def _add_service_routes(app: FastAPI, server: Server) -> None:
 
     @app.get("/metrics")
     async def metrics():
-        return PlainTextResponse(
-            server.metrics.render(server.model_calls()),
-            media_type="text/plain; version=0.0.4; charset=utf-8",
-        )
+        return Response(server.metrics.render(), media_type=CONTENT_TYPE)

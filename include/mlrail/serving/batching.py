@@ -79,14 +79,30 @@ class Batcher:
                     future.set_result({n: v[start : start + rows] for n, v in outputs.items()})
                 start += rows
         except Exception as err:
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(err)
+            if len(batch) == 1:
+                if not batch[0][2].done():
+                    batch[0][2].set_exception(err)
+            else:
+                await self._one_by_one(batch)
         finally:
             self._busy = False
             # Whatever queued during the call has waited long enough already.
             if self._pending:
                 self._flush()
+
+    async def _one_by_one(self, batch: list[tuple[Columns, int, asyncio.Future]]) -> None:
+        """After a merged call failed: each request alone, so a request the model cannot
+        take fails by itself instead of failing every request batched with it."""
+        loop = asyncio.get_running_loop()
+        for columns, _, future in batch:
+            try:
+                outputs = await loop.run_in_executor(self._executor, self.call, columns)
+            except Exception as err:
+                if not future.done():
+                    future.set_exception(err)
+            else:
+                if not future.done():
+                    future.set_result(outputs)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

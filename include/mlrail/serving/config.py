@@ -1,9 +1,11 @@
-"""Every setting of the model server in one validated dataclass, from arguments or env."""
+"""Every setting of the model server in one validated dataclass, from arguments, the
+pipeline spec's ``serving:`` section or the environment."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlrail.spec.serving import ServingSpec
 
@@ -79,3 +81,60 @@ class ServerConfig:
             kind = str(kind)
             values[field] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
         return cls(**values)
+
+
+# The project's specs, beside the package (include/pipelines), as the DAG files find them.
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+
+
+def find_spec(model: str, path: str | None = None, folder: Path = PIPELINES):
+    """The pipeline spec (mlrail.spec.PipelineSpec) whose model is ``model``: the one at
+    ``path``, else the only one in ``folder``; None when no spec there names it (a
+    container holding only the SavedModel serves with the defaults).
+
+    Raises ValueError when ``path`` is another model's, when two specs name it, or when none
+    does but some failed to load (the broken one may be it: fix it or pass ``path``)."""
+    from mlrail.spec import SpecError, load_spec
+
+    if path:
+        spec = load_spec(path)
+        if spec.model_name != model:
+            raise ValueError(
+                f"--spec {path} is the spec of model {spec.model_name!r}, not {model!r}"
+            )
+        return spec
+    found, broken = [], []
+    for candidate in sorted(folder.glob("*.yaml")):
+        if candidate.name.endswith(".schema.yaml"):  # schema overrides, not specs
+            continue
+        try:
+            spec = load_spec(candidate)
+        except SpecError as err:
+            broken.append(f"{candidate.name}: {err}")
+            continue
+        if spec.model_name == model:
+            found.append(spec)
+    if len(found) > 1:
+        names = [Path(s.path).name for s in found]
+        raise ValueError(f"specs {names} in {folder} all name model {model!r}: pass --spec")
+    if not found and broken:
+        raise ValueError(
+            f"no spec in {folder} names model {model!r}, and some did not load (pass --spec): "
+            + "; ".join(broken)
+        )
+    return found[0] if found else None
+
+
+def spec_settings(spec, default_log_root: str) -> dict:
+    """The ServerConfig fields a spec's ``serving:`` section sets (the defaults without a
+    spec); ``default_log_root`` is the settings' log root."""
+    serving = spec.serving if spec is not None else ServingSpec()
+    return {
+        "sample_rate": serving.sample_rate,
+        "flush_rows": serving.flush_rows,
+        "flush_seconds": serving.flush_seconds,
+        "log_root": spec.log_root(default_log_root) if spec is not None else default_log_root,
+        "max_batch_size": serving.max_batch_size,
+        "batch_timeout_micros": serving.batch_timeout_micros,
+        "max_body_bytes": serving.max_request_bytes,
+    }

@@ -1,100 +1,69 @@
-"""Prometheus metrics: requests, errors and latency per model version.
+"""Prometheus metrics (prometheus_client): requests, errors and latency per model version.
 
-prometheus_client is not among the installed packages (constraints.txt), so this renders
-the text exposition format (version 0.0.4) itself; the names and labels are what
-prometheus_client would produce, so switching later changes no dashboard.
+Each server gets its own registry, so two apps in one process (tests, a sandbox) never
+share or double-register counters. With several workers, ``serve`` points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before they start: prometheus_client then
+keeps every value in a per-process file there, and a scrape, answered by whichever worker
+accepts it, sums the files of all workers (MultiProcessCollector) instead of showing that
+worker's share only.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+import os
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
-    def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    parts = [f'{n}="{escape(v)}"' for n, v in zip(names, values, strict=True)]
-    return "{" + ",".join(parts + ([extra] if extra else [])) + "}"
-
-
-class Counter:
-    def __init__(self, name: str, doc: str, labels: tuple[str, ...]):
-        self.name, self.doc, self.labels = name, doc, labels
-        self.values: dict[tuple[str, ...], float] = defaultdict(float)
-
-    def inc(self, *values: str, amount: float = 1.0) -> None:
-        self.values[values] += amount
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.doc}", f"# TYPE {self.name} counter"]
-        for values, total in sorted(self.values.items()):
-            lines.append(f"{self.name}{_labels(self.labels, values)} {total}")
-        return lines
-
-
-class Histogram:
-    def __init__(self, name: str, doc: str, labels: tuple[str, ...], buckets=LATENCY_BUCKETS):
-        self.name, self.doc, self.labels, self.buckets = name, doc, labels, buckets
-        self.counts: dict[tuple[str, ...], list[int]] = {}
-        self.sums: dict[tuple[str, ...], float] = defaultdict(float)
-
-    def observe(self, value: float, *values: str) -> None:
-        counts = self.counts.setdefault(values, [0] * (len(self.buckets) + 1))
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                counts[i] += 1
-        counts[-1] += 1
-        self.sums[values] += value
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.doc}", f"# TYPE {self.name} histogram"]
-        for values, counts in sorted(self.counts.items()):
-            for bound, count in zip(self.buckets, counts, strict=False):
-                le = f'le="{bound}"'
-                lines.append(f"{self.name}_bucket{_labels(self.labels, values, le)} {count}")
-            inf = 'le="+Inf"'
-            lines.append(f"{self.name}_bucket{_labels(self.labels, values, inf)} {counts[-1]}")
-            lines.append(f"{self.name}_count{_labels(self.labels, values)} {counts[-1]}")
-            lines.append(f"{self.name}_sum{_labels(self.labels, values)} {self.sums[values]}")
-        return lines
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class ServerMetrics:
-    """The server's metrics; ``model_calls`` is read from the loaded versions at scrape."""
+    """The server's metrics; ``multiprocess`` defaults to whether the folder is set."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
+    def __init__(self, multiprocess: bool | None = None):
+        self.multiprocess = MULTIPROC_DIR in os.environ if multiprocess is None else multiprocess
+        # In multiprocess mode the values live in files; registering them too would count
+        # this worker twice at a scrape.
+        self.registry = CollectorRegistry(auto_describe=True)
+        own = None if self.multiprocess else self.registry
+        version = ("model", "version")
         self.requests = Counter(
-            "mlrail_requests_total", "Requests answered.", ("model", "version", "code")
+            "mlrail_requests", "Requests answered.", (*version, "code"), registry=own
         )
         self.errors = Counter(
-            "mlrail_request_errors_total", "Requests answered with an error.", ("model", "version")
+            "mlrail_request_errors", "Requests answered with an error.", version, registry=own
         )
         self.latency = Histogram(
-            "mlrail_request_latency_seconds", "Time to answer a request.", ("model", "version")
+            "mlrail_request_latency_seconds",
+            "Time to answer a request.",
+            version,
+            buckets=LATENCY_BUCKETS,
+            registry=own,
         )
-        self.rows = Counter(
-            "mlrail_predicted_rows_total", "Instances predicted.", ("model", "version")
+        self.rows = Counter("mlrail_predicted_rows", "Instances predicted.", version, registry=own)
+        self.model_calls = Counter(
+            "mlrail_model_calls", "Model calls (one per batch).", version, registry=own
         )
 
     def record(self, model: str, version: str, code: int, seconds: float) -> None:
-        with self._lock:
-            self.requests.inc(model, version, str(code))
-            if code >= 400:
-                self.errors.inc(model, version)
-            self.latency.observe(seconds, model, version)
+        self.requests.labels(model, version, str(code)).inc()
+        if code >= 400:
+            self.errors.labels(model, version).inc()
+        self.latency.labels(model, version).observe(seconds)
 
-    def render(self, model_calls: dict[tuple[str, str], int]) -> str:
-        calls = Counter(
-            "mlrail_model_calls_total", "Model calls (one per batch).", ("model", "version")
-        )
-        for key, count in model_calls.items():
-            calls.inc(*key, amount=count)
-        with self._lock:
-            families = (self.requests, self.errors, self.latency, self.rows, calls)
-            lines = [line for family in families for line in family.render()]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The text exposition format: every worker's values in multiprocess mode."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)

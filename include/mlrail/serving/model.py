@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,15 +32,13 @@ def _tensor_info(spec) -> dict[str, Any]:
 
 @dataclass
 class LoadedVersion:
-    """A version ready to answer; ``calls`` counts model calls (each one a batch)."""
+    """A version ready to answer."""
 
     model: str
     version: int
     path: Path
     schema: dict[str, Any]
     serve: Any = field(repr=False)
-    calls: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, model: str, version: int, path: Path, schema: dict | None) -> LoadedVersion:
@@ -71,7 +68,6 @@ class LoadedVersion:
             for n, d in dtypes.items()
         }
         self.predict(row)
-        self.calls = 0
 
     def predict(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Outputs by name for ``(rows, 1)`` input columns; one model call."""
@@ -83,8 +79,6 @@ class LoadedVersion:
             for n in dtypes
         }
         answer = self.serve(**tensors)
-        with self._lock:
-            self.calls += 1
         return {name: value.numpy() for name, value in answer.items()}
 
     def signature_def(self) -> dict[str, Any]:

@@ -48,8 +48,10 @@ def parse_json(raw: bytes) -> dict:
         raise InputError("the request body is empty; send a JSON object with instances or inputs")
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except ValueError as err:  # not JSON, not UTF-8, or an integer past Python's digit limit
         raise InputError(f"the request body is not valid JSON: {err}") from None
+    except RecursionError:  # arrays nested deeper than the decoder's recursion limit
+        raise InputError("the request body nests JSON too deeply") from None
     if not isinstance(body, dict):
         raise InputError(f"the request body must be a JSON object, got {type(body).__name__}")
     return body
@@ -64,7 +66,15 @@ def _unwrap(value: Any, where: str) -> Any:
 
 
 def _string(value: Any, where: str) -> str | bytes | None:
-    if value is None or isinstance(value, str):
+    if value is None:
+        return value
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")  # JSON allows a lone surrogate ("\ud800"); tensors do not
+        except UnicodeEncodeError:
+            raise InputError(
+                f"{where}: the string is not valid Unicode (a lone surrogate)"
+            ) from None
         return value
     if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
         try:
@@ -79,7 +89,10 @@ def _number(value: Any, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(f"{where}: expected a number, got {json.dumps(value)[:60]}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        raise InputError(f"{where}: the number is too large ({str(value)[:20]}...)") from None
 
 
 class Features:

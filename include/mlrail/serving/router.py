@@ -46,8 +46,9 @@ class Router:
                 )
             number = aliases[label]
         elif version is not None:
-            if not version.isdigit():
-                raise InputError(f"version {version!r} of model {model!r} is not a number")
+            # isdigit alone admits "²" and digits int() refuses past 4300 of them.
+            if not (version.isascii() and version.isdigit()) or len(version) > 18:
+                raise InputError(f"version {version[:40]!r} of model {model!r} is not a number")
             number = int(version)
         elif loaded:
             return loaded[max(loaded)]

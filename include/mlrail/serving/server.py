@@ -7,9 +7,15 @@ loaded models, batchers and request log files: workers never contend).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from mlrail.serving.config import ServerConfig
 
@@ -23,32 +29,37 @@ def _configure_logging() -> None:
     root.setLevel(logging.INFO)
 
 
-def open_request_log(config: ServerConfig):
-    """This process's request log (mlrail.serving.requestlog), or None without a log root.
-
-    Columns are typed by the schema of the newest completely pushed version."""
-    if not config.log_root:
-        return None
-    from pathlib import Path
-
+def _newest_schema(config: ServerConfig) -> dict | None:
     from mlrail.serving.repository import Registry, committed_versions
-    from mlrail.serving.requestlog import RequestLog
 
     versions = committed_versions(Path(config.serving_root) / config.model)
     registry = Registry(config.metadata_url, config.artifact_root)
     try:
-        schema = registry.schema(config.model, versions[-1]) if versions else None
+        return registry.schema(config.model, versions[-1]) if versions else None
     finally:
         registry.close()
-    return RequestLog(
-        config.log_root,
-        config.model,
-        None,
-        config.sample_rate,
-        config.flush_rows,
-        config.flush_seconds,
-        columns=schema,
+
+
+def open_logs(config: ServerConfig):
+    """This process's request and feedback logs (mlrail.serving.requestlog), or
+    ``(None, None)`` without a log root.
+
+    Request columns and the label's type come from the schema of the newest completely
+    pushed version; without one, features are typed as they come and labels are strings."""
+    if not config.log_root:
+        return None, None
+    from mlrail.serving.requestlog import FeedbackLog, RequestLog
+
+    schema = _newest_schema(config)
+    bounds = (config.flush_rows, config.flush_seconds)
+    requests = RequestLog(
+        config.log_root, config.model, None, config.sample_rate, *bounds, columns=schema
     )
+    label_type = ((schema or {}).get("label") or {}).get("type", "string")
+    feedback = FeedbackLog(
+        config.log_root, config.model, requests.instance_id, *bounds, label_type=label_type
+    )
+    return requests, feedback
 
 
 def app_from_env():
@@ -57,7 +68,33 @@ def app_from_env():
 
     _configure_logging()
     config = ServerConfig.from_serve_env()
-    return create_app(config, request_log=open_request_log(config))
+    request_log, feedback_log = open_logs(config)
+    return create_app(config, request_log=request_log, feedback_log=feedback_log)
+
+
+@contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh PROMETHEUS_MULTIPROC_DIR for this run (mlrail.serving.
+    metrics), removed on exit: files left by an earlier run would be counted again."""
+    if workers == 1:
+        yield
+        return
+    # Importing prometheus_client here is harmless: workers are fresh (spawned) processes
+    # that import it again, with the variable set.
+    from mlrail.serving.metrics import MULTIPROC_DIR
+
+    folder = tempfile.mkdtemp(prefix="mlrail-metrics-")
+    previous = os.environ.get(MULTIPROC_DIR)
+    os.environ[MULTIPROC_DIR] = folder  # set before any worker imports prometheus_client
+    logging.getLogger(__name__).info(json.dumps({"event": "metrics_folder", "path": folder}))
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(MULTIPROC_DIR, None)
+        else:
+            os.environ[MULTIPROC_DIR] = previous
 
 
 def serve(config: ServerConfig, workers: int = 1) -> None:
@@ -68,13 +105,14 @@ def serve(config: ServerConfig, workers: int = 1) -> None:
         raise ValueError(f"workers must be at least 1, got {workers}")
     os.environ.update(config.to_env())
     _configure_logging()
-    uvicorn.run(
-        "mlrail.serving.server:app_from_env",
-        factory=True,
-        host=config.host,
-        port=config.port,
-        workers=workers,
-        access_log=False,  # the app writes its own structured access log
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    with _shared_metrics(workers):
+        uvicorn.run(
+            "mlrail.serving.server:app_from_env",
+            factory=True,
+            host=config.host,
+            port=config.port,
+            workers=workers,
+            access_log=False,  # the app writes its own structured access log
+            log_config=None,
+            timeout_graceful_shutdown=30,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.airflow_project import free_port
@@ -28,6 +30,40 @@ class Trained:
     @property
     def model_folder(self) -> Path:
         return Path(self.settings.serving_root) / MODEL
+
+
+def _value(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def instances(trained, count: int, start: int = 0) -> list[dict]:
+    names = [f["name"] for f in trained.schema["features"]]
+    rows = trained.frame.iloc[start : start + count][names]
+    return [{k: _value(v) for k, v in row.items()} for row in rows.to_dict("records")]
+
+
+def post(server, path: str, body=None, **kwargs) -> httpx.Response:
+    return httpx.post(server.url + path, json=body, timeout=30, **kwargs)
+
+
+def get(server, path: str) -> httpx.Response:
+    return httpx.get(server.url + path, timeout=30)
+
+
+def metric(server, name: str, **labels: str) -> float:
+    """The value of one sample in /metrics, read by Prometheus's own parser (0 when it was
+    never recorded)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = get(server, "/metrics")
+    assert answer.headers["content-type"].startswith("text/plain; version=")  # Prometheus text
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
 
 
 class ServerProcess:

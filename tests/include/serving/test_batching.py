@@ -56,10 +56,29 @@ def test_a_batch_never_exceeds_max_batch_size_but_an_oversized_request_runs_alon
     assert answers[3]["y"].reshape(-1).tolist() == [14.0] * 5
 
 
-def test_a_failed_call_fails_every_request_in_its_batch():
+def test_a_failed_call_fails_each_request_alone_only_if_it_fails_alone():
     model = Doubling(fail=True)
     answers = _submit_all(Batcher(model, 8, 50_000), [[1.0], [2.0]])
     assert [str(a) for a in answers] == ["model call failed"] * 2
+    assert model.sizes == [2, 1, 1]  # the merged call, then each request by itself
+
+
+class Poisoned(Doubling):
+    """Fails any call that holds the value -1: one bad request in a batch."""
+
+    def __call__(self, columns):
+        if (columns["x"] == -1).any():
+            self.sizes.append(len(columns["x"]))
+            raise RuntimeError("cannot take -1")
+        return super().__call__(columns)
+
+
+def test_one_request_the_model_cannot_take_fails_only_itself():
+    model = Poisoned()
+    answers = _submit_all(Batcher(model, 8, 50_000), [[1.0], [-1.0], [3.0]])
+    assert str(answers[1]) == "cannot take -1"
+    assert [answers[0]["y"][0, 0], answers[2]["y"][0, 0]] == [2.0, 6.0]
+    assert model.sizes == [3, 1, 1, 1]
 
 
 def test_zero_timeout_calls_at_once():
