@@ -425,8 +425,8 @@ def _artifact_pages(app: FastAPI, site: Site, Caller: Any) -> None:
         relative = _inside(path, "artifact")
         with site.reading() as environment:
             try:
-                shown = pages.artifact_page(environment, artifact_id)["dags"]
-                site.authorize(user, shown)
+                environment.metadata.get_artifact(artifact_id)  # LookupError: no such id
+                site.authorize(user, pages.artifact_dags(environment, artifact_id))
                 content = pages.artifact_file(environment, artifact_id, str(relative))
             except LookupError:
                 raise HTTPException(

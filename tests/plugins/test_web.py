@@ -259,3 +259,23 @@ def test_artifact_properties_show_no_server_path(client, env, settings, tmp_path
         "files": [{"path": "d.csv", "size": 4}],
         "model": "demo",
     }
+
+
+def test_paths_are_shown_relative_to_their_root_however_the_root_is_spelled(env, tmp_path):
+    import dataclasses
+
+    from mlrail.reports.pages import display_path
+    from mlrail.store.runner import Env
+
+    spelled = dataclasses.replace(
+        env.settings,
+        artifact_root=env.settings.artifact_root + "/",
+        data_roots=(str(tmp_path / "data") + "/",),
+    )
+    other = Env(spelled, env.artifacts, env.metadata)
+    assert display_path(other, f"{env.artifacts.root}/demo/run/train/1/model") == (
+        "demo/run/train/1/model"
+    )
+    assert display_path(other, f"file://{tmp_path}/data/trips.csv") == "data/trips.csv"
+    assert display_path(other, "/elsewhere/secret/trips.csv") == "trips.csv"
+    assert display_path(other, "gs://bucket/trips.csv") == "gs://bucket/trips.csv"

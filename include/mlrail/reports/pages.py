@@ -43,12 +43,13 @@ def display_path(env: Env, uri: str) -> str:
     uri = uri.removeprefix("file://")
     if "://" in uri:
         return uri
-    roots = [env.settings.artifact_root, env.settings.serving_root, *env.settings.data_roots]
-    for root in sorted((r.rstrip("/") for r in roots if r and "://" not in r), key=len)[::-1]:
-        resolved = _resolved(root)
+    artifacts = _resolved(env.settings.artifact_root)
+    roots = [env.settings.serving_root, *env.settings.data_roots]
+    local = [artifacts, *(_resolved(r) for r in roots if r and "://" not in r)]
+    for resolved in sorted(local, key=len, reverse=True):  # the deepest root first
         if uri == resolved or uri.startswith(resolved + "/"):
             inside = uri[len(resolved) :].lstrip("/")
-            if root in (env.settings.artifact_root, env.artifacts.root):
+            if resolved == artifacts:
                 return inside
             return posixpath.join(posixpath.basename(resolved), inside)
     return posixpath.basename(uri)
@@ -485,6 +486,16 @@ def statistics_page(env: Env, artifact_id: int) -> dict[str, Any]:
         "produced_by": None if producer is None else execution_summary(producer),
         "dags": _dags(producer),
     }
+
+
+def artifact_dags(env: Env, artifact_id: int) -> list[str]:
+    """The DAGs whose executions produced or used the artifact (who may see its files)."""
+    producer = env.metadata.producer_of(artifact_id)
+    consumers = [
+        env.metadata.get_execution(e.execution_id)
+        for e in env.metadata.events_for_artifact(artifact_id, "input")
+    ]
+    return _dags(producer, *consumers)
 
 
 def artifact_page(env: Env, artifact_id: int) -> dict[str, Any]:
