@@ -83,8 +83,22 @@ def label_of(values: list, task: str, name: str = "y", positive=None) -> dict:
     return infer_label(stats, name, task, positive)
 
 
+# A short sandbox: the same checks on fewer requests. Two rounds of 30 requests make a
+# noisy p99, and tests never judge the machine's speed, so the latency limits are wide;
+# tests/include/serving/test_sandbox.py holds the latency checks to account.
+TEST_SANDBOX = {
+    "concurrency": [1, 4],
+    "rounds": 2,
+    "requests_per_round": 30,
+    "warmup_requests": 5,
+    "max_p99_ratio": 100.0,
+    "p99_budget_ms": 60_000.0,
+}
+
+
 def spec_for(source: Path, **overrides):
-    """The real taxi spec pointed at ``source``, with small training for tests."""
+    """The real taxi spec pointed at ``source``, with small training and a short sandbox
+    for tests."""
     import dataclasses
 
     from mlrail.spec import load_spec
@@ -93,6 +107,7 @@ def spec_for(source: Path, **overrides):
     train = dataclasses.replace(
         spec.train, hyperparameters={"epochs": 2, "batch_size": 128, "hidden_units": [16]}
     )
+    overrides.setdefault("sandbox", dataclasses.replace(spec.sandbox, **TEST_SANDBOX))
     return dataclasses.replace(
         spec, data=dataclasses.replace(spec.data, source=str(source)), train=train, **overrides
     )

@@ -14,9 +14,12 @@ from mlrail_airflow.operators import (
     InferSchemaOperator,
     IngestExamplesOperator,
     PushModelOperator,
+    StartSandboxOperator,
+    StopSandboxOperator,
     TrainModelOperator,
     TuneHyperparametersOperator,
     ValidateDataOperator,
+    ValidateSandboxOperator,
 )
 from mlrail_airflow.operators.window import WaitForWindowSensor
 
@@ -60,7 +63,8 @@ def training_params(spec) -> dict[str, Param]:
 
 def training_dag(spec_path: str | Path) -> DAG:
     """``<pipeline>_training``: ingest -> statistics -> schema -> validate -> train ->
-    evaluate -> push, with a trigger form (``force``, ``data_source``).
+    evaluate -> sandbox (setup, validation, teardown) -> push, with a trigger form
+    (``force``, ``data_source``).
 
     The spec is loaded (and checked: module, schema file, schedule) here, at parse time,
     so a broken spec is an import error of the DAG file that names the file and field."""
@@ -115,5 +119,26 @@ def training_dag(spec_path: str | Path) -> DAG:
             schema=schema.output,
             **common,
         )
-        PushModelOperator(task_id="push", model=train.output, evaluation=evaluate.output, **common)
+        # The sandbox's servers are a setup task and a teardown task around the validation:
+        # Airflow runs the teardown whatever became of the validation, and clearing the
+        # validation clears (and so restarts) both.
+        servers = StartSandboxOperator(task_id="sandbox_servers", model=train.output, **common)
+        evaluate >> servers  # measured alone: evaluation's CPU use would skew latency
+        sandbox = ValidateSandboxOperator(
+            task_id="validate_sandbox",
+            model=train.output,
+            examples=ingest.output,
+            schema=schema.output,
+            servers=servers.output,
+            **common,
+        )
+        stop = StopSandboxOperator(task_id="stop_sandbox_servers", servers=servers.output)
+        sandbox >> stop.as_teardown(setups=servers)
+        PushModelOperator(
+            task_id="push",
+            model=train.output,
+            evaluation=evaluate.output,
+            infra_blessing=sandbox.output,
+            **common,
+        )
     return dag

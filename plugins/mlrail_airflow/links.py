@@ -42,3 +42,16 @@ class LineageLink(BaseOperatorLink):
         if not result or not result.get("pushed"):
             return ""
         return f"{PREFIX}/models/{quote(result['model'], safe='')}/versions/{result['version']}"
+
+
+class SandboxReportLink(BaseOperatorLink):
+    """The sandbox's HTML report: verdict, latency CDFs, per-round ratios, memory."""
+
+    name = "sandbox report"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        result = ti_key.xcom_pull(task_ids=ti_key.task_id) if hasattr(ti_key, "xcom_pull") else None
+        blessing = ((result or {}).get("artifacts") or {}).get("infra_blessing")
+        if not blessing:
+            return ""
+        return f"{PREFIX}/artifacts/{blessing['id']}/files/report.html"

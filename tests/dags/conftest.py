@@ -22,6 +22,9 @@ dags = {
     dag_id: {
         "file": dag.fileloc,
         "tasks": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+        "setups": sorted(t.task_id for t in dag.tasks if t.is_setup),
+        "teardowns": {t.task_id: sorted(u.task_id for u in t.upstream_list if u.is_setup)
+                      for t in dag.tasks if t.is_teardown},
     }
     for dag_id, dag in bag.dags.items()
 }
@@ -31,7 +34,8 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "
 
 @functools.cache
 def dagbag() -> dict:
-    """``{"errors": {file: error}, "dags": {dag_id: {"file", "tasks": {task: upstream}}}}``."""
+    """``{"errors": {file: error}, "dags": {dag_id: {"file", "tasks": {task: upstream},
+    "setups": [task], "teardowns": {task: [its setups]}}}}``."""
     with tempfile.TemporaryDirectory(prefix="mlrail-dagbag-") as home:
         env = {**os.environ, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
         done = subprocess.run(
@@ -53,3 +57,8 @@ def pytest_generate_tests(metafunc):
     if "dag_file" in metafunc.fixturenames:
         files = sorted(DAGS.glob("*.py"))
         metafunc.parametrize("dag_file", files, ids=[p.stem for p in files])
+
+
+def training_tasks(dag_id: str) -> tuple[str, ...]:
+    """The task ids of a training DAG, as the dags folder defines them."""
+    return tuple(sorted(dagbag()["dags"][dag_id]["tasks"]))

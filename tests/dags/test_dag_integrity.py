@@ -16,7 +16,17 @@ from tests.conftest import ROOT
 from tests.dags.conftest import dagbag
 
 # The stages of a training DAG, in order: each runs after the one before it.
-CHAIN = ("ingest", "statistics", "schema", "validate", "train", "evaluate", "push")
+CHAIN = (
+    "ingest",
+    "statistics",
+    "schema",
+    "validate",
+    "train",
+    "evaluate",
+    "sandbox_servers",
+    "validate_sandbox",
+    "push",
+)
 
 # google.cloud itself is an empty namespace package that airflow.sdk already imports; its
 # sub-packages (google.cloud.aiplatform, ...) are the heavy part.
@@ -90,3 +100,12 @@ def test_training_dag_runs_its_stages_in_order(dag_id):
 
     for before, after in zip(CHAIN, CHAIN[1:], strict=False):
         assert before in upstream_closure(after), f"{dag_id}: {after} does not wait for {before}"
+
+
+def test_sandbox_servers_are_set_up_and_torn_down_around_the_validation(dag_id):
+    if not dag_id.endswith("_training"):
+        pytest.skip(f"{dag_id} is not a training DAG")
+    dag = dagbag()["dags"][dag_id]
+    assert dag["setups"] == ["sandbox_servers"]
+    assert dag["teardowns"] == {"stop_sandbox_servers": ["sandbox_servers"]}
+    assert "validate_sandbox" in dag["tasks"]["stop_sandbox_servers"]

@@ -12,7 +12,7 @@ import pytest
 from mlrail.store.registry import ModelRegistry
 from mlrail.store.runner import Env
 from mlrail.store.settings import Settings
-from tests.store_snapshot import snapshot
+from tests.store_snapshot import sandbox_processes, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DAG = "taxi_tips_training"
@@ -68,4 +68,6 @@ def test_running_a_date_again_changes_nothing(request, airflow_project, taxi_fil
     assert snapshot(env, "taxi_tips") == before
     states = {e.component: e.state for e in env.metadata.executions(run_id=again["run_id"])}
     assert states["train"] == states["evaluate"] == "cached" and states["push"] == "complete"
+    assert states["sandbox"] == "complete"  # measured again, then its servers torn down
+    assert not sandbox_processes(DAG, again["run_id"])
     env.metadata.close()

@@ -262,14 +262,39 @@ def test_the_run_page(browser, ui_project):
         _check_page(page, "run")
         stages = _table(page, "stage")
         states = {r[0].split()[0]: r[1] for r in stages["rows"]}
-        assert states["push"] == "computed"
+        # Push and the sandbox (a measurement of the machine now) are never cached.
+        assert states["push"] == states["sandbox"] == "computed"
         assert all(
-            state.startswith("cached from ") for stage, state in states.items() if stage != "push"
+            state.startswith("cached from ")
+            for stage, state in states.items()
+            if stage not in ("push", "sandbox")
         ), states
         links = _links(page)
         assert links["push, try 1"] == f"/dags/{DAG_ID}/runs/{run}/tasks/push"
         assert links["GX Data Docs"].endswith("/gx-docs/index.html")
         assert links["statistics"].startswith("/mlrail/statistics/")
+
+
+def test_the_sandbox_report(browser, ui_project):
+    """The second run's candidate was measured against blessed v1, each in its own server."""
+    (sandbox,) = ui_project.env.metadata.executions(
+        run_id=ui_project.runs.second, component="sandbox"
+    )
+    verdict = ui_project.env.metadata.io_of(sandbox.id, "output")["infra_blessing"]
+    with _open(browser, ui_project, f"/mlrail/runs/{DAG_ID}/{ui_project.runs.second}") as page:
+        assert _links(page)["sandbox report"] == f"/mlrail/artifacts/{verdict.id}/files/report.html"
+    report = f"/mlrail/artifacts/{verdict.id}/files/report.html"
+    with _open(browser, ui_project, report) as page:
+        charts = _check_page(page, "sandbox-report")
+        # A latency CDF per concurrency level, the per-round ratios, memory over time.
+        levels = sandbox.parameters["policy"]["concurrency"]
+        assert len(charts) == len(levels) + 2
+        checks = {r[0]: r[3] for r in _table(page, "check")["rows"]}
+        assert set(checks) == {"errors", "p99_ratio", "p99_budget", "memory", "parity", "malformed"}
+        models = [r[0] for r in _table(page, "model")["rows"]]
+        assert models == ["candidate", "blessed (v1)"]
+        probes = {r[0]: r[2] for r in _table(page, "request")["rows"]}
+        assert probes and set(probes.values()) == {"pass"}
 
 
 def test_the_statistics_page(browser, ui_project):

@@ -117,6 +117,7 @@ def _check_history(env: Env, runs: Runs) -> None:
     assert all(again[stage] == "cached" for stage in DATA_AND_TRAINING), again
     cached = {e.component: e.state for e in env.metadata.executions(run_id=runs.cached)}
     assert "evaluate" in cached and cached.pop("push") == "complete", cached
+    assert cached.pop("sandbox") == "complete", cached  # measured again: never cached
     assert set(cached.values()) == {"cached"}, cached
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from mlrail.components import evaluate as evaluate_component
 from mlrail.components import ingest as ingest_component
 from mlrail.components import push as push_component
+from mlrail.components import sandbox as sandbox_component
 from mlrail.components import schema as schema_component
 from mlrail.components import statistics as statistics_component
 from mlrail.components import train as train_component
@@ -333,13 +334,52 @@ def evaluate_model(
     return run_component(env, evaluate_component.COMPONENT, inputs, params, run)
 
 
-def push_model(
-    env: Env, spec: PipelineSpec, run: RunInfo, model_id: int, blessing_id: int
+def validate_sandbox(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    model_id: int,
+    examples_id: int,
+    schema_id: int,
+    servers: dict[str, Any],
 ) -> ComponentResult:
+    """Measure the candidate on the running sandbox ``servers`` (``start_sandbox``'s
+    record) against the spec's sandbox policy: an InfraBlessing."""
+    inputs = {
+        "model": _artifact(env, model_id, "Model"),
+        "examples": _artifact(env, examples_id, "Examples"),
+        "schema": _artifact(env, schema_id, "Schema"),
+    }
+    blessed = servers["running"].get("blessed")
+    if blessed is not None:
+        inputs["baseline"] = _artifact(env, blessed["model_artifact_id"], "Model")
+    params = {
+        "model_name": spec.model_name,
+        "policy": vars(spec.sandbox),
+        "max_request_bytes": spec.serving.max_request_bytes,
+        "log_root": spec.log_root(env.settings.log_root) or None,
+        "servers": servers,
+        "same_as_blessed": servers.get("same_as_blessed"),
+    }
+    return run_component(env, sandbox_component.COMPONENT, inputs, params, run)
+
+
+def push_model(
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    model_id: int,
+    blessing_id: int,
+    infra_blessing_id: int | None,
+) -> ComponentResult:
+    """Push the model when both its evaluation (``blessing_id``) and its sandbox validation
+    (``infra_blessing_id``) blessed it; the refusal names the missing or failed one."""
     inputs = {
         "model": _artifact(env, model_id, "Model"),
         "blessing": _artifact(env, blessing_id, "ModelBlessing"),
     }
+    if infra_blessing_id is not None:
+        inputs["infra_blessing"] = _artifact(env, infra_blessing_id, "InfraBlessing")
     serving_root = (
         spec.resolve(spec.push.serving_root)
         if spec.push.serving_root
@@ -373,5 +413,8 @@ def run_training_pipeline(
     model = results["train"].outputs["model"].id
     results["evaluate"] = evaluate_model(env, spec, run, model, examples, schema)
     blessing = results["evaluate"].outputs["blessing"].id
-    results["push"] = push_model(env, spec, run, model, blessing)
+    with sandbox_component.sandbox_running(env, spec, run, model) as servers:
+        results["sandbox"] = validate_sandbox(env, spec, run, model, examples, schema, servers)
+    infra = results["sandbox"].outputs["infra_blessing"].id
+    results["push"] = push_model(env, spec, run, model, blessing, infra)
     return results

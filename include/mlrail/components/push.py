@@ -1,5 +1,8 @@
 """Push: publish a blessed model version for TF Serving, atomically and compare-and-set.
 
+Only a model both blessings passed is pushed: its evaluation (ModelBlessing) and its sandbox
+validation (InfraBlessing) of the same model artifact.
+
 A push moves ``blessed`` only from the version its evaluation compared against (or from
 unset, for a first model). Re-running an old run's push therefore never changes what is
 blessed now: when ``blessed`` has moved since, the push is refused with what to re-run.
@@ -62,14 +65,38 @@ def copy_model_atomically(source: Path, target: Path, execution_id: int) -> bool
     return True
 
 
+def refusal(ctx: ExecutorContext, blessing: dict) -> str | None:
+    """Why the model may not be pushed, naming each blessing that is missing or failed;
+    None when both its evaluation and its sandbox validation blessed it."""
+    reasons = []
+    if not blessing["blessed"]:
+        reasons.append(f"the evaluation did not bless it ({blessing['sentence']})")
+    model = ctx.inputs["model"]
+    infra = ctx.inputs.get("infra_blessing")
+    if infra is None:
+        reasons.append("it has no InfraBlessing: run the sandbox validation before the push")
+    else:
+        verdict = ctx.env.artifacts.read_json(infra.uri, "blessing.json")
+        if verdict.get("model_artifact_id") != model.id:
+            reasons.append(
+                f"InfraBlessing #{infra.id} is for model artifact "
+                f"{verdict.get('model_artifact_id')}, not this model ({model.id})"
+            )
+        elif not verdict["blessed"]:
+            reasons.append(f"the sandbox did not infra-bless it ({verdict['sentence']})")
+    return "not pushed: " + "; and ".join(reasons) if reasons else None
+
+
 def push(ctx: ExecutorContext) -> ExecutorOutput:
     artifacts, p = ctx.env.artifacts, ctx.params
     blessing = artifacts.read_json(ctx.inputs["blessing"].uri, "blessing.json")
-    if not blessing["blessed"]:
-        reason = f"not pushed: the model was not blessed. {blessing['sentence']}"
+    reason = refusal(ctx, blessing)
+    if reason is not None:
         return ExecutorOutput(
             result={"pushed": False, "reason": reason}, skipped=frozenset({"pushed_model"})
         )
+    infra = artifacts.read_json(ctx.inputs["infra_blessing"].uri, "blessing.json")
+    why = f"{blessing['sentence']} {infra['sentence']}"
     registry, name, model = ModelRegistry(ctx.env.metadata), p["model_name"], ctx.inputs["model"]
     compared = blessing.get("baseline_version")
     version = registry.register(name, model.id, ctx.execution_id)
@@ -86,7 +113,7 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
             name,
             version.version,
             BLESSED,
-            reason=blessing["sentence"],
+            reason=why,
             actor=ctx.run.actor,
             expected=compared,
             run_id=ctx.run.run_id,
@@ -103,7 +130,7 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
         "serving_path": str(serving_dir),
         "copied": copied,
         "alias_moved": moved,
-        "reason": blessing["sentence"],
+        "reason": why,
     }
     if version.published_at is not None and not (copied or moved):
         # A cleared push, or a later run with the same model: it was in place and blessed

@@ -32,6 +32,7 @@ STAGE_ORDER = (
     "tune",
     "train",
     "evaluate",
+    "sandbox",
     "push",
 )
 ALIASES = ("blessed", "production", "canary")  # shown as columns even when unset
@@ -207,6 +208,29 @@ def _evaluations(env: Env, model_artifact_id: int) -> list[dict[str, Any]]:
     return found[::-1]
 
 
+def _sandboxes(env: Env, model_artifact_id: int) -> list[dict[str, Any]]:
+    """Every sandbox validation of the model artifact as the candidate, newest first."""
+    found = []
+    for event in env.metadata.events_for_artifact(model_artifact_id, "input"):
+        execution = env.metadata.get_execution(event.execution_id)
+        if event.name != "model" or execution.component != "sandbox":
+            continue
+        verdict = env.metadata.io_of(execution.id, "output").get("infra_blessing")
+        if execution.state != "complete" or verdict is None:
+            continue
+        blessing = env.artifacts.read_json(verdict.uri, "blessing.json")
+        found.append(
+            {
+                "execution": execution_summary(execution),
+                "artifact": artifact_summary(env, verdict),
+                "blessed": blessing["blessed"],
+                "sentence": blessing["sentence"],
+                "checks": blessing["checks"],
+            }
+        )
+    return found[::-1]
+
+
 def version_page(env: Env, model: str, version: int) -> dict[str, Any]:
     """A model version: verdict and metrics, lineage, pushes and alias history."""
     lineage = model_lineage(env, model, version)
@@ -246,6 +270,7 @@ def version_page(env: Env, model: str, version: int) -> dict[str, Any]:
         "verdict": verdict,
         "evaluation": chosen,
         "evaluations": len(evaluations),
+        "sandbox": next(iter(_sandboxes(env, artifact.id)), None),
         "dataset": dataset,
         **inputs,
         "hyperparameters": lineage["hyperparameters"] or {},
@@ -278,6 +303,8 @@ def _verdict_of(component: str, result: dict[str, Any]) -> tuple[str | None, boo
     if component == "validate" and "blocking" in result:
         blocking, warnings = result.get("blocking", 0), result.get("warnings", 0)
         return f"{blocking} blocking anomalies, {warnings} warnings", blocking == 0
+    if component == "sandbox" and "infra_sentence" in result:
+        return result["infra_sentence"], result.get("infra_blessed")
     if component == "push" and "pushed" in result:
         if result["pushed"]:
             return f"version {result.get('version')} in place: {result.get('reason', '')}", True
@@ -316,6 +343,9 @@ def run_page(env: Env, dag_id: str, run_id: str) -> dict[str, Any]:
                 "passed": passed,
                 "error": e.error,
                 "data_docs": component == "validate" and "anomalies" in outputs,
+                "sandbox_report": outputs["infra_blessing"].id
+                if component == "sandbox" and "infra_blessing" in outputs
+                else None,
                 "model_version": _pushed_version(component, e.result or {}),
             }
         )

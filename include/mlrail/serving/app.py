@@ -57,7 +57,7 @@ class Server:
         feedback_log: FeedbackSink | None = None,
     ):
         self.config, self.request_log, self.feedback_log = config, request_log, feedback_log
-        registry = Registry(config.metadata_url, config.artifact_root)
+        registry = Registry(config.metadata_url, config.artifact_root, config.schema_file)
         self.repository = ModelRepository(
             config.model, config.serving_root, registry, config.poll_seconds
         )

@@ -35,6 +35,10 @@ class ServerConfig:
     sample_rate: float = ServingSpec.sample_rate
     flush_rows: int = ServingSpec.flush_rows
     flush_seconds: float = ServingSpec.flush_seconds
+    # The schema every version is checked against, instead of the registry's: the sandbox
+    # serves a candidate that is not registered yet.
+    schema_file: str | None = None
+    max_lifetime_seconds: float | None = None  # stop gracefully after this long (sandbox)
 
     def __post_init__(self):
         checks = {
@@ -47,6 +51,8 @@ class ServerConfig:
             "sample_rate": 0 <= self.sample_rate <= 1,
             "health_route": self.health_route.startswith("/"),
             "predict_route": self.predict_route.startswith("/"),
+            "max_lifetime_seconds": self.max_lifetime_seconds is None
+            or self.max_lifetime_seconds > 0,
         }
         for field, ok in checks.items():
             if not ok:
@@ -78,7 +84,7 @@ class ServerConfig:
             raw = os.environ.get(prefix + field.upper())
             if raw is None:
                 continue
-            kind = str(kind)
+            kind = str(kind).replace(" | None", "")
             values[field] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
         return cls(**values)
 

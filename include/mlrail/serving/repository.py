@@ -39,11 +39,16 @@ class Registry:
     """What the server reads from the metadata store: aliases and each version's schema.
 
     Without a metadata store (a Vertex container holding only the SavedModel) there are no
-    aliases and the schema comes from the signature.
+    aliases and the schema comes from the signature. A ``schema_file`` is the schema of
+    every version (the sandbox serves a candidate before it is registered).
     """
 
-    def __init__(self, metadata_url: str | None, artifact_root: str | None):
-        self._env = None
+    def __init__(
+        self, metadata_url: str | None, artifact_root: str | None, schema_file: str | None = None
+    ):
+        self._env, self._schema = None, None
+        if schema_file:
+            self._schema = json.loads(Path(schema_file).read_text())
         if metadata_url:
             from mlrail.store.runner import Env
             from mlrail.store.settings import Settings
@@ -60,6 +65,8 @@ class Registry:
 
     def schema(self, model: str, version: int) -> dict | None:
         """The schema the version was trained with (the training execution's input)."""
+        if self._schema is not None:
+            return self._schema
         if self._env is None:
             return None
         from mlrail.store.registry import ModelRegistry

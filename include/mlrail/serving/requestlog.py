@@ -399,10 +399,10 @@ class FeedbackLog(_ParquetLog):
         return pa.Table.from_pylist(rows, schema=schema)
 
 
-def _read(folder: Path, base: pa.Schema, last: tuple[pa.Field, ...] = ()) -> pa.Table:
+def _read(folder: Path, base: pa.Schema, last: tuple[pa.Field, ...] = (), where=None) -> pa.Table:
     """Every complete file under ``folder`` as one table; columns missing from older files
     (a feature or prediction field added later) are null there. ``last``: columns every
-    file has last, for an empty folder."""
+    file has last, for an empty folder; ``where``: a pyarrow filter expression."""
     partitioning = ds.partitioning(PARTITIONS, flavor="hive")
     files = []
     if folder.is_dir():
@@ -413,12 +413,19 @@ def _read(folder: Path, base: pa.Schema, last: tuple[pa.Field, ...] = ()) -> pa.
             schema = schema.append(column)
     if not files:
         return schema.empty_table()
-    return ds.dataset(folder, schema=schema, format="parquet", partitioning=partitioning).to_table()
+    dataset = ds.dataset(folder, schema=schema, format="parquet", partitioning=partitioning)
+    return dataset.to_table(filter=where)
 
 
-def read_requests(log_root, model: str) -> pa.Table:
-    """Every logged request row of ``model``, with the ``date`` and ``hour`` partitions."""
-    return _read(Path(log_root) / model / "requests", REQUEST_COLUMNS, (LATENCY,))
+def read_requests(log_root, model: str, since: datetime | None = None) -> pa.Table:
+    """Every logged request row of ``model``, with the ``date`` and ``hour`` partitions;
+    with ``since`` (aware), only the rows logged from then on (older days' folders are not
+    read)."""
+    where = None
+    if since is not None:
+        since = since.astimezone(UTC)
+        where = (pc.field("date") >= since.strftime("%Y-%m-%d")) & (pc.field("ts") >= since)
+    return _read(Path(log_root) / model / "requests", REQUEST_COLUMNS, (LATENCY,), where)
 
 
 def read_feedback(log_root, model: str) -> pa.Table:

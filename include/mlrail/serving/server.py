@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +35,7 @@ def _newest_schema(config: ServerConfig) -> dict | None:
     from mlrail.serving.repository import Registry, committed_versions
 
     versions = committed_versions(Path(config.serving_root) / config.model)
-    registry = Registry(config.metadata_url, config.artifact_root)
+    registry = Registry(config.metadata_url, config.artifact_root, config.schema_file)
     try:
         return registry.schema(config.model, versions[-1]) if versions else None
     finally:
@@ -97,14 +99,30 @@ def _shared_metrics(workers: int) -> Iterator[None]:
             os.environ[MULTIPROC_DIR] = previous
 
 
+def _stop_after(seconds: float) -> None:
+    """SIGTERM this process after ``seconds``: a sandbox server whose teardown never came
+    (its Airflow worker was killed) still goes away, gracefully."""
+
+    def stop() -> None:
+        logging.getLogger(__name__).info(json.dumps({"event": "lifetime_over", "after": seconds}))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+
+
 def serve(config: ServerConfig, workers: int = 1) -> None:
-    """Serve until stopped (SIGINT or SIGTERM stop gracefully: lifespan shutdown runs)."""
+    """Serve until stopped (SIGINT or SIGTERM stop gracefully: lifespan shutdown runs), or
+    until ``config.max_lifetime_seconds`` have passed."""
     import uvicorn
 
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     os.environ.update(config.to_env())
     _configure_logging()
+    if config.max_lifetime_seconds:
+        _stop_after(config.max_lifetime_seconds)
     with _shared_metrics(workers):
         uvicorn.run(
             "mlrail.serving.server:app_from_env",

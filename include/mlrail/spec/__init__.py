@@ -18,6 +18,7 @@ from mlrail.spec.pipeline import (
     ValidationSpec,
     VertexSpec,
 )
+from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "EvaluationSpec",
     "FeaturesSpec",
     "PipelineSpec",
+    "SandboxSpec",
     "ServingSpec",
     "SpecError",
     "SplitSpec",

@@ -18,6 +18,7 @@ from typing import Any
 from mlrail.evaluation import catalog
 from mlrail.spec.errors import SpecError, not_negative, one_of, positive, share
 from mlrail.spec.names import ALLOWED, RULE, unusable_names
+from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 from mlrail.spec.tasks import BINARY, TASKS
 
@@ -340,6 +341,7 @@ class PipelineSpec:
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     push: PushSpec = field(default_factory=PushSpec)
     serving: ServingSpec = field(default_factory=ServingSpec)
+    sandbox: SandboxSpec = field(default_factory=SandboxSpec)
     backend: str = "local"  # local | vertex: where the train and tune tasks run
     vertex: VertexSpec = field(default_factory=VertexSpec)
     path: str = ""

@@ -107,6 +107,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
         lines.append(f"  metrics (test split): {shown}")
         lines.append(f"  verdict: {evaluation['reasons']}")
+    sandbox = steps.get("sandbox", {}).get("result", {})
+    if sandbox:
+        lines.append(f"  sandbox: {sandbox['infra_sentence']}")
     push = steps.get("push", {}).get("result", {})
     if push.get("pushed"):
         note = "" if push.get("copied") else " (already there; nothing copied)"

@@ -12,6 +12,11 @@ from mlrail_airflow.operators.model import (
     TrainModelOperator,
     TuneHyperparametersOperator,
 )
+from mlrail_airflow.operators.sandbox import (
+    StartSandboxOperator,
+    StopSandboxOperator,
+    ValidateSandboxOperator,
+)
 
 __all__ = [
     "ComputeStatisticsOperator",
@@ -19,7 +24,10 @@ __all__ = [
     "InferSchemaOperator",
     "IngestExamplesOperator",
     "PushModelOperator",
+    "StartSandboxOperator",
+    "StopSandboxOperator",
     "TrainModelOperator",
     "TuneHyperparametersOperator",
     "ValidateDataOperator",
+    "ValidateSandboxOperator",
 ]

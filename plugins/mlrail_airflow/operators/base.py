@@ -73,21 +73,23 @@ class MlrailBaseOperator(BaseOperator):
 
     inputs: dict[str, tuple[str, str]] = {}
     optional_inputs: frozenset[str] = frozenset()  # inputs that may be absent (None)
+    values: tuple[str, ...] = ()  # upstream results passed as they are (not artifacts)
     template_fields: Sequence[str] = ()
     ui_color = "#e8f1fb"
     operator_extra_links = (RunSummaryLink(),)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.template_fields = tuple(cls.inputs)
+        cls.template_fields = (*cls.inputs, *cls.values)
 
     def __init__(self, *, spec_path: str, mlrail_conn_id: str = "mlrail_default", **kwargs):
         missing = [
             name for name in self.inputs if name not in kwargs and name not in self.optional_inputs
         ]
+        missing += [name for name in self.values if name not in kwargs]
         if missing:
             raise TypeError(f"{type(self).__name__} needs the upstream result(s) {missing}")
-        upstream = {name: kwargs.pop(name, None) for name in self.inputs}
+        upstream = {name: kwargs.pop(name, None) for name in (*self.inputs, *self.values)}
         super().__init__(**kwargs)
         self.spec_path = str(spec_path)
         self.mlrail_conn_id = mlrail_conn_id

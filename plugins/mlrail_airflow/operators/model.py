@@ -92,9 +92,14 @@ class EvaluateModelOperator(MlrailBaseOperator):
 
 
 class PushModelOperator(MlrailBaseOperator):
-    """Registers and pushes a blessed model; skips (with the verdict) when not blessed."""
+    """Registers and pushes a model both blessings passed; skips, naming the missing or
+    failed blessing, otherwise."""
 
-    inputs = {"model": MODEL, "evaluation": ("blessing", "evaluate")}
+    inputs = {
+        "model": MODEL,
+        "evaluation": ("blessing", "evaluate"),
+        "infra_blessing": ("infra_blessing", "validate_sandbox"),
+    }
     operator_extra_links = (RunSummaryLink(), LineageLink())
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -106,4 +111,5 @@ class PushModelOperator(MlrailBaseOperator):
     def run_stage(self, env, spec, run, force, context):
         from mlrail.components.pipeline import push_model
 
-        return push_model(env, spec, run, self.input_id("model"), self.input_id("evaluation"))
+        ids = [self.input_id(name) for name in ("model", "evaluation", "infra_blessing")]
+        return push_model(env, spec, run, *ids)

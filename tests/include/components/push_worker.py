@@ -23,6 +23,7 @@ if __name__ == "__main__":
     inputs = {
         "model": env.metadata.get_artifact(args["model"]),
         "blessing": env.metadata.get_artifact(args["blessing"]),
+        "infra_blessing": env.metadata.get_artifact(args["infra"]),
     }
     die_when_copying_saved_model()
     run = RunInfo("taxi", run_id=args["run_id"], dag_id="taxi_training", task_id="push")

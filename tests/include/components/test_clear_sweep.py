@@ -8,11 +8,12 @@ import dataclasses
 import pytest
 
 from mlrail.components import pipeline as stages
+from mlrail.components.sandbox import sandbox_running
 from mlrail.data.datagen import write_dataset
 from mlrail.store.registry import ModelRegistry
 from mlrail.store.runner import RunInfo
 from tests.conftest import spec_for
-from tests.store_snapshot import snapshot
+from tests.store_snapshot import sandbox_processes, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +41,28 @@ TASKS = {
         env, spec, run, _ids(r, "train", "model"), _ids(r, "ingest", "examples"),
         _ids(r, "schema", "schema"),
     ),
+    "sandbox": lambda env, spec, run, r: _sandbox(env, spec, run, r),
     "push": lambda env, spec, run, r: stages.push_model(
-        env, spec, run, _ids(r, "train", "model"), _ids(r, "evaluate", "blessing")
+        env, spec, run, _ids(r, "train", "model"), _ids(r, "evaluate", "blessing"),
+        _ids(r, "sandbox", "infra_blessing"),
     ),
 }  # fmt: skip
 _DATA = (("ingest", "examples"), ("statistics", "statistics"), ("schema", "schema"))
+
+
+def _sandbox(env, spec, run, r):
+    """The setup, validation and teardown tasks, as the DAG runs them."""
+    model = _ids(r, "train", "model")
+    with sandbox_running(env, spec, run, model) as servers:
+        return stages.validate_sandbox(
+            env,
+            spec,
+            run,
+            model,
+            _ids(r, "ingest", "examples"),
+            _ids(r, "schema", "schema"),
+            servers,
+        )
 
 
 def _run_all(env, spec, run) -> dict:
@@ -68,6 +86,9 @@ def _clear_each(env, spec, run, results, failing: str | None = None):
             if name == "push":  # runs again, finds its version in place and blessed
                 assert again.result["version"] == results[name].result["version"]
                 assert not (again.result["copied"] or again.result["alias_moved"])
+            elif name == "sandbox":  # measured again, by new servers, to the same verdict
+                assert again.result["infra_blessed"] == results[name].result["infra_blessed"]
+                assert not sandbox_processes(run.dag_id, run.run_id)
             else:
                 assert again.outputs == results[name].outputs, name
         assert snapshot(env, spec.model_name) == before, f"clearing {name} changed the stores"

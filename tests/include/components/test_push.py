@@ -26,14 +26,26 @@ def _model(ctx):
 
 
 def _bless(ctx):
-    verdict = {"blessed": True, "sentence": ctx.params["sentence"]}
+    verdict = {"blessed": ctx.params.get("blessed", True), "sentence": ctx.params["sentence"]}
     verdict["baseline_version"] = ctx.params["baseline"]
     (ctx.outputs["blessing"] / "blessing.json").write_text(json.dumps(verdict))
     return ExecutorOutput()
 
 
+def _infra_bless(ctx):
+    verdict = {
+        "blessed": ctx.params["blessed"],
+        "sentence": ctx.params["sentence"],
+        "model_artifact_id": ctx.params.get("for_model", ctx.inputs["model"].id),
+    }
+    (ctx.outputs["infra_blessing"] / "blessing.json").write_text(json.dumps(verdict))
+    return ExecutorOutput()
+
+
 TRAIN = Component("train", _model, {"model": "Model"})
 EVALUATE = Component("evaluate", _bless, {"blessing": "ModelBlessing"}, cacheable=False)
+SANDBOX = Component("sandbox", _infra_bless, {"infra_blessing": "InfraBlessing"}, cacheable=False)
+INFRA_BLESSED = "Infra-blessed: p99 latency 1.01x blessed v1's at concurrency 1."
 
 
 class Runs:
@@ -43,22 +55,34 @@ class Runs:
         self.env = env
         self.models = {}
 
-    def evaluated(self, run_id: str, weights: str, baseline: int | None):
+    def evaluated(self, run_id: str, weights: str, baseline: int | None, sentence: str = ""):
         run = RunInfo("taxi", run_id=run_id, dag_id="taxi_training", task_id="train")
         model = run_component(self.env, TRAIN, {}, {"weights": weights}, run).outputs["model"]
-        sentence = f"Blessed: vs blessed v{baseline}" if baseline else "Blessed: first model"
-        params = {"sentence": sentence, "baseline": baseline}
+        blessed = not sentence.startswith("Not blessed")
+        if not sentence:
+            sentence = f"Blessed: vs blessed v{baseline}" if baseline else "Blessed: first model"
+        params = {"sentence": sentence, "baseline": baseline, "blessed": blessed}
         blessing = run_component(self.env, EVALUATE, {"model": model}, params, run)
-        self.models[run_id] = (model, blessing.outputs["blessing"])
+        infra = self.sandbox(run_id, model, True, INFRA_BLESSED)
+        self.models[run_id] = (model, blessing.outputs["blessing"], infra)
         return self.models[run_id]
 
-    def push(self, run_id: str, try_number: int = 1):
-        model, blessing = self.models[run_id]
+    def sandbox(self, run_id: str, model, blessed: bool, sentence: str, **params):
+        run = RunInfo("taxi", run_id=run_id, dag_id="taxi_training", task_id="validate_sandbox")
+        params = {"blessed": blessed, "sentence": sentence, **params}
+        verdict = run_component(self.env, SANDBOX, {"model": model}, params, run)
+        return verdict.outputs["infra_blessing"]
+
+    def push(self, run_id: str, try_number: int = 1, infra="recorded"):
+        model, blessing, recorded = self.models[run_id]
         run = RunInfo(
             "taxi", run_id=run_id, dag_id="taxi_training", task_id="push", try_number=try_number
         )
         params = {"model_name": "taxi", "serving_root": self.env.settings.serving_root}
         inputs = {"model": model, "blessing": blessing}
+        infra = recorded if infra == "recorded" else infra
+        if infra is not None:
+            inputs["infra_blessing"] = infra
         return run_component(self.env, push.COMPONENT, inputs, params, run)
 
 
@@ -99,9 +123,44 @@ def test_re_running_an_old_push_never_rolls_back(env, runs):
     assert not again.result["copied"]
 
 
+def test_push_needs_both_blessings_of_the_same_model_and_names_what_is_missing(env, runs):
+    model, _, _ = runs.evaluated("run1", "w1", None)
+    slow = "Not infra-blessed: p99 latency 3.10x blessed v1's at concurrency 8"
+    runs.models["run1"] = (*runs.models["run1"][:2], runs.sandbox("run1", model, False, slow))
+    refused = runs.push("run1").result
+    assert not refused["pushed"]
+    assert refused["reason"] == f"not pushed: the sandbox did not infra-bless it ({slow})"
+
+    missing = runs.push("run1", try_number=2, infra=None).result
+    assert "it has no InfraBlessing: run the sandbox validation" in missing["reason"]
+
+    other, _, other_infra = runs.evaluated("run2", "w2", None)
+    wrong = runs.push("run1", try_number=3, infra=other_infra).result
+    assert f"is for model artifact {other.id}, not this model ({model.id})" in wrong["reason"]
+
+    registry = ModelRegistry(env.metadata)
+    assert registry.versions("taxi") == [] and registry.resolve("taxi", "blessed") is None
+    assert not (Path(env.settings.serving_root) / "taxi").exists()
+
+    assert runs.push("run2").result["pushed"]
+    moved = registry.alias_history("taxi")[-1]
+    assert INFRA_BLESSED in moved["reason"] and "Blessed: first model" in moved["reason"]
+
+
+def test_a_model_neither_blessing_passed_names_both(env, runs):
+    model, blessing, _ = runs.evaluated("run1", "w1", None, "Not blessed: auc 0.61")
+    failed = runs.sandbox("run1", model, False, "Not infra-blessed: peak memory 9000 MB")
+    runs.models["run1"] = (model, blessing, failed)
+    reason = runs.push("run1").result["reason"]
+    assert reason == (
+        "not pushed: the evaluation did not bless it (Not blessed: auc 0.61); and the sandbox "
+        "did not infra-bless it (Not infra-blessed: peak memory 9000 MB)"
+    )
+
+
 def test_a_push_killed_mid_copy_leaves_nothing_visible(env, runs, settings):
-    model, blessing = runs.evaluated("run1", "w1", None)
-    args = {"model": model.id, "blessing": blessing.id, "run_id": "run1"}
+    model, blessing, infra = runs.evaluated("run1", "w1", None)
+    args = {"model": model.id, "blessing": blessing.id, "infra": infra.id, "run_id": "run1"}
     killed = subprocess.run(
         [sys.executable, "-m", "tests.include.components.push_worker"]
         + [json.dumps(dataclasses.asdict(settings)), json.dumps(args)],

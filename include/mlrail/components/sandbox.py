@@ -1,0 +1,200 @@
+"""Sandbox: the candidate (and the blessed model) served by their own server processes,
+measured under replayed traffic, and an InfraBlessing with one reason per policy check.
+
+The servers' lifecycle is split in two halves so that Airflow can run them as setup and
+teardown tasks around the validation (``start_sandbox`` / ``stop_sandbox``); in-process
+pipelines use ``sandbox_running``. The validation itself is an ordinary component.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from mlrail.store.metadata import Artifact
+from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput, RunInfo
+
+
+def trained_schema(env: Env, model: Artifact) -> dict:
+    """The schema a model was trained with (its training execution's input)."""
+    training = env.metadata.producer_of(model.id)
+    schema = training and env.metadata.io_of(training.id, "input").get("schema")
+    if schema is None:
+        raise LookupError(f"model artifact {model.id} has no recorded training schema")
+    return env.artifacts.read_json(schema.uri, "schema.json")
+
+
+def _local_model(env: Env, model: Artifact, root: Path, role: str) -> str:
+    """A local directory of the SavedModel: the artifact itself on a local store, else a
+    copy inside the sandbox folder (removed with it)."""
+    if env.artifacts.is_local:
+        return str(Path(model.uri) / "saved_model")
+    target = root.parent / f"{root.name}-{role}-model"
+    shutil.rmtree(target, ignore_errors=True)
+    with env.artifacts.read(model.uri) as local:
+        shutil.copytree(local / "saved_model", target)
+    return str(target)
+
+
+def models_to_serve(env: Env, spec, model_id: int, root: Path) -> list:
+    """The candidate, and the blessed model unless the candidate is the blessed model."""
+    from mlrail.components.push import BLESSED
+    from mlrail.serving.sandbox.servers import BLESSED as BLESSED_ROLE
+    from mlrail.serving.sandbox.servers import CANDIDATE, ModelToServe
+    from mlrail.store.registry import ModelRegistry
+
+    candidate = env.metadata.get_artifact(int(model_id))
+    models = [
+        ModelToServe(
+            CANDIDATE,
+            candidate.id,
+            _local_model(env, candidate, root, CANDIDATE),
+            trained_schema(env, candidate),
+        )
+    ]
+    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, BLESSED)
+    if blessed is not None:
+        baseline = env.metadata.get_artifact(blessed.model_artifact_id)
+        if baseline.fingerprint != candidate.fingerprint and env.artifacts.exists(baseline.uri):
+            models.append(
+                ModelToServe(
+                    BLESSED_ROLE,
+                    baseline.id,
+                    _local_model(env, baseline, root, BLESSED_ROLE),
+                    trained_schema(env, baseline),
+                    blessed.version,
+                )
+            )
+    return models
+
+
+def start_sandbox(env: Env, spec, run: RunInfo, model_id: int) -> dict[str, Any]:
+    """Start the run's sandbox servers (stopping an earlier try's first); their record, as
+    JSON, for the validation and ``stop_sandbox``."""
+    from mlrail.serving.sandbox.servers import sandbox_root, start_servers
+
+    root = sandbox_root(run.dag_id or run.pipeline, run.run_id)
+    models = models_to_serve(env, spec, model_id, root)
+    record = start_servers(models, root, spec.sandbox, spec.serving).to_dict()
+    if len(models) == 1:  # no blessed model, or the candidate is the blessed model itself
+        record["same_as_blessed"] = _blessed_version_of(env, spec, model_id)
+    return record
+
+
+def _blessed_version_of(env: Env, spec, model_id: int) -> int | None:
+    """The blessed version, when the candidate is that very model."""
+    from mlrail.components.push import BLESSED
+    from mlrail.store.registry import ModelRegistry
+
+    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, BLESSED)
+    if blessed is None:
+        return None
+    candidate = env.metadata.get_artifact(int(model_id))
+    baseline = env.metadata.get_artifact(blessed.model_artifact_id)
+    return blessed.version if baseline.fingerprint == candidate.fingerprint else None
+
+
+def stop_sandbox(record: dict[str, Any] | None, dag_id: str = "", run_id: str = "") -> list[str]:
+    """Stop the servers in ``record``, and whatever the run's sandbox folder still records
+    (a setup that failed half-way); the roles that were still running."""
+    from mlrail.serving.sandbox.servers import Servers, sandbox_root, stop_leftovers, stop_servers
+
+    stopped = []
+    roots = [Path(record["root"])] if record else []
+    if record:
+        stopped += stop_servers(Servers.from_dict(record))
+    if dag_id and run_id:
+        roots.append(sandbox_root(dag_id, run_id))
+        stopped += stop_leftovers(roots[-1])
+    for root in roots:  # copies of models from a remote artifact store
+        for copy in root.parent.glob(f"{root.name}-*-model"):
+            shutil.rmtree(copy, ignore_errors=True)
+    return stopped
+
+
+@contextmanager
+def sandbox_running(env: Env, spec, run: RunInfo, model_id: int) -> Iterator[dict[str, Any]]:
+    record = start_sandbox(env, spec, run, model_id)
+    try:
+        yield record
+    finally:
+        stop_sandbox(record)
+
+
+def validate_sandbox(ctx: ExecutorContext) -> ExecutorOutput:
+    from mlrail.serving.sandbox.replay import traffic
+    from mlrail.serving.sandbox.report import report_html
+    from mlrail.serving.sandbox.servers import Servers, check_running
+    from mlrail.serving.sandbox.validate import measure
+    from mlrail.serving.sandbox.verdict import decide_infra_blessing
+    from mlrail.spec.sandbox import SandboxSpec
+
+    artifacts, p = ctx.env.artifacts, ctx.params
+    servers = Servers.from_dict(p["servers"])
+    check_running(servers)
+    policy = SandboxSpec(**p["policy"])
+    schema = artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
+    model = ctx.inputs["model"]
+    candidate = servers.running["candidate"]
+    if candidate.model_artifact_id != model.id:
+        raise ValueError(
+            f"the sandbox servers serve model artifact {candidate.model_artifact_id}, not the "
+            f"candidate {model.id}: clear the sandbox's setup task too"
+        )
+    with artifacts.read(ctx.inputs["examples"].uri) as examples, artifacts.read(model.uri) as local:
+        test_split = examples / "test" / "data.parquet"
+        replayed = traffic(
+            test_split,
+            schema,
+            policy.requests_per_round,
+            p.get("log_root"),
+            p["model_name"],
+            policy.replay_window_hours,
+        )
+        parity_rows = pq.read_table(test_split).slice(0, policy.parity_rows)
+        measured = measure(
+            servers,
+            replayed,
+            parity_rows,
+            schema,
+            local / "saved_model",
+            policy,
+            p["max_request_bytes"],
+        )
+    baseline_version = servers.running["blessed"].version if "blessed" in servers.running else None
+    if baseline_version is None and p.get("same_as_blessed"):
+        measured["same_as_blessed"] = True
+        baseline_version = p["same_as_blessed"]
+    blessing = decide_infra_blessing(measured, p["policy"], baseline_version)
+    verdict = {**blessing.to_dict(), "model_artifact_id": model.id}
+    out = ctx.outputs["infra_blessing"]
+    (out / "blessing.json").write_text(json.dumps(verdict, indent=2))
+    (out / "measurements.json").write_text(json.dumps(measured, indent=2, default=str))
+    title = f"Sandbox: {p['model_name']} candidate (model artifact #{model.id})"
+    (out / "report.html").write_text(report_html(verdict, measured, title))
+    return ExecutorOutput(
+        properties={
+            "infra_blessing": {
+                "blessed": blessing.blessed,
+                "sentence": blessing.sentence,
+                "model_artifact_id": model.id,
+            }
+        },
+        result={"infra_blessed": blessing.blessed, "infra_sentence": blessing.sentence},
+    )
+
+
+# Not cached: latency and memory are measurements of the machine at the time, and a verdict
+# that noise may have swung must be measured again when its task is cleared.
+COMPONENT = Component(
+    name="sandbox",
+    executor=validate_sandbox,
+    outputs={"infra_blessing": "InfraBlessing"},
+    cacheable=False,
+)

@@ -1,0 +1,73 @@
+"""Sandbox operators: a setup task starts the model servers, the validation measures them,
+a teardown task stops them (Airflow runs it whatever became of the validation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from mlrail_airflow.links import RunSummaryLink, SandboxReportLink
+from mlrail_airflow.operators.base import MlrailBaseOperator
+from mlrail_airflow.operators.data import EXAMPLES, SCHEMA
+from mlrail_airflow.operators.model import MODEL
+
+
+class StartSandboxOperator(MlrailBaseOperator):
+    """Setup task: starts the sandbox's model servers (the candidate, and the blessed model
+    unless the candidate is it) and waits until they answer; returns their record. A start
+    that fails stops what it started; an earlier try's servers are stopped first."""
+
+    inputs = {"model": MODEL}
+
+    def execute_stage(self, spec, run, force, context):
+        from mlrail.components.sandbox import start_sandbox
+
+        with self.mlrail_env() as env:
+            record = start_sandbox(env, spec, run, self.input_id("model"))
+        for role, server in record["running"].items():
+            self.log.info(
+                "%s server at %s (pid %s) loaded in %.1f s",
+                role,
+                server["url"],
+                server["pid"],
+                server["load_seconds"],
+            )
+        return record
+
+
+class ValidateSandboxOperator(MlrailBaseOperator):
+    """Replays traffic to the sandbox servers, checks parity and malformed requests, and
+    records an InfraBlessing against the spec's sandbox policy; its report is an extra link."""
+
+    inputs = {"model": MODEL, "examples": EXAMPLES, "schema": SCHEMA}
+    values = ("servers",)
+    operator_extra_links = (RunSummaryLink(), SandboxReportLink())
+
+    def run_stage(self, env, spec, run, force, context):
+        from mlrail.components.pipeline import validate_sandbox
+
+        ids = [self.input_id(name) for name in ("model", "examples", "schema")]
+        result = validate_sandbox(env, spec, run, *ids, self.servers)
+        self.log.info("sandbox verdict: %s", result.result["infra_sentence"])
+        return result
+
+
+class StopSandboxOperator(BaseOperator):
+    """Teardown task: stops the sandbox servers, whatever became of the validation (and
+    whatever an earlier try of this run left)."""
+
+    template_fields = ("servers",)
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, servers: Any, **kwargs):
+        super().__init__(**kwargs)
+        self.servers = servers
+
+    def execute(self, context: Any) -> list[str]:
+        from mlrail.components.sandbox import stop_sandbox
+
+        record = self.servers if isinstance(self.servers, dict) else None
+        stopped = stop_sandbox(record, context["ti"].dag_id, context["run_id"])
+        self.log.info("stopped sandbox servers: %s", ", ".join(stopped) or "none running")
+        return stopped
