@@ -13,6 +13,7 @@ re-read on the same beat.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -124,6 +125,12 @@ class ModelRepository:
                 )
         for version in set(current) - set(on_disk):
             del current[version]
+        if len(current) > len(self.versions):
+            # A loaded TensorFlow model is some 400,000 Python objects; left to the
+            # collector, a burst of new connections set off full collections that stalled
+            # the server ~190 ms (the p99 at 32 clients). Frozen, collections skip them.
+            gc.collect()
+            gc.freeze()
         self.versions = current
         try:
             self.aliases = self.registry.aliases(self.model)

@@ -18,7 +18,7 @@ from mlrail.spec.errors import SpecError, positive
 class SandboxSpec:
     concurrency: list[int] = field(default_factory=lambda: [1, 8])  # clients sending at once
     rounds: int = 8  # rounds per concurrency level; candidate and blessed alternate in each
-    requests_per_round: int = 200  # requests per model and round, one instance each
+    requests_per_round: int = 400  # requests per model and round, one instance each
     warmup_requests: int = 20  # sent to each model before measuring, not measured
     max_p99_ratio: float = 1.2  # candidate p99 / blessed p99, median over the rounds
     p99_budget_ms: float = 250.0  # absolute p99 at every level, for every candidate

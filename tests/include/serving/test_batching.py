@@ -88,6 +88,51 @@ def test_zero_timeout_calls_at_once():
     assert model.sizes == [1, 2] and [a["y"][0, 0] for a in answers] == [2.0, 4.0, 6.0]
 
 
+HOUR_MICROS = 3_600_000_000  # a batch timeout no test may wait for
+HANG_GUARD = 30.0  # seconds: only there so that a regression fails instead of hanging
+
+
+def _run_guarded(batcher: Batcher, scenario):
+    async def guarded():
+        return await asyncio.wait_for(scenario(batcher), HANG_GUARD)
+
+    try:
+        return asyncio.run(guarded())
+    finally:
+        batcher.close()
+
+
+def _columns(values: list[float]):
+    return {"x": np.array(values, dtype="f4").reshape(-1, 1)}, len(values)
+
+
+def test_a_lone_request_does_not_wait_for_the_timeout():
+    model = Doubling()
+
+    async def one_after_another(batcher):
+        return [(await batcher.submit(*_columns([v])))["y"][0, 0] for v in (1.0, 2.0, 3.0)]
+
+    answers = _run_guarded(Batcher(model, 64, HOUR_MICROS), one_after_another)
+    assert answers == [2.0, 4.0, 6.0] and model.sizes == [1, 1, 1]  # each ran alone, at once
+
+
+def test_after_a_merged_batch_an_arrival_at_an_idle_model_waits_for_company():
+    model = Doubling()
+
+    async def scenario(batcher):
+        await asyncio.gather(*(batcher.submit(*_columns([v])) for v in (1.0, 2.0, 3.0)))
+        first = asyncio.ensure_future(batcher.submit(*_columns([4.0, 5.0])))
+        for _ in range(10):  # give an eager flush every chance to happen
+            await asyncio.sleep(0)
+        waiting = not first.done()
+        second = await batcher.submit(*_columns([6.0, 7.0, 8.0]))  # fills the batch of 5
+        return waiting, (await first)["y"].reshape(-1).tolist(), second["y"].reshape(-1).tolist()
+
+    waiting, first, second = _run_guarded(Batcher(model, 5, HOUR_MICROS), scenario)
+    assert waiting and model.sizes == [3, 5]  # the two later requests shared one call
+    assert first == [8.0, 10.0] and second == [12.0, 14.0, 16.0]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("max_batch_size", 0), ("batch_timeout_micros", -1), ("port", 70000), ("sample_rate", 2)],

@@ -18,8 +18,13 @@ def _cdfs(models: dict[str, dict], level: int) -> dict[str, list[tuple[float, fl
     return series
 
 
+def _candidate_first(by_role: dict[str, Any]) -> dict[str, Any]:
+    # Records travel through XCom, which may sort their keys: the order is set here.
+    return dict(sorted(by_role.items(), key=lambda item: item[0] != "candidate"))
+
+
 def report_html(verdict: dict[str, Any], measured: dict[str, Any], title: str) -> str:
-    models = measured["models"]
+    models = _candidate_first(measured["models"])
     levels = sorted(next(iter(models.values()))["levels"])
     cdf_charts = {
         level: charts.lines(

@@ -236,14 +236,36 @@ def _spawn(config: ServerConfig, policy: SandboxSpec, log_path: Path) -> subproc
         )
 
 
-def _wait_until_loaded(process: subprocess.Popen, url: str, seconds: float) -> str | None:
-    """None once the server answers ready; else why it did not."""
+LOAD_FAILED = '"event": "load_failed"'  # the server's log line for a version it cannot load
+
+
+def _load_error(log_path: Path, offset: int) -> str | None:
+    """The server's own words for a model it could not load, from its log since ``offset``."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        for line in log.read().decode(errors="replace").splitlines():
+            if LOAD_FAILED in line:
+                try:
+                    return json.loads(line).get("error") or line
+                except ValueError:
+                    return line
+    return None
+
+
+def _wait_until_loaded(
+    process: subprocess.Popen, url: str, seconds: float, log_path: Path, offset: int
+) -> str | None:
+    """None once the server answers ready; else why it did not. A server that cannot load
+    its model stays up (it would serve other versions), so its log says so."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return f"exited with code {process.returncode} while loading"
         if _ready(url):
             return None
+        error = _load_error(log_path, offset)
+        if error is not None:
+            return f"could not load the model: {error}"
         time.sleep(0.2)
     return f"not ready after {seconds:.0f} s (sandbox.max_loading_seconds)"
 
@@ -273,10 +295,11 @@ def start_server(
             max_lifetime_seconds=policy.max_minutes * 60,
         )
         began = time.monotonic()
+        offset = log_path.stat().st_size if log_path.exists() else 0
         process = _spawn(config, policy, log_path)
         url = f"http://127.0.0.1:{port}"
         started = psutil.Process(process.pid).create_time()
-        failure = _wait_until_loaded(process, url, policy.max_loading_seconds)
+        failure = _wait_until_loaded(process, url, policy.max_loading_seconds, log_path, offset)
         if failure is None:
             return RunningServer(
                 role=model.role,
@@ -292,9 +315,11 @@ def start_server(
             )
         _stop_process(process.pid, started)
         failures.append(f"try {attempt}: {failure}")
+        if failure.startswith("could not load"):
+            break  # the model itself is broken: another try loads it no better
     tail = log_path.read_text(errors="replace")[-2000:]
     message = f"the {model.role} model's server did not come up ({'; '.join(failures)})"
-    if all("exited" in f for f in failures):
+    if all(f.split(": ", 1)[1].startswith(("exited", "could not load")) for f in failures):
         raise ModelLoadError(f"{message}. Its log ends:\n{tail}")
     raise SandboxStartError(f"{message}. Its log ends:\n{tail}")
 

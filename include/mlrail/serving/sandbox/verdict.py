@@ -60,6 +60,11 @@ def _ratio(ratios: dict[int, list[float]], limit: float, version: int) -> InfraC
     """The worst level's median per-round p99 ratio: a round's noise hits both models, so
     the median ratio of an identical model stays near 1."""
     medians = {level: statistics.median(values) for level, values in ratios.items() if values}
+    if not medians:  # the candidate answered no round (killed, or every request failed)
+        sentence = (
+            f"p99 latency not compared with blessed v{version}'s: no round was answered by both"
+        )
+        return InfraCheck("p99_ratio", None, limit, False, sentence)
     level, worst = max(medians.items(), key=lambda item: item[1])
     ok = worst <= limit
     sentence = (

@@ -1,0 +1,695 @@
+"""The model server against a hand-written FastAPI server and in-process predict, and the
+sandbox's noise: how often it rejects a model compared with itself, and how often it
+catches a copy slowed by 30 %.
+
+One small real taxi-tips model is trained in-process (mlrail.components.pipeline on
+generated trips, the real model module with fewer epochs) and pushed; then, in the same run:
+
+* **latency and throughput**: the same single-instance requests (test-split rows) from
+  one load generator (mlrail.serving.sandbox.replay.send_all: one thread per concurrent
+  client, kept-alive connections) to every arm at concurrency 1, 8 and 32, in rounds;
+  within each round the arms take turns in a rotating order (the machine's speed drifts
+  within seconds) and ratios are taken within a round. Arms:
+
+  - ``ours_1w``, ``ours_2w``: ``python -m mlrail serve --model taxi_tips --workers N
+    --no-request-log``, the serving settings of include/pipelines/taxi_tips.yaml;
+  - ``peer_1w``, ``peer_2w``: ``PEER_APP`` below, what users write by hand: FastAPI under
+    ``uvicorn --workers N``, the SavedModel called once per request;
+  - ``in_process``: the SavedModel's serving signature called on one instance's tensors
+    in this process (concurrency 1 only): the limit, no HTTP, no JSON.
+
+* **sandbox noise**: three sandbox servers (mlrail.serving.sandbox.servers.start_server,
+  the default policy) serve the blessed model, the blessed model again, and a copy of it
+  slowed by extra matrix products (tests/sandbox_models.slowed) calibrated so that our
+  server's p50 at concurrency 1 grows by 30 %. Each comparison is one real sandbox
+  measurement (mlrail.serving.sandbox.validate.measure) and verdict
+  (verdict.decide_infra_blessing, default policy, max_p99_ratio 1.2): blessed against
+  itself (a false rejection: the p99_ratio check fails) and blessed against the slowed
+  copy (a detection: the p99_ratio check fails), taking turns.
+
+    .venv/bin/python benchmarks/serving/run.py            # 5 rounds, 10 + 10 comparisons
+    .venv/bin/python benchmarks/serving/run.py --quick    # 3 rounds, 2 + 2 comparisons of 4 rounds
+
+The last line printed is one JSON object with every figure; the servers' logs are under
+the work folder (removed at the end unless ``--keep``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # tests.sandbox_models builds the slowed copy
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+MODEL = "taxi_tips"
+PREDICT = f"/v1/models/{MODEL}:predict"
+LEVELS = (1, 8, 32)
+SLOWDOWN = 0.30  # the slowed copy's extra latency, as a share of our p50 at concurrency 1
+TARGETS = {
+    "overhead_p50_ms": "< 2",
+    "throughput_ratio_vs_naive": ">= 3",
+    "sandbox_false_rejections": "0",
+    "sandbox_detections": ">= 9 of 10",
+}
+
+# The peer: the server users write by hand. Written to the work folder and run with
+# ``python -m uvicorn peer_app:app --workers N`` (uvicorn's defaults otherwise, as
+# users run it: its access log on, FastAPI's thread pool running the sync route).
+PEER_APP = '''\
+"""A hand-written model server: FastAPI, the SavedModel called once per request."""
+import os
+
+import tensorflow as tf
+from fastapi import FastAPI
+
+serve = tf.saved_model.load(os.environ["MODEL_DIR"]).signatures["serving_default"]
+INPUTS = serve.structured_input_signature[1]
+app = FastAPI()
+
+
+def column(name, spec, rows):
+    missing = "" if spec.dtype == tf.string else float("nan")
+    values = [[missing if row.get(name) is None else row[name]] for row in rows]
+    return tf.constant(values, dtype=spec.dtype)
+
+
+@app.post("/v1/models/taxi_tips:predict")
+def predict(body: dict):
+    rows = body["instances"]
+    outputs = serve(**{name: column(name, spec, rows) for name, spec in INPUTS.items()})
+    values = {name: tensor.numpy().tolist() for name, tensor in outputs.items()}
+    return {"predictions": [{n: v[i] for n, v in values.items()} for i in range(len(rows))]}
+'''
+
+
+@dataclasses.dataclass
+class Trained:
+    settings: object
+    model_dir: Path  # the trained SavedModel (the model artifact's; pushed as version 1)
+    model_artifact_id: int
+    schema: dict
+    test_split: Path
+    serving: object  # the spec's ServingSpec
+    seconds: float
+
+
+def train(work: Path, rows: int) -> Trained:
+    """The taxi model of include/pipelines/taxi_tips.yaml (its module and default layers)
+    on ``rows`` generated trips, 2 epochs, trained, evaluated, sandboxed and pushed."""
+    from mlrail.components.pipeline import run_training_pipeline
+    from mlrail.data.datagen import TaxiConfig, generate_taxi_trips, write_dataset
+    from mlrail.spec import load_spec
+    from mlrail.store.runner import Env, RunInfo
+    from mlrail.store.settings import Settings
+
+    began = time.perf_counter()
+    source = write_dataset(
+        generate_taxi_trips(TaxiConfig(rows=rows, seed=7)), work / "trips.parquet"
+    )
+    spec = load_spec(ROOT / "include/pipelines/taxi_tips.yaml")
+    spec = dataclasses.replace(
+        spec,
+        data=dataclasses.replace(spec.data, source=str(source)),
+        train=dataclasses.replace(spec.train, hyperparameters={"epochs": 2}),
+        # The pipeline's own sandbox stage: short, it is not what is measured here.
+        sandbox=dataclasses.replace(
+            spec.sandbox, concurrency=[1], rounds=2, requests_per_round=20, warmup_requests=5
+        ),
+    )
+    settings = Settings(
+        artifact_root=str(work / "artifacts"),
+        metadata_url=f"sqlite:///{work / 'metadata.db'}",
+        serving_root=str(work / "serving"),
+    )
+    env = Env.open(settings)
+    try:
+        results = run_training_pipeline(env, spec, RunInfo(spec.pipeline, run_id="bench"))
+        if not results["push"].result.get("pushed"):
+            raise RuntimeError(f"the model was not pushed: {results['push'].result}")
+        schema = env.artifacts.read_json(results["schema"].outputs["schema"].uri, "schema.json")
+        model = results["train"].outputs["model"]
+        examples = Path(results["ingest"].outputs["examples"].uri)
+    finally:
+        env.metadata.close()
+    return Trained(
+        settings,
+        Path(model.uri) / "saved_model",
+        model.id,
+        schema,
+        examples / "test" / "data.parquet",
+        spec.serving,
+        round(time.perf_counter() - began, 1),
+    )
+
+
+# -- server processes ------------------------------------------------------------------
+
+
+class Process:
+    """A server in its own process group (a server with workers has children); ``stop``
+    ends that group."""
+
+    def __init__(self, name: str, command: list[str], env: dict, log: Path, url: str, workers: int):
+        self.name, self.url, self.log, self.workers = name, url, log, workers
+        with open(log, "wb") as out:
+            self.popen = subprocess.Popen(
+                command,
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, payload: bytes, path: str, timeout: float = 300) -> None:
+        """Until every worker has started (uvicorn logs each one's startup) and a predict
+        request answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{tail}")
+            started = self.log.read_text(errors="replace").count("Application startup complete")
+            request = urllib.request.Request(
+                self.url + path, payload, {"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    if answer.status == 200 and started >= self.workers:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} not ready within {timeout} s")
+
+    def stop(self) -> None:
+        if self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+ARMS = (("ours_1w", 1), ("ours_2w", 2), ("peer_1w", 1), ("peer_2w", 2))
+
+
+def start_arms(trained: Trained, work: Path, names: list[str]) -> dict[str, Process]:
+    from mlrail.serving.sandbox.servers import free_port
+
+    (work / "peer_app.py").write_text(PEER_APP)
+    base_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "include"), str(work)]),
+        "MLRAIL_ARTIFACT_ROOT": trained.settings.artifact_root,
+        "MLRAIL_METADATA_URL": trained.settings.metadata_url,
+        "MLRAIL_SERVING_ROOT": trained.settings.serving_root,
+        "MODEL_DIR": str(trained.model_dir),
+    }
+    base_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    arms = {}
+    for name, workers in ARMS:
+        if name not in names:
+            continue
+        port = free_port()
+        if name.startswith("ours"):
+            command = [sys.executable, "-m", "mlrail", "serve", "--model", MODEL]
+            command += ["--workers", str(workers), "--port", str(port), "--no-request-log"]
+        else:
+            command = [sys.executable, "-m", "uvicorn", "peer_app:app", "--port", str(port)]
+            command += ["--workers", str(workers)]
+        url = f"http://127.0.0.1:{port}"
+        arms[name] = Process(name, command, base_env, work / f"{name}.log", url, workers)
+    return arms
+
+
+# -- measuring -------------------------------------------------------------------------
+
+
+def in_process_sample(trained: Trained, bodies: list[bytes], count: int):
+    """``count`` one-instance calls of the SavedModel's serving signature in this process
+    (the tensors built beforehand): a Sample like the load generator's."""
+    from mlrail.serving.model import LoadedVersion
+    from mlrail.serving.payload import parse_json, parse_request
+    from mlrail.serving.sandbox.replay import Sample
+
+    loaded = in_process_sample.loaded = getattr(in_process_sample, "loaded", None) or (
+        LoadedVersion.load(MODEL, 1, trained.model_dir, trained.schema)
+    )
+    columns = [parse_request(parse_json(b), loaded).columns for b in bodies]
+    sample = Sample()
+    began = time.perf_counter()
+    for i in range(count):
+        start = time.perf_counter()
+        loaded.predict(columns[i % len(columns)])
+        sample.latencies_ms.append((time.perf_counter() - start) * 1000)
+    sample.seconds = time.perf_counter() - began
+    return sample
+
+
+def rotate(items: list[str], r: int) -> list[str]:
+    shift = r % len(items)
+    return items[shift:] + items[:shift]
+
+
+def run_rounds(arms, trained, bodies, rounds: int, counts: dict[int, int]) -> dict:
+    """Per round, per level, each arm's Sample; the arms' order rotates every round."""
+    from mlrail.serving.sandbox.replay import Client, send_all
+
+    clients = {name: Client(p.url, PREDICT) for name, p in arms.items()}
+    names = list(arms)
+    samples: dict[int, dict[str, list]] = {level: {} for level in LEVELS}
+    for r in range(rounds):
+        for level in LEVELS:
+            order = rotate([*names, "in_process"] if level == 1 else names, r)
+            for name in order:
+                if name == "in_process":
+                    sample = in_process_sample(trained, bodies, counts[level])
+                else:
+                    sample = send_all(clients[name], bodies, level, counts[level])
+                    if sample.errors:
+                        raise RuntimeError(f"{name} at {level}: {sample.errors[0]}")
+                samples[level].setdefault(name, []).append(sample)
+        p50 = {name: round(s[-1].percentile(50), 2) for name, s in samples[1].items()}
+        rps = {name: round(s[-1].throughput) for name, s in samples[32].items()}
+        print(f"round {r + 1}/{rounds}: p50 ms at 1 {p50}; requests/s at 32 {rps}", flush=True)
+    return samples
+
+
+def summarise(samples: dict) -> dict:
+    """Per level and arm: pooled p50/p99, median throughput over rounds, per-round p50."""
+    out = {}
+    for level, by_arm in samples.items():
+        out[level] = {}
+        for name, runs in by_arm.items():
+            pooled = np.concatenate([np.asarray(s.latencies_ms) for s in runs])
+            out[level][name] = {
+                "requests": int(pooled.size),
+                "p50_ms": round(float(np.percentile(pooled, 50)), 3),
+                "p99_ms": round(float(np.percentile(pooled, 99)), 3),
+                "throughput_rps": round(statistics.median(s.throughput for s in runs), 1),
+                "round_p50_ms": [round(s.percentile(50), 3) for s in runs],
+                "round_throughput_rps": [round(s.throughput, 1) for s in runs],
+            }
+    return out
+
+
+def paired(samples, level: int, a: str, b: str, figure) -> list[float]:
+    """``figure(sample_a, sample_b)`` within each round."""
+    return [figure(x, y) for x, y in zip(samples[level][a], samples[level][b], strict=True)]
+
+
+# -- sandbox noise ---------------------------------------------------------------------
+
+
+def burn_steps(target_ms: float) -> tuple[int, dict]:
+    """The number of extra 96x96 products (tests/sandbox_models) costing ``target_ms``
+    in-process: the slope between 0 and 60 steps (the call's own overhead, which the
+    products do not add inside the serving function, drops out)."""
+    from tests.sandbox_models import burn_ms
+
+    high = 60
+    t_zero, t_high = burn_ms(0, repeats=50), burn_ms(high, repeats=50)
+    per_step = max((t_high - t_zero) / high, 1e-4)
+    steps = max(1, round(target_ms / per_step))
+    return steps, {"ms_per_step": round(per_step, 4), "call_ms": round(t_zero, 3)}
+
+
+def p50_ratio(client_a, client_b, bodies, rounds: int, count: int) -> float:
+    """Median over rounds of p50(a) / p50(b) at concurrency 1, taking turns."""
+    from mlrail.serving.sandbox.replay import send_all
+
+    ratios = []
+    for r in range(rounds):
+        pair = [(client_a, "a"), (client_b, "b")]
+        got = {}
+        for client, key in pair if r % 2 == 0 else pair[::-1]:
+            got[key] = send_all(client, bodies, 1, count).percentile(50)
+        ratios.append(got["a"] / got["b"])
+    return statistics.median(ratios)
+
+
+class Sandbox:
+    """Sandbox servers (start_server, the default policy) for the blessed model, the same
+    model again and, once calibrated, the slowed copy; one record to stop them all."""
+
+    def __init__(self, trained: Trained, work: Path, quick: bool):
+        from mlrail.serving.sandbox.servers import Servers
+        from mlrail.spec.sandbox import SandboxSpec
+
+        self.trained, self.work, self.root = trained, work, work / "sandbox"
+        self.root.mkdir()
+        self.policy = SandboxSpec()
+        if quick:
+            self.policy = dataclasses.replace(
+                self.policy, rounds=4, requests_per_round=200, warmup_requests=10, parity_rows=50
+            )
+        self.everything = Servers(str(self.root))
+
+    def serve(self, role: str, model_dir: Path):
+        from mlrail.serving.sandbox.servers import ModelToServe, start_server
+
+        trained = self.trained
+        model = ModelToServe(role, trained.model_artifact_id, str(model_dir), trained.schema, 1)
+        server = start_server(model, self.root, self.policy, trained.serving)
+        self.everything.running[role] = server
+        return server
+
+    def unserve(self, role: str) -> None:
+        """Stop one server and remove its private serving root, so the role can be served
+        again."""
+        from mlrail.serving.sandbox.servers import Servers, stop_servers
+
+        server = self.everything.running.pop(role)
+        stop_servers(Servers(str(self.root / f"{role}-stopped"), {role: server}))
+        shutil.rmtree(self.root / role, ignore_errors=True)
+        (self.root / f"{role}.schema.json").unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        from mlrail.serving.sandbox.servers import stop_servers
+
+        stop_servers(self.everything)
+
+
+def in_process_extra_ms(trained: Trained, slowed_dir: Path, bodies: list[bytes]) -> float:
+    """What the slowed copy's serving function costs more than the blessed one's, per
+    one-instance call in this process (median of interleaved calls)."""
+    from mlrail.serving.model import LoadedVersion
+    from mlrail.serving.payload import parse_json, parse_request
+
+    blessed = LoadedVersion.load(MODEL, 1, trained.model_dir, trained.schema)
+    slow = LoadedVersion.load(MODEL, 1, slowed_dir, trained.schema)
+    columns = [parse_request(parse_json(b), blessed).columns for b in bodies[:50]]
+    extra = []
+    for i in range(300):
+        times = []
+        for loaded in (blessed, slow) if i % 2 == 0 else (slow, blessed):
+            began = time.perf_counter()
+            loaded.predict(columns[i % len(columns)])
+            times.append(time.perf_counter() - began)
+        extra.append((times[1] - times[0] if i % 2 == 0 else times[0] - times[1]) * 1000)
+    return statistics.median(extra)
+
+
+def next_steps(tries: list[dict]) -> int:
+    """The step count for SLOWDOWN, from the slowdown per step of every try so far (their
+    median: one try's measurement is noisy)."""
+    per_step = statistics.median(max(t["measured_slowdown"], 0.01) / t["steps"] for t in tries)
+    return max(1, round(SLOWDOWN / per_step))
+
+
+def calibrate(sandbox: Sandbox, bodies: list[bytes], our_p50_ms: float, quick: bool):
+    """The slowed copy served, with extra products worth SLOWDOWN of our p50 at
+    concurrency 1: a first step count from their cost alone (burn_ms), corrected once on
+    the slowed SavedModel's cost in-process, then its server measured against the
+    blessed one and the count corrected again (up to three server tries; one in quick
+    mode, whose measured slowdown is reported as it came)."""
+    from mlrail.serving.sandbox.replay import Client
+    from tests.sandbox_models import slowed
+
+    trained, work = sandbox.trained, sandbox.work
+    target_ms = SLOWDOWN * our_p50_ms
+    steps, line = burn_steps(target_ms)
+    calibration = {"our_p50_ms": our_p50_ms, "target_extra_ms": round(target_ms, 3)}
+    calibration |= {"burn_in_process": line, "first_steps": steps}
+    model_dir = slowed(trained.model_dir, work / "slowed-probe", steps)
+    extra = in_process_extra_ms(trained, model_dir, bodies)
+    calibration["in_process_extra_ms"] = round(extra, 3)
+    if abs(extra / target_ms - 1) > 0.1:
+        steps = max(1, round(steps * target_ms / max(extra, 0.01)))
+        model_dir = slowed(trained.model_dir, work / "slowed-0", steps)
+    calibration["tries"] = []
+    blessed = Client(sandbox.everything.running["blessed"].url)
+    tries, p50_rounds = (1, (4, 100)) if quick else (3, (8, 200))
+    for attempt in range(tries):
+        if attempt:
+            sandbox.unserve("slowed")
+            model_dir = slowed(trained.model_dir, work / f"slowed-{attempt}", steps)
+        server = sandbox.serve("slowed", model_dir)
+        measured = p50_ratio(Client(server.url), blessed, bodies, *p50_rounds) - 1
+        calibration["tries"].append({"steps": steps, "measured_slowdown": round(measured, 4)})
+        print(f"calibration: {steps} steps -> p50 +{measured:.1%}", flush=True)
+        if abs(measured - SLOWDOWN) <= 0.015:
+            break
+        steps = next_steps(calibration["tries"])
+    calibration["steps"] = calibration["tries"][-1]["steps"]
+    calibration["measured_slowdown"] = calibration["tries"][-1]["measured_slowdown"]
+    return server, model_dir, calibration
+
+
+def _role_ratios(measured: dict, figure: str) -> dict[int, float]:
+    models = measured["models"]
+    return {
+        level: round(stats[figure] / models["blessed"]["levels"][level][figure], 4)
+        for level, stats in models["candidate"]["levels"].items()
+    }
+
+
+def compare(sandbox: Sandbox, candidates: dict, comparisons: int) -> dict[str, list[dict]]:
+    """``comparisons`` sandbox measurements and verdicts of each candidate against the
+    blessed model, the candidates taking turns."""
+    import pyarrow.parquet as pq
+
+    from mlrail.serving.sandbox.replay import traffic
+    from mlrail.serving.sandbox.servers import BLESSED, CANDIDATE, Servers
+    from mlrail.serving.sandbox.validate import measure
+    from mlrail.serving.sandbox.verdict import decide_infra_blessing
+
+    trained, policy = sandbox.trained, sandbox.policy
+    replayed = traffic(trained.test_split, trained.schema, policy.requests_per_round)
+    parity_table = pq.read_table(trained.test_split).slice(0, policy.parity_rows)
+    blessed = sandbox.everything.running[BLESSED]
+    verdicts: dict[str, list[dict]] = {kind: [] for kind in candidates}
+    for i in range(comparisons):
+        for kind in rotate(list(candidates), i):
+            server, model_dir = candidates[kind]
+            servers = Servers(sandbox.everything.root, {CANDIDATE: server, BLESSED: blessed})
+            began = time.perf_counter()
+            measured = measure(
+                servers,
+                replayed,
+                parity_table,
+                trained.schema,
+                model_dir,
+                policy,
+                trained.serving.max_request_bytes,
+            )
+            verdict = decide_infra_blessing(measured, vars(policy), 1)
+            ratio = next(c for c in verdict.checks if c.check == "p99_ratio")
+            verdicts[kind].append(
+                {
+                    "p99_ratio": ratio.value,  # the verdict's: worst level's median round
+                    "p99_ratio_passed": ratio.passed,
+                    "blessed": verdict.blessed,
+                    "failed_checks": [c.check for c in verdict.checks if not c.passed],
+                    "median_round_p99_ratio_by_level": {
+                        level: round(statistics.median(values), 4)
+                        for level, values in measured["ratios"].items()
+                    },
+                    "p50_ratio_by_level": _role_ratios(measured, "p50_ms"),
+                    "p90_ratio_by_level": _role_ratios(measured, "p90_ms"),
+                    "seconds": round(time.perf_counter() - began, 1),
+                }
+            )
+            got = verdicts[kind][-1]
+            print(
+                f"sandbox {kind} {i + 1}/{comparisons}: p99 ratio {got['p99_ratio']} "
+                f"({'passed' if got['p99_ratio_passed'] else 'failed'}), p50 ratios "
+                f"{got['p50_ratio_by_level']}",
+                flush=True,
+            )
+    return verdicts
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    import tensorflow as tf
+
+    cpu = ""
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+        cpu = next((ln.split(":", 1)[1].strip() for ln in lines if "Model name" in ln), "")
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "arch": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "tf_threads": "intra/inter-op 0 (TensorFlow's default: one per core) in every process",
+    }
+
+
+def _ratio_of(samples, level: int, a: str, b: str) -> list[float]:
+    return paired(samples, level, a, b, lambda x, y: x.throughput / y.throughput)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="< 2 minutes")
+    parser.add_argument(
+        "--rows", type=int, help="generated trips to train on (20,000; quick 8,000)"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds of every arm (5; quick 3)")
+    parser.add_argument("--comparisons", type=int, help="of each kind (10; quick 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    rounds = args.rounds or (3 if args.quick else 5)
+    rows = args.rows or (8_000 if args.quick else 20_000)
+    comparisons = args.comparisons or (2 if args.quick else 10)
+    counts = {1: 150, 8: 300, 32: 500} if args.quick else {1: 400, 8: 800, 32: 1600}
+
+    started, phases = time.perf_counter(), {}
+    load_before = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="mlrail-bench-serving-"))
+    arms: dict[str, Process] = {}
+    sandbox = None
+
+    def phase(name: str) -> None:
+        phases[name] = round(time.perf_counter() - started - sum(phases.values()), 1)
+        print(f"{name}: {phases[name]} s", flush=True)
+
+    try:
+        from mlrail.serving.sandbox.replay import Client, send_all, traffic
+
+        trained = train(work, rows)
+        phase("train_and_push")
+        bodies = traffic(trained.test_split, trained.schema, 500).bodies
+        # Every server loads at once: the arms, and the sandbox's blessed model twice.
+        names = [name for name, _ in ARMS if not (args.quick and name == "peer_2w")]
+        arms = start_arms(trained, work, names)
+        sandbox = Sandbox(trained, work, args.quick)
+        with ThreadPoolExecutor(2) as pool:
+            loading = [
+                pool.submit(sandbox.serve, r, trained.model_dir) for r in ("blessed", "itself")
+            ]
+            for process in arms.values():
+                process.wait_ready(bodies[0], PREDICT)
+            itself = loading[1].result()
+            loading[0].result()
+        for process in arms.values():  # warm-up, not measured
+            send_all(Client(process.url, PREDICT), bodies, 8, 100)
+        in_process_sample(trained, bodies, 50)
+        phase("servers_ready")
+
+        samples = run_rounds(arms, trained, bodies, rounds, counts)
+        for process in arms.values():
+            process.stop()
+        figures = summarise(samples)
+        phase("arms")
+
+        our_p50 = figures[1]["ours_1w"]["p50_ms"]
+        slow, slowed_dir, calibration = calibrate(sandbox, bodies, our_p50, args.quick)
+        phase("calibration")
+        candidates = {"itself": (itself, trained.model_dir), "slowed": (slow, slowed_dir)}
+        verdicts = compare(sandbox, candidates, comparisons)
+        sandbox.stop()
+        phase("sandbox_comparisons")
+
+        overhead = paired(
+            samples, 1, "ours_1w", "in_process", lambda a, b: a.percentile(50) - b.percentile(50)
+        )
+        ratio_32 = _ratio_of(samples, 32, "ours_1w", "peer_1w")
+        false_rejections = sum(not v["p99_ratio_passed"] for v in verdicts["itself"])
+        detections = sum(not v["p99_ratio_passed"] for v in verdicts["slowed"])
+        summary = {
+            "quick": args.quick,
+            "machine": machine(),
+            "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+            "rows_trained": rows,
+            "rounds": rounds,
+            "requests_per_round": counts,
+            "arms": {
+                "ours_1w": "python -m mlrail serve --workers 1 --no-request-log; batching "
+                f"max_batch_size {trained.serving.max_batch_size}, batch_timeout_micros "
+                f"{trained.serving.batch_timeout_micros}, one model call at a time per worker",
+                "ours_2w": "the same, --workers 2",
+                "peer_1w": "PEER_APP under uvicorn --workers 1: one model call per request "
+                "from FastAPI's thread pool (40 threads)",
+                "peer_2w": "the same, --workers 2",
+                "in_process": "the serving signature called on one instance's tensors, "
+                "in the load generator's process, concurrency 1 only",
+                "load_generator": "mlrail.serving.sandbox.replay.send_all, one thread "
+                "per concurrent client, kept-alive http.client connections",
+            },
+            "levels": figures,
+            "overhead_p50_ms": round(statistics.median(overhead), 3),
+            "overhead_p50_ms_rounds": [round(v, 3) for v in overhead],
+            "overhead_p50_ms_pooled": round(our_p50 - figures[1]["in_process"]["p50_ms"], 3),
+            "throughput_ratio_vs_naive": round(statistics.median(ratio_32), 3),
+            "throughput_ratio_vs_naive_rounds": [round(v, 3) for v in ratio_32],
+            "throughput_ratio_2w_vs_naive_2w": round(
+                statistics.median(_ratio_of(samples, 32, "ours_2w", "peer_2w")), 3
+            )
+            if "peer_2w" in arms
+            else None,
+            "throughput_ratio_2w_vs_naive_1w": round(
+                statistics.median(_ratio_of(samples, 32, "ours_2w", "peer_1w")), 3
+            ),
+            "throughput_ratio_vs_naive_at_8": round(
+                statistics.median(_ratio_of(samples, 8, "ours_1w", "peer_1w")), 3
+            ),
+            "sandbox_comparisons": comparisons,
+            "sandbox_false_rejections": false_rejections,
+            "sandbox_detections": detections,
+            "sandbox_policy": {
+                k: getattr(sandbox.policy, k)
+                for k in ("concurrency", "rounds", "requests_per_round", "max_p99_ratio")
+            },
+            "sandbox_calibration": calibration,
+            "sandbox_measured_slowdown_p50_at_1": round(
+                statistics.median(v["p50_ratio_by_level"][1] for v in verdicts["slowed"]) - 1, 4
+            ),
+            "sandbox_verdicts": verdicts,
+            "targets": TARGETS,
+            "phases_s": phases,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        if args.quick:
+            summary["note"] = (
+                f"quick: {comparisons} sandbox comparisons of each kind (not 10) of "
+                f"{sandbox.policy.rounds} rounds x {sandbox.policy.requests_per_round} "
+                f"requests, {rounds} rounds of the arms, no peer_2w arm, one calibration "
+                "try on the server"
+            )
+        print(json.dumps(summary))
+    finally:
+        for process in arms.values():
+            process.stop()
+        if sandbox is not None:
+            sandbox.stop()
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+"""The sandbox as the pipeline runs it: real server processes on 127.0.0.1, real HTTP, real
+SavedModels (the pushed taxi model, and candidates built by wrapping it), real verdicts.
+
+One blessed server (the pushed version of ``trained``) serves the whole module; each
+candidate gets its own process, as the sandbox starts them. Every server is pinned to the
+same CPU (``sandbox.cpus``), so that whatever else the machine runs hits candidate and
+blessed alike. Budgets are generous: tests never judge the machine's speed, only how much
+slower one model is than the other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlrail.serving.sandbox.replay import Client, send_all, traffic
+from mlrail.serving.sandbox.servers import (
+    BLESSED,
+    CANDIDATE,
+    STATE,
+    ModelLoadError,
+    ModelToServe,
+    RunningServer,
+    SandboxStartError,
+    Servers,
+    rss_bytes,
+    running,
+    start_servers,
+    stop_leftovers,
+    stop_servers,
+)
+from mlrail.serving.sandbox.validate import MB, measure
+from mlrail.serving.sandbox.verdict import InfraBlessing, decide_infra_blessing
+from mlrail.spec.sandbox import SandboxSpec
+from mlrail.spec.serving import ServingSpec
+from tests import sandbox_models
+from tests.include.serving.conftest import MODEL
+
+pytestmark = pytest.mark.slow
+
+LAUNCH = "mlrail.serving.sandbox.launch"
+CPU = sorted(os.sched_getaffinity(0))[-1]
+SERVING = ServingSpec()
+# Short, but long enough to be steady: every server on one CPU, budgets far above what
+# even a loaded machine takes.
+POLICY = SandboxSpec(
+    concurrency=[1, 4],
+    rounds=4,
+    requests_per_round=40,
+    warmup_requests=5,
+    p99_budget_ms=10_000.0,
+    parity_rows=100,
+    cpus=[CPU],
+    max_loading_seconds=120.0,
+)
+# Two identical models differ only by the machine's noise: more rounds, so that their
+# median ratio is a steady estimate of 1.
+TWIN_POLICY = SandboxSpec(**{**vars(POLICY), "rounds": 16})
+
+
+# --- shared: the blessed model, its server, the replayed requests --------------------------
+
+
+@pytest.fixture(scope="module")
+def blessed_model(trained) -> ModelToServe:
+    """The pushed version of ``trained``, as the sandbox serves the blessed model."""
+    from mlrail.components.push import BLESSED as BLESSED_ALIAS
+    from mlrail.store.registry import ModelRegistry
+    from mlrail.store.runner import Env
+
+    env = Env.open(trained.settings)
+    try:
+        entry = ModelRegistry(env.metadata).resolve(MODEL, BLESSED_ALIAS)
+    finally:
+        env.metadata.close()
+    assert entry is not None, "the trained model was not pushed"
+    path = trained.model_folder / str(entry.version)
+    return ModelToServe(BLESSED, entry.model_artifact_id, str(path), trained.schema, entry.version)
+
+
+@pytest.fixture(scope="module")
+def blessed_server(blessed_model, tmp_path_factory) -> RunningServer:
+    """One blessed server process for the whole module."""
+    root = tmp_path_factory.mktemp("blessed") / "sandbox"
+    servers = start_servers([blessed_model], root, POLICY, SERVING)
+    try:
+        yield servers.running[BLESSED]
+    finally:
+        stop_servers(servers)
+
+
+@pytest.fixture(scope="module")
+def test_split(trained, tmp_path_factory) -> Path:
+    """Rows of the generated trips as the test split the sandbox replays."""
+    table = pa.Table.from_pandas(trained.frame.tail(300), preserve_index=False)
+    path = tmp_path_factory.mktemp("examples") / "test" / "data.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def replayed(test_split, trained):
+    return traffic(test_split, trained.schema, POLICY.requests_per_round)
+
+
+@pytest.fixture(scope="module")
+def parity_table(test_split) -> pa.Table:
+    return pq.read_table(test_split)
+
+
+def sandbox_processes(root: Path) -> list[int]:
+    """Pids of the live sandbox servers serving from under ``root``: every process whose
+    command line runs the sandbox launcher, narrowed by its environment to this root (other
+    sandboxes may run on the machine at the same time)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        if LAUNCH not in (process.info["cmdline"] or []):
+            continue
+        if process.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        try:
+            serving_root = process.environ().get("MLRAIL_SERVE_SERVING_ROOT", "")
+        except psutil.Error:
+            continue  # gone in between
+        if Path(serving_root).is_relative_to(root):
+            found.append(process.pid)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@contextmanager
+def serve(model_dir: Path, schema: dict, root: Path) -> Iterator[Servers]:
+    """A candidate's server for the length of a ``with`` block (``servers.running``). Every
+    test that serves a candidate also checks the stopping: once the block is left, neither
+    the server's process nor the sandbox folder remains."""
+    candidate = ModelToServe(CANDIDATE, 0, str(model_dir), schema)
+    with running([candidate], root, POLICY, SERVING) as servers:
+        pid = servers.running[CANDIDATE].pid
+        assert sandbox_processes(root) == [pid]
+        assert (root / STATE).is_file()
+        yield servers
+    assert sandbox_processes(root) == [] and not alive(pid)
+    assert not root.exists()
+
+
+def judge(
+    candidate: Servers,
+    blessed: RunningServer | None,
+    model_dir: Path,
+    replayed,
+    parity_table: pa.Table,
+    schema: dict,
+    policy: SandboxSpec = POLICY,
+) -> tuple[InfraBlessing, dict]:
+    """Measure the running candidate (against the blessed server, if given) and decide."""
+    roles = {CANDIDATE: candidate.running[CANDIDATE]}
+    if blessed is not None:
+        roles[BLESSED] = blessed
+    servers = Servers(candidate.root, roles)
+    measured = measure(
+        servers, replayed, parity_table, schema, model_dir, policy, SERVING.max_request_bytes
+    )
+    version = blessed.version if blessed is not None else None
+    return decide_infra_blessing(measured, vars(policy), version), measured
+
+
+def checks(verdict: InfraBlessing) -> dict:
+    return {c.check: c for c in verdict.checks}
+
+
+def failed(verdict: InfraBlessing) -> set[str]:
+    return {c.check for c in verdict.checks if not c.passed}
+
+
+# --- candidates ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slowed_model(blessed_server, blessed_model, replayed, tmp_path_factory) -> Path:
+    """A candidate whose serving function does extra work: three times the blessed model's
+    median latency at concurrency 1, at least 10 ms, far above the 1.2x the ratio allows.
+    (The work is timed here, on every CPU; the server has one, so it takes it longer.)"""
+    sample = send_all(Client(blessed_server.url), replayed.bodies, 1, 40)
+    extra_ms = max(10.0, 3 * sample.percentile(50))
+    probe = 100
+    steps = math.ceil(probe * extra_ms / sandbox_models.burn_ms(probe))
+    target = tmp_path_factory.mktemp("slowed") / "saved_model"
+    return sandbox_models.slowed(Path(blessed_model.local_path), target, steps)
+
+
+@pytest.fixture(scope="module")
+def twin(blessed_model, tmp_path_factory):
+    """A second server process of the blessed SavedModel itself, as a candidate."""
+    root = tmp_path_factory.mktemp("twin") / "sandbox"
+    with serve(Path(blessed_model.local_path), blessed_model.schema, root) as servers:
+        yield servers
+
+
+# --- verdicts --------------------------------------------------------------------------
+
+
+def test_a_slower_candidate_is_not_infra_blessed_on_its_p99_ratio(
+    slowed_model, blessed_server, replayed, parity_table, trained, tmp_path
+):
+    with serve(slowed_model, trained.schema, tmp_path / "sandbox") as candidate:
+        verdict, measured = judge(
+            candidate, blessed_server, slowed_model, replayed, parity_table, trained.schema
+        )
+    assert not verdict.blessed
+    assert failed(verdict) == {"p99_ratio"}, verdict.sentence
+    ratio = checks(verdict)["p99_ratio"]
+    assert ratio.limit == 1.2 and ratio.value > 1.2
+    # The worst level's median per-round ratio, named with the blessed version it beat.
+    medians = {lv: statistics.median(v) for lv, v in measured["ratios"].items() if v}
+    worst = max(medians, key=medians.get)
+    assert ratio.value == pytest.approx(medians[worst], abs=1e-4)
+    assert ratio.sentence == (
+        f"p99 latency {medians[worst]:.2f}x blessed v{blessed_server.version}'s at "
+        f"concurrency {worst} (median of {len(measured['ratios'][worst])} rounds; at most 1.2x)"
+    )
+    assert verdict.sentence.startswith(f"Not infra-blessed: {ratio.sentence}")
+
+
+def test_a_memory_hungry_candidate_is_not_infra_blessed_on_memory(
+    blessed_server, blessed_model, replayed, parity_table, trained, tmp_path
+):
+    hungry = sandbox_models.memory_hungry(
+        Path(blessed_model.local_path), tmp_path / "hungry", megabytes=1000
+    )
+    # The ceiling sits between what the blessed model takes at its peak (loading included)
+    # and what the candidate's 1000 MB buffer per call adds to it.
+    send_all(Client(blessed_server.url), replayed.bodies, 4, 40)
+    blessed_peak_mb = rss_bytes(blessed_server)[1] / MB
+    assert blessed_peak_mb > 0
+    policy = SandboxSpec(**{**vars(POLICY), "memory_limit_mb": int(blessed_peak_mb) + 500})
+    with serve(hungry, trained.schema, tmp_path / "sandbox") as candidate:
+        verdict, measured = judge(
+            candidate, blessed_server, hungry, replayed, parity_table, trained.schema, policy
+        )
+    assert not verdict.blessed
+    memory = checks(verdict)["memory"]
+    assert not memory.passed, verdict.sentence
+    assert memory.limit == policy.memory_limit_mb
+    assert memory.value > policy.memory_limit_mb or measured["killed"]
+    assert f"(ceiling {policy.memory_limit_mb} MB)" in memory.sentence
+    if measured["killed"]:  # the sandbox stopped it, as the machine's OOM killer would
+        assert memory.sentence.endswith("stopped by the sandbox for going above it")
+    # The blessed server stayed under the same ceiling, and still serves.
+    blessed = measured["models"][BLESSED]
+    assert not blessed["killed"]
+    assert blessed["peak_rss_bytes"] / MB <= policy.memory_limit_mb
+    assert send_all(Client(blessed_server.url), replayed.bodies[:1], 1, 1).errors == []
+
+
+def test_a_batch_skewed_candidate_fails_parity_only(
+    blessed_server, blessed_model, replayed, parity_table, trained, tmp_path
+):
+    miles = trained.frame["trip_miles"]
+    skewed = sandbox_models.batch_skewed(
+        Path(blessed_model.local_path),
+        tmp_path / "skewed",
+        "trip_miles",
+        float(miles.mean()),
+        float(miles.std()),
+    )
+    # As fast as the blessed model: latency is not what this test is about.
+    policy = SandboxSpec(**{**vars(POLICY), "max_p99_ratio": 5.0})
+    with serve(skewed, trained.schema, tmp_path / "sandbox") as candidate:
+        verdict, measured = judge(
+            candidate, blessed_server, skewed, replayed, parity_table, trained.schema, policy
+        )
+    assert not verdict.blessed
+    assert failed(verdict) == {"parity"}, verdict.sentence
+    parity = checks(verdict)["parity"]
+    assert parity.value > policy.parity_tolerance
+    assert parity.sentence.startswith(
+        f"served answers differ from in-process predictions on {policy.parity_rows} rows"
+    )
+    assert f"worst at row {measured['parity']['worst_row']}" in parity.sentence
+    assert checks(verdict)["errors"].passed and checks(verdict)["malformed"].passed
+    assert verdict.sentence.startswith(f"Not infra-blessed: {parity.sentence}")
+
+
+def test_the_blessed_model_against_itself_is_infra_blessed(
+    twin, blessed_server, blessed_model, replayed, parity_table, trained
+):
+    # Warm both at the levels measured, so neither meets a batch size for the first time.
+    for server in (twin.running[CANDIDATE], blessed_server):
+        send_all(Client(server.url), replayed.bodies, 4, 80)
+    model_dir = Path(blessed_model.local_path)
+    verdict, measured = judge(
+        twin, blessed_server, model_dir, replayed, parity_table, trained.schema, TWIN_POLICY
+    )
+    assert verdict.blessed, (verdict.sentence, measured["ratios"])
+    assert [c.check for c in verdict.checks] == [
+        "errors",
+        "p99_ratio",
+        "p99_budget",
+        "memory",
+        "parity",
+        "malformed",
+    ]
+    ratio = checks(verdict)["p99_ratio"]
+    assert ratio.passed and ratio.value <= 1.2
+    assert all(len(values) == TWIN_POLICY.rounds for values in measured["ratios"].values())
+    # The very same model: served in small merged batches, it answers as in-process up to
+    # float32 rounding.
+    assert checks(verdict)["parity"].value <= TWIN_POLICY.parity_tolerance
+    assert verdict.sentence.startswith("Infra-blessed: all ")
+    assert f"blessed v{blessed_server.version}'s" in verdict.sentence
+    assert verdict.note == ""
+
+
+def test_a_first_model_is_judged_on_absolute_budgets(
+    twin, blessed_model, replayed, parity_table, trained
+):
+    model_dir = Path(blessed_model.local_path)
+    verdict, measured = judge(twin, None, model_dir, replayed, parity_table, trained.schema)
+    assert measured["ratios"] is None
+    assert verdict.blessed, verdict.sentence
+    assert verdict.baseline_version is None
+    assert "p99_ratio" not in checks(verdict)
+    assert verdict.sentence.endswith(
+        ". No blessed model to compare with: judged on absolute budgets only."
+    )
+    # The same measurements against a budget no server meets: the budget alone decides.
+    tight = {**vars(POLICY), "p99_budget_ms": 0.001}
+    strict = decide_infra_blessing(measured, tight, None)
+    assert failed(strict) == {"p99_budget"}
+    assert "(budget 0.001 ms)" in checks(strict)["p99_budget"].sentence
+    assert strict.sentence.startswith("Not infra-blessed: p99 latency ")
+    assert strict.sentence.endswith("judged on absolute budgets only.")
+
+
+# --- stopping --------------------------------------------------------------------------
+
+
+def test_a_model_that_cannot_load_leaves_no_server(trained, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    root = tmp_path / "sandbox"
+    policy = SandboxSpec(**{**vars(POLICY), "max_loading_seconds": 10.0, "load_tries": 2})
+    model = ModelToServe(CANDIDATE, 0, str(broken), trained.schema)
+    seen: set[int] = set()  # the servers that ran while the sandbox tried to start them
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            seen.update(sandbox_processes(root))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with pytest.raises((ModelLoadError, SandboxStartError)) as raised:
+            start_servers([model], root, policy, SERVING)
+    finally:
+        done.set()
+        watcher.join()
+    assert seen, "no server process was seen while starting"
+    assert sandbox_processes(root) == []
+    assert not [pid for pid in seen if alive(pid)]
+    assert not root.exists()
+    message = str(raised.value)
+    # The server's own load error ends the start at once: another try would load no better,
+    # and Airflow does not retry a ModelLoadError.
+    assert (
+        "the candidate model's server did not come up (try 1: could not load the model" in message
+    )
+    assert "try 2: " not in message
+    assert raised.type is ModelLoadError
+
+
+def test_stop_leftovers_stops_what_an_earlier_try_recorded(blessed_model, tmp_path):
+    """A setup task that was cleared (or whose worker died) before its teardown ran: the
+    next try finds the servers recorded in the run's folder and stops them."""
+    root = tmp_path / "sandbox"
+    servers = start_servers([blessed_model], root, POLICY, SERVING)
+    try:
+        pid = servers.running[BLESSED].pid
+        assert sandbox_processes(root) == [pid]
+        recorded = json.loads((root / STATE).read_text())
+        assert recorded["running"][BLESSED]["pid"] == pid
+        assert stop_leftovers(root) == [BLESSED]
+        assert sandbox_processes(root) == [] and not alive(pid)
+        assert not root.exists()
+        assert stop_leftovers(root) == []  # nothing left: nothing to stop
+    finally:
+        stop_servers(servers)
