@@ -232,17 +232,28 @@ def wait_for_run(dag_id: str, run_id: str, check, triggerer: bool) -> str:
 
 
 def fail_run(dag_id: str, run_id: str) -> None:
-    """Mark the run and its unfinished tasks failed, as the UI's "Mark as failed" does."""
+    """Mark the run and its unfinished tasks failed, as the UI's "Mark as failed" does, and
+    do its teardown tasks' work: Airflow leaves a run with a pending teardown running, for
+    a scheduler to run the teardown, and the demo's scheduler is gone."""
     from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
     from sqlalchemy import select
 
+    from mlrail.components.sandbox import stop_sandbox
+
+    stop_sandbox(None, dag_id, run_id)  # what stop_sandbox_servers would have done
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
         dag = DBDagBag().get_dag_for_run(run, session=session)
         set_dag_run_state_to_failed(dag=dag, run_id=run_id, commit=True, session=session)
+        for ti in run.get_task_instances(session=session):
+            if dag.task_dict[ti.task_id].is_teardown and ti.state not in State.finished:
+                ti.set_state(TaskInstanceState.SKIPPED, session=session)
+        run.set_state(DagRunState.FAILED)
+        session.merge(run)
 
 
 def _interrupt(signum, frame):

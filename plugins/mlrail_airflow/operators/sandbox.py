@@ -27,7 +27,8 @@ class StartSandboxOperator(MlrailBaseOperator):
             record = start_sandbox(env, spec, run, self.input_id("model"))
         for role, server in record["running"].items():
             self.log.info(
-                "%s server at %s (pid %s) loaded in %.1f s",
+                "%s: ran; %s server at %s (pid %s) loaded in %.1f s",
+                self.task_id,
                 role,
                 server["url"],
                 server["pid"],
@@ -69,5 +70,9 @@ class StopSandboxOperator(BaseOperator):
 
         record = self.servers if isinstance(self.servers, dict) else None
         stopped = stop_sandbox(record, context["ti"].dag_id, context["run_id"])
-        self.log.info("stopped sandbox servers: %s", ", ".join(stopped) or "none running")
+        self.log.info(
+            "%s: ran; stopped sandbox servers: %s",
+            self.task_id,
+            ", ".join(stopped) or "none running",
+        )
         return stopped
