@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,16 +18,43 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_SANDBOX
 
 RUN_DAG = Path(__file__).with_name("run_dag.py")
+
+
+def short_sandbox_project(root: Path) -> Path:
+    """The repository's DAG files and pipeline specs in a project of their own under
+    ``root``, every spec with the tests' short sandbox (``TEST_SANDBOX``); the model modules
+    and expectation suites are the repository's. Returns the project's dags folder.
+
+    A DAG run measures its sandbox under the spec's policy, and the real one (8 rounds of
+    400 requests per level) is for judging a model, not for tests that run the DAG to check
+    something else; tests/include/serving/test_sandbox.py holds the latency checks."""
+    import yaml
+
+    shutil.copytree(ROOT / "dags", root / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    pipelines = root / "include" / "pipelines"
+    shutil.copytree(ROOT / "include" / "pipelines", pipelines)
+    for spec in pipelines.glob("*.yaml"):
+        if not spec.name.endswith(".schema.yaml"):
+            body = yaml.safe_load(spec.read_text())
+            body["sandbox"] = {**body.get("sandbox", {}), **TEST_SANDBOX}
+            spec.write_text(yaml.safe_dump(body, sort_keys=False))
+    for shared in ("models", "expectations"):
+        (root / "include" / shared).symlink_to(ROOT / "include" / shared)
+    return root / "dags"
 
 
 class AirflowProject:
     """Runs Airflow commands and DAGs in their own processes, against one Airflow home."""
 
-    def __init__(self, home: Path, dags: Path = ROOT / "dags"):
+    def __init__(self, home: Path, dags: Path | None = None):
+        """``dags``: the folder of DAG files; by default the repository's, in a project
+        under ``home`` with a short sandbox (``short_sandbox_project``)."""
         self.home = home
+        if dags is None:
+            dags = short_sandbox_project(home / "project")
         self.mlrail_home = home / "mlrail"
         self.env = {
             **os.environ,

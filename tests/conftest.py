@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -94,6 +95,34 @@ TEST_SANDBOX = {
     "max_p99_ratio": 100.0,
     "p99_budget_ms": 60_000.0,
 }
+
+
+def sandbox_yaml() -> str:
+    """``TEST_SANDBOX`` as a spec's ``sandbox:`` line (JSON is YAML's flow style)."""
+    return f"sandbox: {json.dumps(TEST_SANDBOX)}\n"
+
+
+def write_taxi_spec(root: Path, data: Path, extra: str = "") -> Path:
+    """A taxi spec for ``data`` in a project of its own under ``root``: one epoch, no user
+    expectations, the short sandbox; ``extra`` is appended YAML."""
+    spec = root / "include" / "pipelines" / "taxi_tips.yaml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(
+        "pipeline: taxi_tips\n"
+        f'data: {{source: "{data}", label: big_tipper, features: {{exclude: [trip_id, tips]}}}}\n'
+        "train: {hyperparameters: {epochs: 1, batch_size: 256}}\n"
+        "expectations: {enabled: false}\n" + sandbox_yaml() + extra
+    )
+    return spec
+
+
+def mlrail_connection(root: Path) -> str:
+    """The ``AIRFLOW_CONN_MLRAIL_DEFAULT`` value of stores under ``root``."""
+    extra = {
+        "artifact_root": str(root / "artifacts"),
+        "metadata_url": f"sqlite:///{root / 'metadata.db'}",
+    }
+    return json.dumps({"conn_type": "generic", "extra": extra})
 
 
 def spec_for(source: Path, **overrides):

@@ -16,6 +16,7 @@ import pytest
 from mlrail.data.datagen import write_dataset
 from mlrail.store.runner import Env
 from tests.airflow_project import AirflowProject, prepare
+from tests.conftest import sandbox_yaml
 from tests.dags.conftest import training_tasks
 from tests.e2e import datasets
 
@@ -81,7 +82,7 @@ def project(tmp_path_factory):
     for name, (make, filename, body) in PIPELINES.items():
         write_dataset(make(), root / "data" / filename)
         (root / "include/pipelines" / f"{name}.yaml").write_text(
-            f"pipeline: {name}\n" + textwrap.dedent(body)
+            f"pipeline: {name}\n" + textwrap.dedent(body) + sandbox_yaml()
         )
         (root / "dags" / f"{name}_training.py").write_text(
             "from pathlib import Path\n\n"

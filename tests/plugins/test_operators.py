@@ -85,27 +85,11 @@ def test_tfx_module_trains_through_the_operators(tmp_path, monkeypatch, taxi_fil
 @pytest.fixture
 def project(tmp_path, monkeypatch, taxi_frame):
     """A spec in a project of its own, the stores behind the mlrail_default connection."""
-    import json
-
     from mlrail.data.datagen import write_dataset
+    from tests.conftest import mlrail_connection, write_taxi_spec
 
-    settings = {
-        "artifact_root": str(tmp_path / "artifacts"),
-        "metadata_url": f"sqlite:///{tmp_path / 'metadata.db'}",
-    }
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MLRAIL_DEFAULT", json.dumps({"conn_type": "generic", "extra": settings})
-    )
-    data = write_dataset(taxi_frame, tmp_path / "data" / "trips.parquet")
-    spec = tmp_path / "include" / "pipelines" / "taxi_tips.yaml"
-    spec.parent.mkdir(parents=True)
-    spec.write_text(
-        "pipeline: taxi_tips\n"
-        f'data: {{source: "{data}", label: big_tipper, features: {{exclude: [trip_id, tips]}}}}\n'
-        "train: {hyperparameters: {epochs: 1, batch_size: 256}}\n"
-        "expectations: {enabled: false}\n"
-    )
-    return spec
+    monkeypatch.setenv("AIRFLOW_CONN_MLRAIL_DEFAULT", mlrail_connection(tmp_path))
+    return write_taxi_spec(tmp_path, write_dataset(taxi_frame, tmp_path / "data" / "trips.parquet"))
 
 
 def _upstream(spec, until: str = "schema", **params) -> dict:

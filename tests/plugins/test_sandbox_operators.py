@@ -4,7 +4,6 @@ teardown leaves no server running."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -12,10 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import mlrail_connection, write_taxi_spec
 from tests.plugins.task_context import TaskInstance, context
 
 pytestmark = pytest.mark.slow
-SANDBOX = "sandbox: {concurrency: [1, 2], rounds: 2, requests_per_round: 20, warmup_requests: 2}"
 
 
 def _servers_of(record: dict) -> list[int]:
@@ -45,27 +44,12 @@ def trained(tmp_path_factory):
     )
 
     root = tmp_path_factory.mktemp("sandbox-operators")
-    settings = {
-        "artifact_root": str(root / "artifacts"),
-        "metadata_url": f"sqlite:///{root / 'metadata.db'}",
-    }
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(
-            "AIRFLOW_CONN_MLRAIL_DEFAULT", json.dumps({"conn_type": "generic", "extra": settings})
-        )
+        patch.setenv("AIRFLOW_CONN_MLRAIL_DEFAULT", mlrail_connection(root))
         data = write_dataset(
             generate_taxi_trips(TaxiConfig(rows=4000, seed=7)), root / "data" / "trips.parquet"
         )
-        spec = root / "include" / "pipelines" / "taxi_tips.yaml"
-        spec.parent.mkdir(parents=True)
-        spec.write_text(
-            "pipeline: taxi_tips\n"
-            f'data: {{source: "{data}", label: big_tipper, '
-            "features: {exclude: [trip_id, tips]}}\n"
-            "train: {hyperparameters: {epochs: 1, batch_size: 256}}\n"
-            "expectations: {enabled: false}\n" + SANDBOX + "\n"
-        )
-        path = str(spec)
+        path = str(write_taxi_spec(root, data))
         results = {
             "examples": IngestExamplesOperator(task_id="ingest", spec_path=path).execute(context())
         }

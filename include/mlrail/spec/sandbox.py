@@ -28,7 +28,9 @@ class SandboxSpec:
     max_loading_seconds: float = 180.0  # from process start until the model answers
     load_tries: int = 2  # a server that fails to come up is started again this many times
     parity_rows: int = 200  # rows whose served answers must equal in-process predictions
-    parity_tolerance: float = 1e-5  # largest allowed absolute difference in any output
+    parity_tolerance: float = (
+        1e-5  # largest difference in an output: absolute below 1, else relative
+    )
     replay_window_hours: float = 24.0  # logged requests of this last window, if any
     max_minutes: float = 60.0  # a sandbox server stops itself after this long, whatever
 

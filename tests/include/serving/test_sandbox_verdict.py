@@ -24,7 +24,7 @@ def measured(**changes) -> dict:
         "killed": False,
         # per level, the candidate's p99 over the blessed model's, round by round
         "ratios": {1: [1.02, 0.97, 1.01, 0.99], 8: [1.0, 1.04, 0.98, 1.02]},
-        "parity": {"rows": 200, "max_abs_diff": 0.0, "worst_row": 0, "per_row": [0.0] * 200},
+        "parity": {"rows": 200, "max_diff": 0.0, "worst_row": 0, "per_row": [0.0] * 200},
         "malformed": [{"probe": p, "status": 400, "ok": True} for p in PROBES],
         "healthy_after": True,
     }
@@ -151,13 +151,13 @@ def test_a_candidate_killed_for_its_memory_fails_even_if_its_last_sample_was_low
 
 
 def test_parity_within_the_tolerance_passes_and_beyond_it_names_the_row():
-    close = {"rows": 200, "max_abs_diff": 3e-6, "worst_row": 4, "per_row": []}
+    close = {"rows": 200, "max_diff": 3e-6, "worst_row": 4, "per_row": []}
     verdict = decide(parity=close)
     assert check(verdict, "parity").sentence == (
         "served answers equal in-process predictions on 200 rows "
         "(largest difference 3e-06, tolerance 1e-05)"
     )
-    skewed = {"rows": 200, "max_abs_diff": 0.25, "worst_row": 17, "per_row": []}
+    skewed = {"rows": 200, "max_diff": 0.25, "worst_row": 17, "per_row": []}
     verdict = decide(parity=skewed)
     assert failed(verdict) == ["parity"]
     parity = check(verdict, "parity")
@@ -168,8 +168,25 @@ def test_parity_within_the_tolerance_passes_and_beyond_it_names_the_row():
     )
 
 
+def test_parity_differences_are_absolute_below_one_and_relative_above():
+    import numpy as np
+
+    from mlrail.serving.sandbox.probes import differences
+
+    # A price of 312,345.6 rounded to float32 moves by 0.0125: not a skew.
+    price = np.float32(312_345.6)
+    served = np.array([[0.5, 0.25], [float(price) + 0.0125, 0.0]])
+    expected = np.array([[0.5, 0.25 + 2e-6], [float(price), 0.0]])
+    assert differences(served, expected) == pytest.approx([2e-6, 0.0125 / float(price)])
+    assert differences(served, expected).max() < 1e-5
+    # A skewed price is caught by its relative size, a skewed probability absolutely.
+    skewed = differences(np.array([[330_000.0], [0.9]]), np.array([[300_000.0], [0.6]]))
+    assert skewed == pytest.approx([0.1, 0.3])
+    assert differences(np.zeros((0, 1)), np.zeros((0, 1))).size == 0
+
+
 def test_parity_that_could_not_be_checked_fails_with_its_error():
-    broken = {"rows": 200, "max_abs_diff": None, "error": "HTTP 500: b'model call failed'"}
+    broken = {"rows": 200, "max_diff": None, "error": "HTTP 500: b'model call failed'"}
     verdict = decide(parity=broken)
     assert failed(verdict) == ["parity"]
     parity = check(verdict, "parity")

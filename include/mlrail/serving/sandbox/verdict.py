@@ -91,7 +91,7 @@ def _memory(peak_bytes: int, limit_mb: float, killed: bool) -> InfraCheck:
 
 
 def _parity(parity: dict, tolerance: float) -> InfraCheck:
-    worst, rows = parity["max_abs_diff"], parity["rows"]
+    worst, rows = parity["max_diff"], parity["rows"]
     if parity.get("error"):
         return InfraCheck(
             "parity", None, tolerance, False, f"parity could not be checked: {parity['error']}"
