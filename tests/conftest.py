@@ -39,15 +39,20 @@ def airflow_project(tmp_path_factory):
     return prepare(AirflowProject(tmp_path_factory.mktemp("airflow-project")))
 
 
-@pytest.fixture
-def settings(tmp_path):
+def local_settings(root: Path):
+    """Settings of stores under ``root``: artifacts, a SQLite metadata store, a serving root."""
     from mlrail.store.settings import Settings
 
     return Settings(
-        artifact_root=str(tmp_path / "artifacts"),
-        metadata_url=f"sqlite:///{tmp_path / 'metadata.db'}",
-        serving_root=str(tmp_path / "serving"),
+        artifact_root=str(root / "artifacts"),
+        metadata_url=f"sqlite:///{root / 'metadata.db'}",
+        serving_root=str(root / "serving"),
     )
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return local_settings(tmp_path)
 
 
 @pytest.fixture
@@ -175,6 +180,41 @@ class Prepared:
         """What the upstream operators returned, keyed by the downstream argument names."""
         names = {"ingest": "examples", "statistics": "statistics", "schema": "schema"}
         return {names[stage]: result.to_xcom() for stage, result in self.results.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pushed:
+    """A whole training pipeline run in process, its model pushed."""
+
+    settings: Any
+    results: dict[str, Any]  # stage -> ComponentResult
+    schema: dict
+
+    @property
+    def model(self):
+        return self.results["train"].outputs["model"]
+
+    @property
+    def test_split(self) -> Path:
+        return Path(self.results["ingest"].outputs["examples"].uri) / "test" / "data.parquet"
+
+
+def train_and_push(root: Path, spec, run_id: str = "r1") -> Pushed:
+    """Run ``spec``'s whole training pipeline in stores under ``root`` (local_settings); a
+    model that is not pushed is an error carrying both verdicts."""
+    from mlrail.components.pipeline import run_training_pipeline
+    from mlrail.store.runner import Env, RunInfo
+
+    settings = local_settings(root)
+    env = Env.open(settings)
+    try:
+        results = run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id))
+        if not results["push"].result.get("pushed"):
+            raise RuntimeError(f"the model was not pushed: {results['push'].result}")
+        schema = env.artifacts.read_json(results["schema"].outputs["schema"].uri, "schema.json")
+    finally:
+        env.metadata.close()
+    return Pushed(settings, results, schema)
 
 
 def prepare_data(env, spec, run_id: str = "r") -> Prepared:

@@ -114,11 +114,9 @@ class Trained:
 def train(work: Path, rows: int) -> Trained:
     """The taxi model of include/pipelines/taxi_tips.yaml (its module and default layers)
     on ``rows`` generated trips, 2 epochs, trained, evaluated, sandboxed and pushed."""
-    from mlrail.components.pipeline import run_training_pipeline
     from mlrail.data.datagen import TaxiConfig, generate_taxi_trips, write_dataset
     from mlrail.spec import load_spec
-    from mlrail.store.runner import Env, RunInfo
-    from mlrail.store.settings import Settings
+    from tests.conftest import train_and_push
 
     began = time.perf_counter()
     source = write_dataset(
@@ -134,27 +132,13 @@ def train(work: Path, rows: int) -> Trained:
             spec.sandbox, concurrency=[1], rounds=2, requests_per_round=20, warmup_requests=5
         ),
     )
-    settings = Settings(
-        artifact_root=str(work / "artifacts"),
-        metadata_url=f"sqlite:///{work / 'metadata.db'}",
-        serving_root=str(work / "serving"),
-    )
-    env = Env.open(settings)
-    try:
-        results = run_training_pipeline(env, spec, RunInfo(spec.pipeline, run_id="bench"))
-        if not results["push"].result.get("pushed"):
-            raise RuntimeError(f"the model was not pushed: {results['push'].result}")
-        schema = env.artifacts.read_json(results["schema"].outputs["schema"].uri, "schema.json")
-        model = results["train"].outputs["model"]
-        examples = Path(results["ingest"].outputs["examples"].uri)
-    finally:
-        env.metadata.close()
+    pushed = train_and_push(work, spec, run_id="bench")
     return Trained(
-        settings,
-        Path(model.uri) / "saved_model",
-        model.id,
-        schema,
-        examples / "test" / "data.parquet",
+        pushed.settings,
+        Path(pushed.model.uri) / "saved_model",
+        pushed.model.id,
+        pushed.schema,
+        pushed.test_split,
         spec.serving,
         round(time.perf_counter() - began, 1),
     )
@@ -478,8 +462,9 @@ def compare(sandbox: Sandbox, candidates: dict, comparisons: int) -> dict[str, l
     from mlrail.serving.sandbox.verdict import decide_infra_blessing
 
     trained, policy = sandbox.trained, sandbox.policy
-    replayed = traffic(trained.test_split, trained.schema, policy.requests_per_round)
-    parity_table = pq.read_table(trained.test_split).slice(0, policy.parity_rows)
+    test_split = pq.read_table(trained.test_split)
+    replayed = traffic(test_split, trained.schema, policy.requests_per_round)
+    parity_table = test_split.slice(0, policy.parity_rows)
     blessed = sandbox.everything.running[BLESSED]
     verdicts: dict[str, list[dict]] = {kind: [] for kind in candidates}
     for i in range(comparisons):
@@ -577,11 +562,13 @@ def main() -> None:
         print(f"{name}: {phases[name]} s", flush=True)
 
     try:
+        import pyarrow.parquet as pq
+
         from mlrail.serving.sandbox.replay import Client, send_all, traffic
 
         trained = train(work, rows)
         phase("train_and_push")
-        bodies = traffic(trained.test_split, trained.schema, 500).bodies
+        bodies = traffic(pq.read_table(trained.test_split), trained.schema, 500).bodies
         # Every server loads at once: the arms, and the sandbox's blessed model twice.
         names = [name for name, _ in ARMS if not (args.quick and name == "peer_2w")]
         arms = start_arms(trained, work, names)

@@ -4,6 +4,7 @@ teardown leaves no server running."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -12,6 +13,7 @@ import psutil
 import pytest
 
 from tests.conftest import mlrail_connection, write_taxi_spec
+from tests.plugins.html_reading import Page
 from tests.plugins.task_context import TaskInstance, context
 
 pytestmark = pytest.mark.slow
@@ -98,6 +100,8 @@ def _stop(record):
 
 
 def test_validation_blesses_a_first_model_and_teardown_stops_its_server(trained):
+    from mlrail.spec import load_spec
+
     path, results, _ = trained
     record = _start(path, results)
     try:
@@ -105,8 +109,16 @@ def test_validation_blesses_a_first_model_and_teardown_stops_its_server(trained)
         result = _validate(path, results, record)
         assert result["infra_blessed"], result["infra_sentence"]
         assert "No blessed model to compare with" in result["infra_sentence"]
-        report = Path(result["artifacts"]["infra_blessing"]["uri"]) / "report.html"
-        assert "<svg" in report.read_text()
+        # The report holds the verdict's every check and sentence, and a chart per level
+        # and of memory (no per-round ratios: nothing to compare with).
+        folder = Path(result["artifacts"]["infra_blessing"]["uri"])
+        blessing = json.loads((folder / "blessing.json").read_text())
+        page = Page((folder / "report.html").read_text())
+        checks = page.table_with("check")
+        assert checks.column("check") == [c["check"] for c in blessing["checks"]]
+        assert set(checks.column("result")) == {"pass"}
+        assert " ".join(result["infra_sentence"].split()) in page.text
+        assert page.svgs == len(load_spec(path).sandbox.concurrency) + 1
     finally:
         assert _stop(record) == ["candidate"]
     assert not _servers_of(record) and not Path(record["root"]).exists()

@@ -21,13 +21,13 @@ from mlrail.store.metadata import Artifact
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput, RunInfo
 
 
-def trained_schema(env: Env, model: Artifact) -> dict:
-    """The schema a model was trained with (its training execution's input)."""
-    training = env.metadata.producer_of(model.id)
-    schema = training and env.metadata.io_of(training.id, "input").get("schema")
+def _trained_schema(env: Env, model: Artifact) -> dict:
+    from mlrail.store.lineage import trained_schema
+
+    schema = trained_schema(env, model.id)
     if schema is None:
         raise LookupError(f"model artifact {model.id} has no recorded training schema")
-    return env.artifacts.read_json(schema.uri, "schema.json")
+    return schema
 
 
 def _local_model(env: Env, model: Artifact, root: Path, role: str) -> str:
@@ -42,8 +42,9 @@ def _local_model(env: Env, model: Artifact, root: Path, role: str) -> str:
     return str(target)
 
 
-def models_to_serve(env: Env, spec, model_id: int, root: Path) -> list:
-    """The candidate, and the blessed model unless the candidate is the blessed model."""
+def models_to_serve(env: Env, spec, model_id: int, root: Path) -> tuple[list, int | None]:
+    """The candidate, and the blessed model unless the candidate is the blessed model;
+    and in that case the blessed version the candidate is."""
     from mlrail.components.push import BLESSED
     from mlrail.serving.sandbox.servers import BLESSED as BLESSED_ROLE
     from mlrail.serving.sandbox.servers import CANDIDATE, ModelToServe
@@ -55,23 +56,26 @@ def models_to_serve(env: Env, spec, model_id: int, root: Path) -> list:
             CANDIDATE,
             candidate.id,
             _local_model(env, candidate, root, CANDIDATE),
-            trained_schema(env, candidate),
+            _trained_schema(env, candidate),
         )
     ]
     blessed = ModelRegistry(env.metadata).resolve(spec.model_name, BLESSED)
-    if blessed is not None:
-        baseline = env.metadata.get_artifact(blessed.model_artifact_id)
-        if baseline.fingerprint != candidate.fingerprint and env.artifacts.exists(baseline.uri):
-            models.append(
-                ModelToServe(
-                    BLESSED_ROLE,
-                    baseline.id,
-                    _local_model(env, baseline, root, BLESSED_ROLE),
-                    trained_schema(env, baseline),
-                    blessed.version,
-                )
+    if blessed is None:
+        return models, None
+    baseline = env.metadata.get_artifact(blessed.model_artifact_id)
+    if baseline.fingerprint == candidate.fingerprint:
+        return models, blessed.version
+    if env.artifacts.exists(baseline.uri):
+        models.append(
+            ModelToServe(
+                BLESSED_ROLE,
+                baseline.id,
+                _local_model(env, baseline, root, BLESSED_ROLE),
+                _trained_schema(env, baseline),
+                blessed.version,
             )
-    return models
+        )
+    return models, None
 
 
 def start_sandbox(env: Env, spec, run: RunInfo, model_id: int) -> dict[str, Any]:
@@ -80,24 +84,11 @@ def start_sandbox(env: Env, spec, run: RunInfo, model_id: int) -> dict[str, Any]
     from mlrail.serving.sandbox.servers import sandbox_root, start_servers
 
     root = sandbox_root(run.dag_id or run.pipeline, run.run_id)
-    models = models_to_serve(env, spec, model_id, root)
+    models, same_as_blessed = models_to_serve(env, spec, model_id, root)
     record = start_servers(models, root, spec.sandbox, spec.serving).to_dict()
-    if len(models) == 1:  # no blessed model, or the candidate is the blessed model itself
-        record["same_as_blessed"] = _blessed_version_of(env, spec, model_id)
+    if same_as_blessed is not None:
+        record["same_as_blessed"] = same_as_blessed
     return record
-
-
-def _blessed_version_of(env: Env, spec, model_id: int) -> int | None:
-    """The blessed version, when the candidate is that very model."""
-    from mlrail.components.push import BLESSED
-    from mlrail.store.registry import ModelRegistry
-
-    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, BLESSED)
-    if blessed is None:
-        return None
-    candidate = env.metadata.get_artifact(int(model_id))
-    baseline = env.metadata.get_artifact(blessed.model_artifact_id)
-    return blessed.version if baseline.fingerprint == candidate.fingerprint else None
 
 
 def stop_sandbox(record: dict[str, Any] | None, dag_id: str = "", run_id: str = "") -> list[str]:
@@ -148,7 +139,7 @@ def validate_sandbox(ctx: ExecutorContext) -> ExecutorOutput:
             f"candidate {model.id}: clear the sandbox's setup task too"
         )
     with artifacts.read(ctx.inputs["examples"].uri) as examples, artifacts.read(model.uri) as local:
-        test_split = examples / "test" / "data.parquet"
+        test_split = pq.read_table(examples / "test" / "data.parquet")
         replayed = traffic(
             test_split,
             schema,
@@ -157,7 +148,7 @@ def validate_sandbox(ctx: ExecutorContext) -> ExecutorOutput:
             p["model_name"],
             policy.replay_window_hours,
         )
-        parity_rows = pq.read_table(test_split).slice(0, policy.parity_rows)
+        parity_rows = test_split.slice(0, policy.parity_rows)
         measured = measure(
             servers,
             replayed,

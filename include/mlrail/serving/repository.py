@@ -70,17 +70,14 @@ class Registry:
             return self._schema
         if self._env is None:
             return None
+        from mlrail.store.lineage import trained_schema
         from mlrail.store.registry import ModelRegistry
 
         try:
             entry = ModelRegistry(self._env.metadata).get(model, version, reserved=True)
         except LookupError:
             return None  # copied into the serving root by hand: the signature will do
-        training = self._env.metadata.producer_of(entry.model_artifact_id)
-        schema = training and self._env.metadata.io_of(training.id, "input").get("schema")
-        if schema is None:
-            return None
-        return self._env.artifacts.read_json(schema.uri, "schema.json")
+        return trained_schema(self._env, entry.model_artifact_id)
 
     def close(self) -> None:
         if self._env is not None:

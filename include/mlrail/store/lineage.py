@@ -68,6 +68,14 @@ def downstream(env: Env, artifact: Artifact) -> list[tuple[Execution, dict[str, 
     return found
 
 
+def trained_schema(env: Env, model_artifact_id: int) -> dict | None:
+    """The schema a model artifact was trained with (its training execution's input); None
+    when no training execution recorded one."""
+    training = env.metadata.producer_of(model_artifact_id)
+    schema = training and env.metadata.io_of(training.id, "input").get("schema")
+    return None if schema is None else env.artifacts.read_json(schema.uri, "schema.json")
+
+
 def _first(artifacts: list[Artifact], type: str) -> Artifact | None:
     return next((a for a in artifacts if a.type == type), None)
 

@@ -125,36 +125,16 @@ class ServerProcess:
             return self.process.wait(timeout=10)
 
 
-def train_and_push(root: Path) -> Trained:
-    """Train, evaluate and push one small taxi model into stores under ``root``."""
-    from mlrail.components.pipeline import run_training_pipeline
-    from mlrail.data.datagen import TaxiConfig, generate_taxi_trips, write_dataset
-    from mlrail.store.runner import Env, RunInfo
-    from mlrail.store.settings import Settings
-    from tests.conftest import spec_for
-
-    frame = generate_taxi_trips(TaxiConfig(rows=4000, seed=7))
-    source = write_dataset(frame, root / "data" / "trips.parquet")
-    settings = Settings(
-        artifact_root=str(root / "artifacts"),
-        metadata_url=f"sqlite:///{root / 'metadata.db'}",
-        serving_root=str(root / "serving"),
-    )
-    env = Env.open(settings)
-    try:
-        spec = spec_for(source)
-        results = run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="r1"))
-        assert results["push"].result["pushed"], results["evaluate"].result
-        schema_artifact = results["schema"].outputs["schema"]
-        schema = env.artifacts.read_json(schema_artifact.uri, "schema.json")
-    finally:
-        env.metadata.close()
-    return Trained(settings, schema, frame)
-
-
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Trained:
-    return train_and_push(tmp_path_factory.mktemp("serving"))
+    """One small taxi model, trained, evaluated, sandboxed and pushed."""
+    from mlrail.data.datagen import TaxiConfig, generate_taxi_trips, write_dataset
+    from tests.conftest import spec_for, train_and_push
+
+    root = tmp_path_factory.mktemp("serving")
+    frame = generate_taxi_trips(TaxiConfig(rows=4000, seed=7))
+    pushed = train_and_push(root, spec_for(write_dataset(frame, root / "data" / "trips.parquet")))
+    return Trained(pushed.settings, pushed.schema, frame)
 
 
 @pytest.fixture(scope="module")

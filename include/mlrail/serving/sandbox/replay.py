@@ -16,12 +16,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ def body(rows: list[dict]) -> bytes:
 
 
 def traffic(
-    test_split: Path,
+    test_split: pa.Table,
     schema: dict,
     limit: int,
     log_root: str | None = None,
@@ -60,7 +58,7 @@ def traffic(
     now: datetime | None = None,
 ) -> Traffic:
     """Up to ``limit`` single-instance request bodies: logged requests of the last window
-    when there are any, else test-split rows."""
+    when there are any, else rows of ``test_split``."""
     if log_root and model:
         from mlrail.serving.requestlog import read_requests
 
@@ -71,10 +69,9 @@ def traffic(
             rows = instances(logged, schema)
             detail = f"{len(rows)} requests logged since {since:%Y-%m-%d %H:%M} UTC"
             return Traffic([body([r]) for r in rows], "request log", detail)
-    table = pq.read_table(test_split)
-    rows = instances(table.slice(0, limit), schema)
+    rows = instances(test_split.slice(0, limit), schema)
     if not rows:
-        raise ValueError(f"{test_split}: the test split has no rows to replay")
+        raise ValueError("the test split has no rows to replay")
     detail = f"{len(rows)} test-split rows (no request logged in the last {window_hours:g} h)"
     return Traffic([body([r]) for r in rows], "test split", detail)
 

@@ -7,7 +7,12 @@ that model. Processes start in a session of their own, so they outlive the Airfl
 that started them (the setup task) until the teardown task stops them. Three guards keep a
 server from outliving its validation: teardown stops what setup recorded; setup first stops
 whatever an earlier try of the same run recorded in the run's state file (a worker killed
-before its teardown ran); and each server stops itself after ``max_minutes``.
+before its teardown ran); and each server stops itself after ``max_minutes``. A server
+still loading is in the run's ``spawned`` file from the moment it is started, so both
+stops find it too.
+
+The servers load side by side (their TensorFlow start is most of a sandbox's set-up time);
+each one's load time is measured from its own start.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from mlrail.spec.serving import ServingSpec
 
 CANDIDATE, BLESSED = "candidate", "blessed"
 STATE = "servers.json"
+SPAWNED = "spawned"  # a line "<pid> <create time>" per process started, loaded or not
 VERSION = 1  # each private serving root holds one version
 
 
@@ -173,27 +179,41 @@ def check_running(servers: Servers) -> None:
 
 
 def stop_servers(servers: Servers) -> list[str]:
-    """Stop every recorded server that is still running and remove the sandbox folder;
-    the roles stopped."""
+    """Stop every recorded server that is still running, and any process the sandbox
+    folder records as started (a server that never finished loading), then remove the
+    folder; the roles stopped."""
     stopped = []
     for role, server in servers.running.items():
         if _alive(server.pid, server.started):
             stopped.append(role)
         _stop_process(server.pid, server.started)
+    for pid, started in _spawned(Path(servers.root)):
+        _stop_process(pid, started)
     shutil.rmtree(servers.root, ignore_errors=True)
     return stopped
 
 
+def _spawned(root: Path) -> list[tuple[int, float]]:
+    try:
+        lines = (root / SPAWNED).read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            pid, started = line.split()
+            found.append((int(pid), float(started)))
+        except ValueError:
+            continue  # a line cut short by a kill
+    return found
+
+
 def stop_leftovers(root: Path) -> list[str]:
     """Stop what an earlier try recorded under ``root`` (its teardown never ran)."""
-    state = root / STATE
-    if not state.exists():
-        shutil.rmtree(root, ignore_errors=True)
-        return []
     try:
-        servers = Servers.from_dict(json.loads(state.read_text()))
-    except (ValueError, KeyError, TypeError):
-        servers = Servers(str(root))
+        servers = Servers.from_dict(json.loads((root / STATE).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        servers = Servers(str(root))  # none had loaded: the spawned file names them
     return stop_servers(servers)
 
 
@@ -219,20 +239,14 @@ def _publish(model: ModelToServe, root: Path) -> Path:
 def _spawn(config: ServerConfig, policy: SandboxSpec, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, **config.to_env()}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    cpus = set(policy.cpus)
-
-    def pin() -> None:  # runs in the child before exec: every thread it starts inherits
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
+    cpus = ",".join(str(cpu) for cpu in policy.cpus)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "mlrail.serving.sandbox.launch", str(policy.workers)],
+            [sys.executable, "-m", "mlrail.serving.sandbox.launch", str(policy.workers), cpus],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: teardown stops it and its workers
-            preexec_fn=pin if cpus else None,
         )
 
 
@@ -299,6 +313,8 @@ def start_server(
         process = _spawn(config, policy, log_path)
         url = f"http://127.0.0.1:{port}"
         started = psutil.Process(process.pid).create_time()
+        with open(root / SPAWNED, "a") as spawned:
+            spawned.write(f"{process.pid} {started!r}\n")
         failure = _wait_until_loaded(process, url, policy.max_loading_seconds, log_path, offset)
         if failure is None:
             return RunningServer(
@@ -327,16 +343,20 @@ def start_server(
 def start_servers(
     models: list[ModelToServe], root: Path, policy: SandboxSpec, serving: ServingSpec
 ) -> Servers:
-    """Start a server per model (after stopping an earlier try's leftovers under ``root``);
-    on any failure stop the ones already started, then raise."""
+    """Start a server per model, side by side (after stopping an earlier try's leftovers
+    under ``root``); if any fails, stop them all, then raise the first model's error."""
+    from concurrent.futures import ThreadPoolExecutor
+
     _check_cpus(policy.cpus)
     stop_leftovers(root)
     root.mkdir(parents=True)
     servers = Servers(str(root))
     try:
-        for model in models:
-            servers.running[model.role] = start_server(model, root, policy, serving)
-            (root / STATE).write_text(json.dumps(servers.to_dict()))
+        with ThreadPoolExecutor(len(models)) as pool:
+            starting = [pool.submit(start_server, m, root, policy, serving) for m in models]
+            for model, future in zip(models, starting, strict=True):
+                servers.running[model.role] = future.result()
+        (root / STATE).write_text(json.dumps(servers.to_dict()))
     except BaseException:
         stop_servers(servers)
         raise
