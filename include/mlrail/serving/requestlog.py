@@ -17,11 +17,21 @@ never waits for Parquet (unless rows arrive faster than the thread writes them: 
 the server calls it on shutdown (its lifespan's exit, which uvicorn runs on SIGTERM). A
 crash (SIGKILL, OOM) loses at most the unwritten buffer: under ``2 * max_rows`` rows, at
 most ``max_seconds`` old. It may leave a ``.<name>.tmp`` file, which readers skip.
+
+Rows are checked against their column types when appended (RecordError), so what is
+buffered encodes. Should a batch still fail to encode, it is written row by row and only
+the rows that fail are dropped; a file that cannot be written (a full disk) drops its
+rows. Either way the drop is counted (``dropped_rows``, the ``on_drop`` hook: the server's
+``mlrail_log_rows_dropped_total``) and logged, and the writer thread and the other rows
+carry on: one bad value must never cost the rows around it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import logging
 import math
 import numbers
 import os
@@ -29,6 +39,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +64,8 @@ FEEDBACK_COLUMNS = pa.schema([("request_id", pa.string()), ("ts", TS), ("reward"
 PARTITIONS = pa.schema([("date", pa.string()), ("hour", pa.string())])
 FEATURE_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
 PREDICTION = "prediction_"
+INT64 = (-(2**63), 2**63)
+log = logging.getLogger(__name__)
 
 
 class RecordError(ValueError):
@@ -103,6 +116,10 @@ class _ParquetLog:
         # Re-entrant: close() may run in a signal handler that interrupted append().
         self._cond = threading.Condition(threading.RLock())
         self._write_lock = threading.Lock()  # never held while waiting for _cond
+        self.dropped_rows = 0
+        # Called with (rows, reason) for rows that could not be written (the server counts
+        # them in its metrics); set it before rows arrive.
+        self.on_drop: Callable[[int, str], None] | None = None
         self._thread = threading.Thread(target=self._flusher, name=f"{self.kind}-log", daemon=True)
         self._thread.start()
 
@@ -124,7 +141,10 @@ class _ParquetLog:
 
     def _flusher(self) -> None:
         while self._wait_until_due():
-            self.flush()  # outside _cond: flush takes it, then the write lock
+            try:
+                self.flush()  # outside _cond: flush takes it, then the write lock
+            except Exception:  # flush drops and counts what it cannot write; belt and braces
+                log.exception("the %s log's writer failed; it carries on", self.kind)
 
     def _wait_until_due(self) -> bool:
         """Block until the buffer is full or its oldest row is max_seconds old (True), or
@@ -169,16 +189,56 @@ class _ParquetLog:
             by_hour.setdefault((f"{row['ts']:%Y-%m-%d}", f"{row['ts']:%H}"), []).append(row)
         written = []
         for (date, hour), part in sorted(by_hour.items()):
+            table = self._encode(part)
+            if table is None:
+                continue
             folder = self.folder / f"date={date}" / f"hour={hour}"
-            folder.mkdir(parents=True, exist_ok=True)
             name = f"{self.instance_id}-{self._seq:06d}.parquet"
             self._seq += 1
             temporary = folder / f".{name}.tmp"
-            pq.write_table(self._table(part), temporary)
-            # Readers list the folder: the file appears complete or not at all.
-            os.replace(temporary, folder / name)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table, temporary)
+                # Readers list the folder: the file appears complete or not at all.
+                os.replace(temporary, folder / name)
+            except Exception as err:  # a full or read-only disk: these rows are lost
+                with contextlib.suppress(OSError):
+                    temporary.unlink(missing_ok=True)
+                self._drop(table.num_rows, err)
+                continue
             written.append(folder / name)
         return written
+
+    def _encode(self, rows: list[dict]) -> pa.Table | None:
+        """The rows as a table; should that fail, the rows that encode alone, and the
+        others dropped (None when none is left)."""
+        try:
+            return self._table(rows)
+        except Exception:  # a value append's checks missed: find the row, keep the rest
+            pass
+        kept, error = [], None
+        for row in rows:
+            try:
+                self._table([row])
+            except Exception as err:
+                error = err
+                continue
+            kept.append(row)
+        if error is not None:
+            self._drop(len(rows) - len(kept), error)
+        return self._table(kept) if kept else None
+
+    def _drop(self, count: int, error: BaseException) -> None:
+        reason = f"{type(error).__name__}: {error}"[:500]
+        with self._cond:
+            self.dropped_rows += count
+        event = {"event": "log_rows_dropped", "log": self.kind, "model": self.model}
+        log.error(json.dumps({**event, "rows": count, "error": reason}))
+        if self.on_drop is not None:
+            try:
+                self.on_drop(count, reason)
+            except Exception:  # a metrics hook must not stop the writer
+                log.exception("the %s log's on_drop hook failed", self.kind)
 
     def _table(self, rows: list[dict]) -> pa.Table:
         raise NotImplementedError
@@ -215,10 +275,32 @@ def _typed(kind: pa.DataType, value: Any, field: str) -> Any:
         return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if kind == pa.float64():
-            return float(value)
-        if kind == pa.int64() and float(value).is_integer():
-            return int(value)
-    raise RecordError(field, f"expected {kind}, got {value!r}")
+            return _float(value, field)
+        if kind == pa.int64():
+            return _int64(value, field)
+    raise RecordError(field, f"expected {kind}, got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _float(value: numbers.Real, field: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        raise RecordError(field, f"expected a float64, got {_shown(value)}") from None
+
+
+def _int64(value: numbers.Real, field: str) -> int:
+    """A whole number within int64 (Parquet's int64 column), else RecordError."""
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise RecordError(field, f"expected a whole number (int64), got {_shown(value)}")
+    whole = int(value)
+    if whole != value or not INT64[0] <= whole < INT64[1]:
+        raise RecordError(field, f"expected a whole number within int64, got {_shown(value)}")
+    return whole
 
 
 def _kind_of(value: Any) -> pa.DataType | None:

@@ -249,6 +249,10 @@ def test_close_is_idempotent_and_refuses_later_appends(tmp_path):
         ("r1", None, "high", "reward"),
         ("r1", None, float("nan"), "reward"),
         ("r1", True, None, "label"),
+        # Once accepted, then the flush overflowed and lost the whole batch.
+        ("r1", 2**70, None, "label"),
+        ("r1", 1e19, None, "label"),
+        ("r1", None, 10**400, "reward"),
     ],
 )
 def test_invalid_feedback_names_the_field(tmp_path, request_id, label, reward, field):
@@ -288,3 +292,46 @@ def test_bounds_are_checked(tmp_path):
         _log(tmp_path, max_rows=0)
     with pytest.raises(ValueError, match="max_seconds"):
         FeedbackLog(tmp_path, "taxi", None, 10, 0)
+
+
+@pytest.mark.parametrize(
+    "value", [1e19, 2**63, -(2**63) - 1, 17.5, float("nan"), float("-inf")], ids=repr
+)
+def test_a_value_the_int64_column_cannot_hold_is_refused_at_append(tmp_path, value):
+    log = _log(tmp_path, columns=SCHEMA)
+    with pytest.raises(RecordError) as refused:
+        log.append(_rows(["a"]) + [{**_rows(["b"])[0], "trip_seconds": value}])
+    log.append(_rows(["c"], instances=1) + [{**_rows(["d"])[0], "trip_seconds": 2**63 - 1}])
+    log.close()
+    assert refused.value.field == "trip_seconds"
+    assert read_requests(tmp_path, "taxi").to_pylist()[1]["trip_seconds"] == 2**63 - 1
+
+
+def test_a_row_that_cannot_be_written_is_dropped_and_counted_and_no_other(tmp_path):
+    """A value append lets through but Parquet cannot encode (a lone surrogate in a
+    string) once made the flush raise: the batch was lost and the writer thread died."""
+    log = _log(tmp_path, columns=SCHEMA, max_rows=4)
+    drops = []
+    log.on_drop = lambda count, reason: drops.append((count, reason))
+    bad = {**_rows(["bad"])[0], "payment_type": "\ud800"}
+    log.append(_rows(["a", "b"]) + [bad] + _rows(["c"]))  # a full buffer: the thread writes
+    _wait_for(lambda: log.dropped_rows == 1)
+    log.append(_rows(["d", "e", "f", "g"]))  # the writer thread is still there to write them
+    _wait_for(lambda: "g" in read_requests(tmp_path, "taxi")["request_id"].to_pylist())
+    log.close()
+    assert sorted(read_requests(tmp_path, "taxi")["request_id"].to_pylist()) == list("abcdefg")
+    assert drops and drops[0][0] == 1 and "UnicodeEncodeError" in drops[0][1]
+
+
+def test_a_file_that_cannot_be_written_drops_its_rows_and_the_writer_carries_on(tmp_path):
+    log = _log(tmp_path, max_rows=2)
+    blocker = tmp_path / "taxi"
+    blocker.write_text("a file where the log's folder should be")  # every write now fails
+    log.append(_rows(["a", "b"]))
+    _wait_for(lambda: log.dropped_rows == 2)
+    blocker.unlink()
+    log.append(_rows(["c", "d"]))
+    _wait_for(lambda: _files(tmp_path))
+    log.close()
+    assert read_requests(tmp_path, "taxi")["request_id"].to_pylist() == ["c", "d"]
+    assert not list(tmp_path.rglob(".*.tmp"))
