@@ -1,32 +1,57 @@
 """Charts as inline SVG: no script, no network, readable in any browser and in a file.
 
 Each helper returns markup for one ``<svg>`` element. Every label that comes from data is
-escaped. Series are drawn in the same colours, in the same order, everywhere (splits
-``train``, ``eval``, ``test`` in that order; candidate before blessed), with a legend.
+escaped. A series keeps its colour and line style everywhere a page draws it (splits
+``train``, ``eval``, ``test`` in that order; a report that compares models passes one
+colour per model), and every chart says what its marks are.
 
-* :func:`distribution`: one numeric feature, one outline per split on a shared axis;
+* :func:`distribution`: one numeric feature's shared bins (:mod:`mlrail.reports.binning`),
+  one step outline per split;
 * :func:`top_values`: a categorical feature's most frequent values, one bar per split;
-* :func:`lines`: curves such as latency CDFs or memory over time.
+* :func:`lines`: curves such as latency CDFs or memory over time, with the limits a
+  policy sets drawn as lines.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-PALETTE = ("#3465a4", "#e0782b", "#4e9a06", "#75507b", "#cc0000", "#555753")
+PALETTE = ("#3465a4", "#e0782b", "#4e9a06", "#75507b", "#c4a000", "#555753")
+# Outlines of the same colour family still differ by their stroke: solid, dashed, dotted.
+DASHES = ("", "6 3", "2 2", "8 3 2 3")
+LIMIT_COLOUR = "#cc0000"
+CHAR_WIDTH = 6.2  # px per character of a 10 px label, to reserve room for legends
 
 
 def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def _svg(width: int, height: int, label: str, body: Iterable[str]) -> Markup:
+def dash(index: int) -> str:
+    return DASHES[index % len(DASHES)]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A value a policy sets, drawn across the plot (``axis`` "x": a vertical line)."""
+
+    axis: str
+    value: float
+    text: str
+    guide: bool = False  # a reading aid (grey), not a limit (red)
+
+
+def _svg(width: int, height: int, label: str, body: Iterable[str], **data: str) -> Markup:
+    extra = "".join(f' data-{k}="{escape(v)}"' for k, v in data.items())
     return Markup(
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(label)}"><title>{escape(label)}</title>{"".join(body)}</svg>'
+        f'aria-label="{escape(label)}"{extra}><title>{escape(label)}</title>'
+        f"{''.join(body)}</svg>"
     )
 
 
@@ -35,66 +60,151 @@ def _tick(value: float) -> str:
         return "0"
     if abs(value) >= 1000 or float(value).is_integer():
         return f"{value:,.0f}"
+    if abs(value) < 0.001:
+        return f"{value:.1e}"
     return f"{value:.3g}"
 
 
-def _legend(names: Sequence[str], x: float, y: float) -> list[str]:
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round values (1, 2 or 5 times a power of ten apart) covering ``[low, high]``."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return [low]
+    raw = (high - low) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    ticks, value = [], first
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Powers of ten inside ``[low, high]``, with 2 and 5 times them over few decades."""
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    steps = (1, 2, 5) if math.log10(high / low) <= 2.5 else (1,)
+    ticks = [m * 10.0**d for d in decades for m in steps]
+    return [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)] or [low, high]
+
+
+def _legend_entries(entries: Sequence[tuple[str, str, str, bool]], x: float, y: float) -> list:
+    """A vertical key: (name, colour, dash, filled) per line, a line sample before each."""
     parts = []
-    for i, name in enumerate(names):
-        left = x + 70 * i
+    for i, (name, stroke, dashes, filled) in enumerate(entries):
+        top = y + 15 * i
+        fill = (
+            f'<rect x="{x}" y="{top - 7}" width="18" height="8" fill="{stroke}" '
+            f'fill-opacity="0.15"/>'
+            if filled
+            else ""
+        )
         parts.append(
-            f'<rect x="{left}" y="{y - 8}" width="10" height="10" fill="{colour(i)}"/>'
-            f'<text x="{left + 14}" y="{y + 1}" class="legend">{escape(name)}</text>'
+            f'{fill}<line x1="{x}" y1="{top - 3}" x2="{x + 18}" y2="{top - 3}" stroke="{stroke}" '
+            f'stroke-width="2" stroke-dasharray="{dashes}"/>'
+            f'<text x="{x + 23}" y="{top + 1}" class="legend">{escape(name)}</text>'
         )
     return parts
 
 
-def distribution(
-    buckets: Mapping[str, Sequence[Mapping[str, float]]],
-    label: str,
-    width: int = 300,
-    height: int = 110,
-) -> Markup:
-    """Histograms of one numeric feature (``{split: [{"low", "high", "count"}, ...]}``).
+def legend(names: Sequence[str]) -> Markup:
+    """The key shared by a page's distribution charts (splits in this order)."""
+    parts, left = [], 2.0
+    for i, name in enumerate(names):
+        parts += _legend_entries([(name, colour(i), dash(i), i == 0)], left, 12)
+        left += 32 + CHAR_WIDTH * len(name)
+    return _svg(int(left) + 4, 18, "legend: " + ", ".join(names), parts)
 
-    Heights are each split's share of its rows per unit of the axis (a density), so splits
-    of different sizes overlay on the same scale.
-    """
-    series = {name: [b for b in bs if b["high"] >= b["low"]] for name, bs in buckets.items()}
-    series = {name: bs for name, bs in series.items() if bs}
-    top, bottom, left, right = 6, 18, 4, 4
-    plot_w, plot_h = width - left - right, height - top - bottom
-    if not series:
+
+SCALE_NOTES = {
+    "linear": "{k} equal bins",
+    "log": "log scale, {k} bins",
+    "quantile": "{k} bins of equal {ref} share",
+    "values": "one bin per value",
+}
+
+
+def distribution(bins: Mapping | None, label: str, width: int = 300, height: int = 132) -> Markup:
+    """One numeric feature's shared bins (``binning.Bins.to_dict()``): a step outline per
+    split, the reference filled; a bar's height is the share of that split's rows."""
+    if not bins or not bins.get("shares"):
         return _svg(width, height, f"{label}: no values", [_empty(width, height)])
-    low = min(b["low"] for bs in series.values() for b in bs)
-    high = max(b["high"] for bs in series.values() for b in bs)
-    span = (high - low) or 1.0
-
-    def density(bs, b):
-        total = sum(x["count"] for x in bs) or 1.0
-        return b["count"] / total / max(b["high"] - b["low"], span / 1000)
-
-    peak = max(density(bs, b) for bs in series.values() for b in bs) or 1.0
+    edges, shares = bins["edges"], bins["shares"]
+    k = len(edges) - 1
+    top, bottom, left, right = 8, 30, 34, 16
+    plot_w, plot_h = width - left - right, height - top - bottom
+    base = top + plot_h
+    ceiling = _nice_ceiling(max(max(s) for s in shares.values()))
+    xs = [left + j / k * plot_w for j in range(k + 1)]  # every scale: equal on screen
     parts = []
-    for i, (name, bs) in enumerate(series.items()):
-        points = [f"{left},{top + plot_h}"]
-        for b in sorted(bs, key=lambda b: b["low"]):
-            x0 = left + (b["low"] - low) / span * plot_w
-            x1 = left + max(b["high"] - low, (b["low"] - low) + span / 1000) / span * plot_w
-            y = top + plot_h - density(bs, b) / peak * plot_h
-            points += [f"{x0:.1f},{y:.1f}", f"{x1:.1f},{y:.1f}"]
-        points.append(f"{left + plot_w},{top + plot_h}")
+    for i, (name, split_shares) in enumerate(shares.items()):
+        path = [f"M{xs[0]:.1f},{base:.1f}"]
+        for j, share in enumerate(split_shares):
+            y = base - share / ceiling * plot_h
+            path.append(f"L{xs[j]:.1f},{y:.1f}L{xs[j + 1]:.1f},{y:.1f}")
+        path.append(f"L{xs[-1]:.1f},{base:.1f}")
+        fill = f'fill="{colour(i)}" fill-opacity="0.15"' if i == 0 else 'fill="none"'
         parts.append(
-            f'<polygon points="{" ".join(points)}" fill="{colour(i)}" fill-opacity="0.22" '
-            f'stroke="{colour(i)}" stroke-width="1.2"><title>{escape(name)}</title></polygon>'
+            f'<path class="split" data-split="{escape(name)}" d="{"".join(path)}" {fill} '
+            f'stroke="{colour(i)}" stroke-width="1.5" stroke-dasharray="{dash(i)}">'
+            f"<title>{escape(name)}</title></path>"
         )
+    parts.append(_y_axis(left, top, plot_w, plot_h, ceiling))
+    parts += _x_ticks(bins, xs, base)
+    note = SCALE_NOTES.get(bins.get("scale", ""), "").format(k=k, ref=bins.get("reference", ""))
     parts.append(
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
-        f'class="axis"/><text x="{left}" y="{height - 4}" class="tick">{_tick(low)}</text>'
-        f'<text x="{left + plot_w}" y="{height - 4}" class="tick" text-anchor="end">'
-        f"{_tick(high)}</text>"
+        f'<text x="{left + plot_w}" y="{height - 3}" class="tick" text-anchor="end">'
+        f"{escape(note)}</text>"
     )
-    return _svg(width, height, label, parts)
+    return _svg(width, height, label, parts, edges=" ".join(f"{e:.6g}" for e in edges))
+
+
+def _nice_ceiling(value: float) -> float:
+    """The round value (1, 2, 2.5 or 5 times a power of ten) at or above ``value``."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    steps = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
+    return next(m * power for m in steps if m * power >= value * (1 - 1e-9))
+
+
+def _y_axis(left: float, top: float, plot_w: float, plot_h: float, ceiling: float) -> str:
+    base = top + plot_h
+    return (
+        f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" class="axis"/>'
+        f'<line x1="{left}" y1="{top}" x2="{left + plot_w}" y2="{top}" class="grid"/>'
+        f'<text x="{left - 3}" y="{top + 4}" class="tick" text-anchor="end">'
+        f"{100 * ceiling:.3g} %</text>"
+        f'<text x="{left - 3}" y="{base}" class="tick" text-anchor="end">0</text>'
+    )
+
+
+def _x_ticks(bins: Mapping, xs: list[float], base: float) -> list[str]:
+    """Tick labels under the axis, placed where their value falls on the shared edges."""
+    edges, scale = bins["edges"], bins.get("scale")
+    if scale == "quantile":  # edges are the ticks: a few of them, evenly spread
+        step = max(1, math.ceil((len(edges) - 1) / 4))
+        chosen = sorted({*range(0, len(edges), step), len(edges) - 1})
+        ticks = [(xs[j], edges[j]) for j in chosen]
+    else:
+        low, high = edges[0], edges[-1]
+        if scale == "log":
+            values = log_ticks(low, high)
+            span = math.log10(high / low)
+            ticks = [(xs[0] + math.log10(v / low) / span * (xs[-1] - xs[0]), v) for v in values]
+        else:
+            values = [v for v in nice_ticks(low, high, 5) if low <= v <= high] or [low, high]
+            if scale == "values":  # bins centred on integers: label only integers
+                values = [v for v in values if float(v).is_integer()] or [low + 0.5]
+            ticks = [(xs[0] + (v - low) / (high - low) * (xs[-1] - xs[0]), v) for v in values]
+    parts = []
+    for x, value in ticks:
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 3}" class="axis"/>'
+            f'<text x="{x:.1f}" y="{base + 13}" class="tick" text-anchor="middle">'
+            f"{_tick(value)}</text>"
+        )
+    return parts
 
 
 def top_values(
@@ -144,57 +254,139 @@ def top_values(
     return _svg(width, height, label, parts)
 
 
+@dataclass(frozen=True)
+class _Axis:
+    low: float
+    high: float
+    log: bool
+
+    @classmethod
+    def over(cls, values: list[float], log: bool, from_zero: bool) -> _Axis:
+        finite = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
+        low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+        if log:
+            return cls(low, high if high > low else low * 10, True)
+        if from_zero:
+            low = min(low, 0.0)
+        ticks = nice_ticks(low, high if high > low else low + 1, 5)
+        return cls(min(low, ticks[0]), max(high, ticks[-1]), False)
+
+    def fraction(self, value: float) -> float:
+        if self.log:
+            value = min(max(value, self.low), self.high)
+            return math.log10(value / self.low) / math.log10(self.high / self.low)
+        return (value - self.low) / ((self.high - self.low) or 1.0)
+
+    def ticks(self) -> list[float]:
+        if self.log:
+            return log_ticks(self.low, self.high)
+        return [t for t in nice_ticks(self.low, self.high, 5) if self.low <= t <= self.high]
+
+
 def lines(
     series: Mapping[str, Sequence[tuple[float, float]]],
     label: str,
     x_label: str,
     y_label: str,
-    width: int = 480,
-    height: int = 240,
+    *,
+    colours: Mapping[str, str] | None = None,
+    limits: Sequence[Limit] = (),
+    x_log: bool = False,
+    width: int = 600,
+    height: int = 260,
 ) -> Markup:
-    """Curves with axes and a legend (``{name: [(x, y), ...]}``), e.g. a latency CDF."""
+    """Curves with ticked axes and a key beside the plot (``{name: [(x, y), ...]}``).
+
+    ``colours`` fixes a series' colour (a model keeps its colour across charts); the
+    others take the palette in order. ``limits`` are drawn across the plot, and the axes
+    stretch to show them.
+    """
     series = {name: sorted(points) for name, points in series.items() if points}
-    top, bottom, left, right = 24, 34, 52, 12
-    plot_w, plot_h = width - left - right, height - top - bottom
     if not series:
         return _svg(width, height, f"{label}: no values", [_empty(width, height)])
-    xs = [x for points in series.values() for x, _ in points]
-    ys = [y for points in series.values() for _, y in points]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(0.0, min(ys)), max(ys)
-    x_span, y_span = (x1 - x0) or 1.0, (y1 - y0) or 1.0
+    colours = {**{n: colour(i) for i, n in enumerate(series)}, **(colours or {})}
+    entries = [(n, colours[n], "", False) for n in series]
+    entries += [
+        (lim.text, _limit_colour(lim), "5 3" if not lim.guide else "2 3", False) for lim in limits
+    ]
+    key_w = 36 + CHAR_WIDTH * max(len(e[0]) for e in entries)
+    top, bottom, left, right = 10, 40, 58, 12 + key_w
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x_axis = _Axis.over(
+        [x for p in series.values() for x, _ in p]
+        + [lim.value for lim in limits if lim.axis == "x"],
+        x_log,
+        from_zero=False,
+    )
+    y_axis = _Axis.over(
+        [y for p in series.values() for _, y in p]
+        + [lim.value for lim in limits if lim.axis == "y"],
+        False,
+        from_zero=True,
+    )
 
     def at(x, y):
-        return left + (x - x0) / x_span * plot_w, top + plot_h - (y - y0) / y_span * plot_h
+        return left + x_axis.fraction(x) * plot_w, top + plot_h - y_axis.fraction(y) * plot_h
 
-    parts = _legend(list(series), left, 12)
-    for fraction in (0, 0.5, 1):
-        y = top + plot_h - fraction * plot_h
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>'
-            f'<text x="{left - 4}" y="{y + 3:.1f}" class="tick" text-anchor="end">'
-            f"{_tick(y0 + fraction * y_span)}</text>"
-        )
-    for i, points in enumerate(series.values()):
+    parts = _grid(x_axis, y_axis, at, (left, top, plot_w, plot_h))
+    for name, points in series.items():
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in (at(x, y) for x, y in points))
         parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{colour(i)}" stroke-width="1.6"/>'
+            f'<polyline points="{path}" fill="none" stroke="{colours[name]}" '
+            f'stroke-width="1.8"><title>{escape(name)}</title></polyline>'
         )
+    for lim in limits:
+        parts.append(_limit_line(lim, at, x_axis, y_axis))
+    parts += _legend_entries(entries, left + plot_w + 14, top + 8)
+    middle = top + plot_h / 2
     parts.append(
-        f'<text x="{left}" y="{height - 16}" class="tick">{_tick(x0)}</text>'
-        f'<text x="{left + plot_w}" y="{height - 16}" class="tick" text-anchor="end">'
-        f'{_tick(x1)}</text><text x="{left + plot_w / 2}" y="{height - 3}" class="tick" '
-        f'text-anchor="middle">{escape(x_label)}</text><text x="12" y="{top + plot_h / 2}" '
-        f'class="tick" text-anchor="middle" transform="rotate(-90 12 {top + plot_h / 2})">'
+        f'<text x="{left + plot_w / 2}" y="{height - 4}" class="axis-label" '
+        f'text-anchor="middle">{escape(x_label)}</text><text x="14" y="{middle}" '
+        f'class="axis-label" text-anchor="middle" transform="rotate(-90 14 {middle})">'
         f"{escape(y_label)}</text>"
     )
     return _svg(width, height, label, parts)
 
 
-def legend(names: Sequence[str]) -> Markup:
-    """The colour key shared by the charts of a page (series in this order)."""
-    width = 70 * len(names) + 8
-    return _svg(width, 16, "legend: " + ", ".join(names), _legend(names, 2, 12))
+def _limit_colour(limit: Limit) -> str:
+    return PALETTE[-1] if limit.guide else LIMIT_COLOUR
+
+
+def _limit_line(limit: Limit, at, x_axis: _Axis, y_axis: _Axis) -> str:
+    if limit.axis == "x":
+        (x1, y1), (x2, y2) = at(limit.value, y_axis.low), at(limit.value, y_axis.high)
+    else:
+        (x1, y1), (x2, y2) = at(x_axis.low, limit.value), at(x_axis.high, limit.value)
+    return (
+        f'<line class="limit" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+        f'stroke="{_limit_colour(limit)}" stroke-width="1.5" '
+        f'stroke-dasharray="{"2 3" if limit.guide else "5 3"}">'
+        f"<title>{escape(limit.text)}</title></line>"
+    )
+
+
+def _grid(x_axis: _Axis, y_axis: _Axis, at, box: tuple[float, float, float, float]) -> list:
+    left, top, plot_w, plot_h = box
+    base = top + plot_h
+    parts = [
+        f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" class="axis"/>'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{base}" class="axis"/>'
+    ]
+    for value in y_axis.ticks():
+        _, y = at(x_axis.low, value)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{left - 5}" y="{y + 3:.1f}" class="tick" text-anchor="end">'
+            f"{_tick(value)}</text>"
+        )
+    for value in x_axis.ticks():
+        x, _ = at(value, y_axis.low)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" class="axis"/>'
+            f'<text x="{x:.1f}" y="{base + 15}" class="tick" text-anchor="middle">'
+            f"{_tick(value)}</text>"
+        )
+    return parts
 
 
 def _empty(width: int, height: int) -> str:

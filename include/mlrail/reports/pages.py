@@ -16,6 +16,7 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
+from mlrail.reports.binning import shared_bins
 from mlrail.store.lineage import model_lineage
 from mlrail.store.metadata import Artifact, Execution
 from mlrail.store.registry import ModelRegistry, ModelVersion
@@ -451,7 +452,6 @@ def _feature_rows(document: dict[str, Any], schema: dict[str, Any] | None) -> li
                     max=stats["max"],
                     zeros=zeros,
                     zeros_share=zeros / rows_in_split,
-                    histogram=stats.get("histogram", []),
                 )
             else:
                 entry.update(
@@ -475,13 +475,20 @@ def _feature_rows(document: dict[str, Any], schema: dict[str, Any] | None) -> li
                 "type": roles.get(name, {}).get("type"),
                 "schema": roles.get(name, {}),
                 "splits": per_split,
-                "chart": {
-                    s: (e["histogram"] if kind == "numeric" else e["top_values"])
-                    for s, e in per_split.items()
-                },
+                "chart": _chart(document, name, per_split, kind),
             }
         )
     return rows
+
+
+def _chart(document: dict[str, Any], name: str, per_split: dict[str, dict], kind: str) -> Any:
+    """A numeric feature's bins shared by every split (see mlrail.reports.binning), or a
+    categorical feature's most frequent values per split."""
+    if kind != "numeric":
+        return {s: e["top_values"] for s, e in per_split.items()}
+    stored = {s: document["splits"][s]["features"][name] for s in per_split}
+    bins = shared_bins(stored)
+    return None if bins is None else bins.to_dict()
 
 
 def statistics_page(env: Env, artifact_id: int) -> dict[str, Any]:
@@ -497,13 +504,22 @@ def statistics_page(env: Env, artifact_id: int) -> dict[str, Any]:
     )
     producer = env.metadata.producer_of(statistics.id)
     examples = env.metadata.io_of(producer.id, "input").get("examples") if producer else None
+    features = _feature_rows(document, schema)
     return {
         "artifact": artifact_summary(env, statistics),
         "dataset_version": statistics.properties.get("dataset_version"),
         "engine": document.get("engine"),
         "splits": {name: s["rows"] for name, s in document["splits"].items()},
         "duplicate_rows": {name: s.get("duplicate_rows") for name, s in document["splits"].items()},
-        "features": _feature_rows(document, schema),
+        "features": features,
+        # Statistics written before the quantile grid: their bins are coarse in the tails.
+        "coarse_bins": [
+            f["name"]
+            for f in features
+            if f["kind"] == "numeric"
+            and f["chart"]
+            and set(f["chart"]["sources"].values()) - {"exact", "grid"}
+        ],
         "examples": None if examples is None else artifact_summary(env, examples),
         "schema_artifact": None
         if schema_artifact is None

@@ -17,24 +17,29 @@ def _svg(markup) -> ET.Element:
     return root
 
 
-def test_distribution_overlays_splits_on_one_axis():
-    buckets = {
-        "train": [{"low": 0, "high": 5, "count": 80}, {"low": 5, "high": 10, "count": 20}],
-        "eval": [{"low": 0, "high": 10, "count": 10}],
+def test_distribution_draws_every_split_on_the_shared_bins():
+    bins = {
+        "edges": [0, 5, 10],
+        "scale": "linear",
+        "shares": {"train": [0.8, 0.2], "eval": [0.5, 0.5]},
+        "sources": {"train": "grid", "eval": "grid"},
+        "reference": "train",
     }
-    root = _svg(charts.distribution(buckets, "fare by split"))
-    polygons = root.findall(f"{SVG}polygon")
-    assert [p.find(f"{SVG}title").text for p in polygons] == ["train", "eval"]
-    assert [p.get("stroke") for p in polygons] == [charts.colour(0), charts.colour(1)]
-    # Densities: train's first bucket holds 80 % of its rows in half the range (0.16 per
-    # unit), the tallest step; eval's single bucket spreads all its rows over the whole
-    # range (0.1 per unit), 5/8 of that height whatever the split sizes.
+    root = _svg(charts.distribution(bins, "fare by split"))
+    paths = root.findall(f"{SVG}path")
+    assert [p.find(f"{SVG}title").text for p in paths] == ["train", "eval"]
+    assert [p.get("stroke") for p in paths] == [charts.colour(0), charts.colour(1)]
+    # Outlines that differ by stroke too; only the reference is filled (nothing blends).
+    assert paths[0].get("stroke-dasharray") != paths[1].get("stroke-dasharray")
+    assert [p.get("fill") for p in paths] == [charts.colour(0), "none"]
+    # Heights are shares of each split's rows: eval's 50 % is 5/8 of train's 80 %.
     heights = []
-    for polygon in polygons:
-        ys = [float(point.split(",")[1]) for point in polygon.get("points").split()]
+    for path in paths:
+        ys = [float(c.split(",")[1]) for c in path.get("d").replace("M", " L").split("L")[1:]]
         heights.append(max(ys) - min(ys))
     assert heights[1] == pytest.approx(0.625 * heights[0], rel=0.01)
-    assert [t.text for t in root.findall(f"{SVG}text")] == ["0", "10"]
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert {"0", "5", "10", "80 %"} <= set(texts)  # ticks, and the share at the top
 
 
 def test_top_values_escape_what_data_brings():
@@ -58,8 +63,31 @@ def test_lines_draw_one_curve_per_series_and_empty_data_says_so():
     assert {"candidate", "blessed", "ms", "share of requests"} <= {
         t.text for t in root.iter(f"{SVG}text")
     }
-    empty = _svg(charts.distribution({"train": []}, "nothing"))
+    empty = _svg(charts.distribution(None, "nothing"))
     assert [t.text for t in empty.iter(f"{SVG}text")] == ["no values"]
+
+
+def test_lines_keep_given_colours_draw_limits_and_keep_the_key_off_the_plot():
+    drawn = charts.lines(
+        {"blessed": [(0, 100), (10, 120)], "candidate": [(0, 90), (10, 300)]},
+        "memory",
+        "seconds",
+        "MB",
+        colours={"candidate": "#111111", "blessed": "#222222"},
+        limits=[charts.Limit("y", 512, "ceiling 512 MB")],
+    )
+    root = _svg(drawn)
+    strokes = {p.find(f"{SVG}title").text: p.get("stroke") for p in root.iter(f"{SVG}polyline")}
+    assert strokes == {"candidate": "#111111", "blessed": "#222222"}
+    (limit,) = [e for e in root.iter(f"{SVG}line") if e.get("class") == "limit"]
+    axis_x = [float(e.get("x2")) for e in root.iter(f"{SVG}line") if e.get("class") == "axis"]
+    plot_right = max(axis_x)
+    # The ceiling is inside the y range (the axis stretched to it) and spans the plot.
+    assert float(limit.get("y1")) == float(limit.get("y2")) > 0
+    assert float(limit.get("x2")) == pytest.approx(plot_right)
+    key = [t for t in root.iter(f"{SVG}text") if t.get("class") == "legend"]
+    assert [t.text for t in key] == ["blessed", "candidate", "ceiling 512 MB"]
+    assert all(float(t.get("x")) > plot_right for t in key)  # beside the plot, not on it
 
 
 def test_templates_escape_values_and_need_every_variable():
