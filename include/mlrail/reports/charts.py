@@ -24,6 +24,7 @@ PALETTE = ("#3465a4", "#e0782b", "#4e9a06", "#75507b", "#c4a000", "#555753")
 # Outlines of the same colour family still differ by their stroke: solid, dashed, dotted.
 DASHES = ("", "6 3", "2 2", "8 3 2 3")
 LIMIT_COLOUR = "#cc0000"
+GUIDE_COLOUR = "#8c959f"
 CHAR_WIDTH = 6.2  # px per character of a 10 px label, to reserve room for legends
 
 
@@ -261,15 +262,21 @@ class _Axis:
     log: bool
 
     @classmethod
-    def over(cls, values: list[float], log: bool, from_zero: bool) -> _Axis:
-        finite = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
+    def over(cls, values: list[float], limits: list[float], log: bool, from_zero: bool) -> _Axis:
+        """An axis showing ``values`` and ``limits``; a limit at the top gets headroom, so
+        its line is not mistaken for the plot's frame."""
+        finite = [v for v in [*values, *limits] if math.isfinite(v) and (v > 0 or not log)]
         low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+        top_limit = bool(limits) and max(limits) >= high
         if log:
-            return cls(low, high if high > low else low * 10, True)
+            high = high if high > low else low * 10
+            return cls(low, high * (high / low) ** 0.06 if top_limit else high, True)
         if from_zero:
             low = min(low, 0.0)
         ticks = nice_ticks(low, high if high > low else low + 1, 5)
-        return cls(min(low, ticks[0]), max(high, ticks[-1]), False)
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+        high = max(high, ticks[-1]) + (step / 2 if top_limit else 0.0)
+        return cls(min(low, math.floor(low / step) * step), high, False)
 
     def fraction(self, value: float) -> float:
         if self.log:
@@ -280,7 +287,9 @@ class _Axis:
     def ticks(self) -> list[float]:
         if self.log:
             return log_ticks(self.low, self.high)
-        return [t for t in nice_ticks(self.low, self.high, 5) if self.low <= t <= self.high]
+        slack = (self.high - self.low) * 1e-9
+        ticks = nice_ticks(self.low, self.high, 5)
+        return [t for t in ticks if self.low - slack <= t <= self.high + slack]
 
 
 def lines(
@@ -292,6 +301,7 @@ def lines(
     colours: Mapping[str, str] | None = None,
     limits: Sequence[Limit] = (),
     x_log: bool = False,
+    y_from_zero: bool = True,
     width: int = 600,
     height: int = 260,
 ) -> Markup:
@@ -299,7 +309,7 @@ def lines(
 
     ``colours`` fixes a series' colour (a model keeps its colour across charts); the
     others take the palette in order. ``limits`` are drawn across the plot, and the axes
-    stretch to show them.
+    stretch to show them. ``y_from_zero=False`` fits the y axis to the values (ratios).
     """
     series = {name: sorted(points) for name, points in series.items() if points}
     if not series:
@@ -314,15 +324,17 @@ def lines(
     plot_w, plot_h = width - left - right, height - top - bottom
     x_axis = _Axis.over(
         [x for p in series.values() for x, _ in p]
-        + [lim.value for lim in limits if lim.axis == "x"],
+        + [lim.value for lim in limits if lim.axis == "x" and lim.guide],
+        [lim.value for lim in limits if lim.axis == "x" and not lim.guide],
         x_log,
         from_zero=False,
     )
     y_axis = _Axis.over(
         [y for p in series.values() for _, y in p]
-        + [lim.value for lim in limits if lim.axis == "y"],
+        + [lim.value for lim in limits if lim.axis == "y" and lim.guide],
+        [lim.value for lim in limits if lim.axis == "y" and not lim.guide],
         False,
-        from_zero=True,
+        from_zero=y_from_zero,
     )
 
     def at(x, y):
@@ -349,7 +361,7 @@ def lines(
 
 
 def _limit_colour(limit: Limit) -> str:
-    return PALETTE[-1] if limit.guide else LIMIT_COLOUR
+    return GUIDE_COLOUR if limit.guide else LIMIT_COLOUR
 
 
 def _limit_line(limit: Limit, at, x_axis: _Axis, y_axis: _Axis) -> str:

@@ -8,6 +8,31 @@ from typing import Any
 from mlrail.reports import charts, render
 
 MB = 1024 * 1024
+# One colour per model in every chart of the report; other series (concurrency levels)
+# take the palette after them, and limits are red.
+MODEL_COLOURS = {"candidate": charts.colour(0), "blessed": charts.colour(1)}
+
+
+def _limit(verdict: dict[str, Any], *checks: str) -> float | None:
+    """The policy's limit a check of the verdict was held to (None if it has none)."""
+    found = (c.get("limit") for c in verdict.get("checks", []) if c.get("check") in checks)
+    return next((v for v in found if v is not None), None)
+
+
+def _latency_limits(verdict: dict[str, Any]) -> list[charts.Limit]:
+    limits = [charts.Limit("y", 0.99, "99 % of requests (p99)", guide=True)]
+    budget = _limit(verdict, "p99_budget")
+    if budget is not None:
+        limits.append(charts.Limit("x", budget, f"p99 budget {budget:g} ms"))
+    return limits
+
+
+def _ratio_limits(verdict: dict[str, Any]) -> list[charts.Limit]:
+    limits = [charts.Limit("y", 1.0, "equal latency", guide=True)]
+    limit = _limit(verdict, "latency_ratio", "p99_ratio")
+    if limit is not None:
+        limits.append(charts.Limit("y", limit, f"limit {limit:g}x"))
+    return limits
 
 
 def _cdfs(models: dict[str, dict], level: int) -> dict[str, list[tuple[float, float]]]:
@@ -30,31 +55,43 @@ def report_html(verdict: dict[str, Any], measured: dict[str, Any], title: str) -
         level: charts.lines(
             _cdfs(models, level),
             f"latency CDF at concurrency {level}",
-            "latency (ms)",
+            "latency (ms, log scale)",
             "share of requests",
+            colours=MODEL_COLOURS,
+            limits=_latency_limits(verdict),
+            x_log=True,  # a tail and a budget far above the median both stay in view
         )
         for level in levels
     }
     ratios = measured.get("ratios") or {}
     ratio_chart = None
     if ratios:
+        by_level = {
+            f"concurrency {level}": [(i + 1, r) for i, r in enumerate(values)]
+            for level, values in sorted(ratios.items())
+        }
         ratio_chart = charts.lines(
-            {
-                f"concurrency {level}": [(i + 1, r) for i, r in enumerate(values)]
-                for level, values in sorted(ratios.items())
-            },
+            by_level,
             "candidate p99 / blessed p99 per round",
             "round",
-            "p99 ratio",
+            "p99 ratio (candidate / blessed)",
+            colours={
+                name: charts.colour(i + len(MODEL_COLOURS)) for i, name in enumerate(by_level)
+            },
+            limits=_ratio_limits(verdict),
+            y_from_zero=False,  # ratios vary around 1: from zero they would look flat
         )
+    ceiling = _limit(verdict, "memory")
     memory_chart = charts.lines(
         {
             role: [(t, rss / MB) for t, rss in samples]
-            for role, samples in measured["memory"].items()
+            for role, samples in _candidate_first(measured["memory"]).items()
         },
         "resident memory over the validation",
-        "seconds",
-        "MB",
+        "time since the sandbox started (s)",
+        "resident memory (MB)",
+        colours=MODEL_COLOURS,
+        limits=[] if ceiling is None else [charts.Limit("y", ceiling, f"ceiling {ceiling:g} MB")],
     )
     return render(
         "sandbox.html",
