@@ -4,8 +4,11 @@ Only a model both blessings passed is pushed: its evaluation (ModelBlessing) and
 validation (InfraBlessing) of the same model artifact.
 
 A push moves ``blessed`` only from the version its evaluation compared against (or from
-unset, for a first model). Re-running an old run's push therefore never changes what is
-blessed now: when ``blessed`` has moved since, the push is refused with what to re-run.
+unset, for a first model), and never to a model trained before the blessed one. Re-running
+an old run's push therefore never changes what is blessed now: when ``blessed`` has moved
+since, the push is refused with what to do instead. A refusal fails the task for good
+(a DeterministicError, as every refused push whose model is superseded): retrying cannot
+help, and the on-call person reads why in the task's error.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from mlrail.errors import DeterministicError
 from mlrail.store.metadata import Execution
-from mlrail.store.registry import AliasMovedError, ModelRegistry
+from mlrail.store.registry import AliasMovedError, ModelRegistry, OlderVersionError
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput
 
 BLESSED = "blessed"
@@ -31,7 +34,18 @@ class StaleBlessingError(DeterministicError):
     """The blessing was decided against a blessed version that is no longer blessed."""
 
 
+def rollback_sentence(run_id: str, alias: str, current: int) -> str:
+    return (
+        f"Not pushed: run {run_id}'s model was trained before {alias} v{current}, and a push "
+        f"never rolls back: {alias} stays v{current}. To serve a model of newer data, trigger "
+        f"a new training run; to go back to an older model on purpose, a person rolls back "
+        f"explicitly (clearing this run's tasks cannot push it)."
+    )
+
+
 def stale_sentence(run_id: str, conflict: AliasMovedError) -> str:
+    """Only for a model trained after the one now blessed: re-evaluating it then moves the
+    alias forward (for an older one, rollback_sentence: a clear would only be refused)."""
     compared = "no blessed model" if conflict.expected is None else f"blessed v{conflict.expected}"
     return (
         f"Not pushed: run {run_id} evaluated its candidate against {compared}, but "
@@ -39,6 +53,21 @@ def stale_sentence(run_id: str, conflict: AliasMovedError) -> str:
         f"with a model never compared with it. To push this model, clear this run's evaluate "
         f"task with its downstream tasks: it is then compared with v{conflict.current}."
     )
+
+
+def _refusal(
+    run_id: str, registry: ModelRegistry, version: int, conflict: AliasMovedError
+) -> str | None:
+    """Why the push may not move the alias from where it is now, or None: the model is
+    older than the alias's (never a push's move), or it was compared with another version."""
+    name, alias, current = conflict.model, conflict.alias, conflict.current
+    if current is None or current == version:
+        return None
+    if registry.trained_before(name, version, current):
+        return rollback_sentence(run_id, alias, current)
+    if current != conflict.expected:
+        return stale_sentence(run_id, conflict)
+    return None
 
 
 def copy_model_atomically(source: Path, target: Path, execution_id: int) -> bool:
@@ -101,10 +130,12 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
     compared = blessing.get("baseline_version")
     version = registry.register(name, model.id, ctx.execution_id)
     current = registry.resolve(name, BLESSED)
-    if current is not None and current.version not in (compared, version.version):
+    if current is not None and current.version != version.version:
         # Refused before anything is copied; publish below re-checks inside its transaction.
         conflict = AliasMovedError(name, BLESSED, compared, current.version)
-        raise StaleBlessingError(stale_sentence(ctx.run.run_id, conflict))
+        refused = _refusal(ctx.run.run_id, registry, version.version, conflict)
+        if refused is not None:
+            raise StaleBlessingError(refused)
     serving_dir = Path(p["serving_root"]) / name / str(version.version)
     with artifacts.read(model.uri) as local:
         copied = copy_model_atomically(local / "saved_model", serving_dir, ctx.execution_id)
@@ -119,10 +150,12 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
             run_id=ctx.run.run_id,
             execution_id=ctx.execution_id,
         )
-    except AliasMovedError as conflict:
+    except (AliasMovedError, OlderVersionError) as conflict:
         if copied and registry.get(name, version.version, reserved=True).published_at is None:
             shutil.rmtree(serving_dir, ignore_errors=True)  # no server may load it
-        raise StaleBlessingError(stale_sentence(ctx.run.run_id, conflict)) from None
+        moved_to = AliasMovedError(name, BLESSED, compared, conflict.current)
+        refused = _refusal(ctx.run.run_id, registry, version.version, moved_to)
+        raise StaleBlessingError(refused or str(conflict)) from None
     result = {
         "pushed": True,
         "model": name,

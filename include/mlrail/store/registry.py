@@ -7,7 +7,10 @@ Two rules keep it safe under clears, kills and concurrent runs:
   leaves no version that points at nothing;
 * alias moves are compare-and-set: a caller says which version it expects the alias to
   point at (the one its evaluation compared against), and a move from anything else is
-  refused, so re-running an old push never rolls back what is blessed now.
+  refused, so re-running an old push never rolls back what is blessed now;
+* a publish never moves an alias to a model trained before the one it points at (a
+  re-evaluated old run would pass against the newer model on its own, older test split):
+  only a person's explicit rollback (``rollback=True``) goes back.
 """
 
 from __future__ import annotations
@@ -35,6 +38,18 @@ class AliasMovedError(DeterministicError):
         now = "unset" if current is None else f"v{current}"
         super().__init__(
             f"alias {alias!r} of model {model!r} was {seen} when this was decided and is now {now}"
+        )
+
+
+class OlderVersionError(DeterministicError):
+    """The move would point the alias at a model trained before the one it points at."""
+
+    def __init__(self, model: str, alias: str, version: int, current: int):
+        self.model, self.alias, self.version, self.current = model, alias, version, current
+        super().__init__(
+            f"v{version} of model {model!r} was trained before v{current}, which {alias!r} "
+            "points at: a push never moves an alias to an older model; only a person's "
+            "explicit rollback does"
         )
 
 
@@ -149,16 +164,28 @@ class ModelRegistry:
         expected: int | None,
         run_id: str | None = None,
         execution_id: int | None = None,
+        rollback: bool = False,
     ) -> bool:
         """Make ``version`` visible (its files are in place) and move ``alias`` to it from
         ``expected``, in one transaction; True if the alias moved.
 
         Raises AliasMovedError, publishing nothing, when the alias points at neither
-        ``expected`` nor ``version``.
+        ``expected`` nor ``version``; OlderVersionError when ``version`` was trained before
+        the version the alias points at, unless ``rollback`` (a person's explicit rollback,
+        never a pipeline's push).
         """
         with self.engine.begin() as conn:
             moved = self._move(
-                conn, model, alias, version, reason, actor, expected, run_id, execution_id
+                conn,
+                model,
+                alias,
+                version,
+                reason,
+                actor,
+                expected,
+                run_id,
+                execution_id,
+                rollback,
             )
             conn.execute(
                 t.model_versions.update()
@@ -262,7 +289,9 @@ class ModelRegistry:
         execution_id: int | None = None,
         expected: Any = ANY_VERSION,
     ) -> bool:
-        """Point ``alias`` at the published ``version`` and record who moved it and why.
+        """A person's move of ``alias`` to the published ``version`` (any version, an older
+        one included: a rollback by hand), recording who moved it and why. Pipelines move
+        aliases with ``publish``, which never goes back.
 
         Returns False (and records nothing) when the alias already points there, so a
         re-run does not add a second history entry. With ``expected`` (a version or None
@@ -271,8 +300,13 @@ class ModelRegistry:
         self.get(model, version)
         with self.engine.begin() as conn:
             return self._move(
-                conn, model, alias, version, reason, actor, expected, run_id, execution_id
+                conn, model, alias, version, reason, actor, expected, run_id, execution_id, True
             )
+
+    def trained_before(self, model: str, version: int, other: int) -> bool:
+        """True when ``version``'s model was trained before ``other``'s (see _trained_before)."""
+        with self.reader.connect() as conn:
+            return _trained_before(conn, model, version, other)
 
     @staticmethod
     def _move(
@@ -285,6 +319,7 @@ class ModelRegistry:
         expected: Any,
         run_id: str | None,
         execution_id: int | None,
+        rollback: bool,
     ) -> bool:
         where = (t.model_aliases.c.model == model, t.model_aliases.c.alias == alias)
         # Read inside the writing transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: the row
@@ -297,6 +332,8 @@ class ModelRegistry:
             return False
         if expected is not ANY_VERSION and current != expected:
             raise AliasMovedError(model, alias, expected, current)
+        if current is not None and not rollback and _trained_before(conn, model, version, current):
+            raise OlderVersionError(model, alias, version, current)
         if current is None:
             conn.execute(t.model_aliases.insert().values(model=model, alias=alias, version=version))
         else:
@@ -322,3 +359,39 @@ class ModelRegistry:
             query = query.where(t.alias_history.c.alias == alias)
         with self.reader.connect() as conn:
             return [r._asdict() for r in conn.execute(query.order_by(t.alias_history.c.id))]
+
+
+def _training_order(conn: sa.Connection, model: str, version: int) -> tuple[int | None, int]:
+    """(id of the execution that trained the version's model, the model artifact's id).
+
+    "Older" is training order, not the version number: numbers are given at a model's
+    first push, so a model trained before the blessed one whose push failed or was refused
+    would get a higher number when an old run is cleared and pushed again. Training order
+    comes from ids the one database hands out (an execution's id when it starts, so a run
+    that began training on newer data counts as newer even if an older, longer training
+    finished after it), never from the clocks of the hosts that ran the workers. A cached
+    training reuses the model artifact, so the model keeps the age of its first training.
+    """
+    artifact = (
+        sa.select(t.model_versions.c.model_artifact_id)
+        .where(t.model_versions.c.model == model, t.model_versions.c.version == version)
+        .scalar_subquery()
+    )
+    trained = conn.execute(
+        sa.select(sa.func.min(t.events.c.execution_id)).where(
+            t.events.c.artifact_id == artifact, t.events.c.kind == "output"
+        )
+    ).scalar()
+    return trained, conn.execute(sa.select(artifact)).scalar()
+
+
+def _trained_before(conn: sa.Connection, model: str, version: int, other: int) -> bool:
+    (trained, artifact), (other_trained, other_artifact) = (
+        _training_order(conn, model, version),
+        _training_order(conn, model, other),
+    )
+    if trained is None or other_trained is None:
+        # A model registered without a recorded training (an import): artifact ids are
+        # handed out by the same database in the order the models were committed.
+        return artifact < other_artifact
+    return trained < other_trained

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlrail.components import push
-from mlrail.store.registry import ModelRegistry
+from mlrail.store.registry import ModelRegistry, OlderVersionError
 from mlrail.store.runner import Component, ExecutorOutput, RunInfo, run_component
 from tests.conftest import ROOT
 
@@ -99,16 +99,22 @@ def test_re_running_an_old_push_never_rolls_back(env, runs):
     runs.evaluated("run1", "w1", None)
     assert runs.push("run1").result["version"] == 1
     runs.evaluated("run2", "w2", 1)  # compared with v1 ...
-    runs.evaluated("run3", "w3", 1)  # ... and so was this one, which pushes first
+    runs.evaluated("run3", "w3", 1)  # ... and so was this one, trained later, pushed first
+    runs.evaluated("run4", "w4", 1)  # trained after run3's: pushing it would move forward
     assert runs.push("run3").result["version"] == 2 and _blessed(env) == 2
 
     with pytest.raises(push.StaleBlessingError) as refused:
-        runs.push("run2")
+        runs.push("run4")
     message = str(refused.value)
     assert "evaluated its candidate against blessed v1, but blessed is now v2" in message
     assert "clear this run's evaluate task" in message
-    with pytest.raises(push.StaleBlessingError, match="against no blessed model"):
-        runs.push("run1", try_number=2)  # the on-call person clears the first run's push
+    for run_id in ("run2", "run1"):  # trained before v2: a clear could only roll back
+        with pytest.raises(push.StaleBlessingError) as refused:
+            runs.push(run_id, try_number=2)
+        message = str(refused.value)
+        assert f"run {run_id}'s model was trained before blessed v2" in message
+        assert "a push never rolls back" in message and "trigger a new training run" in message
+        assert "clear this run's evaluate" not in message
 
     registry = ModelRegistry(env.metadata)
     assert _blessed(env) == 2
@@ -121,6 +127,33 @@ def test_re_running_an_old_push_never_rolls_back(env, runs):
     again = runs.push("run3", try_number=2)  # the current one: a no-op
     assert again.result["pushed"] and not again.result["alias_moved"]
     assert not again.result["copied"]
+
+
+def test_an_old_model_re_evaluated_against_the_blessed_one_is_not_pushed(env, runs):
+    """Clearing an old run's evaluate compares its model with the blessed one on the old
+    run's own test split, where it may well pass: the push still never goes back."""
+    runs.evaluated("run1", "w1", None)
+    runs.push("run1")
+    runs.evaluated("run2", "w2", 1)
+    runs.push("run2")
+    model, _, infra = runs.models["run1"]
+    again = RunInfo("taxi", run_id="run1", dag_id="taxi_training", task_id="evaluate")
+    params = {"sentence": "Blessed: vs blessed v2", "baseline": 2, "blessed": True}
+    blessing = run_component(env, EVALUATE, {"model": model}, params, again)
+    runs.models["run1"] = (model, blessing.outputs["blessing"], infra)
+    with pytest.raises(push.StaleBlessingError, match="run run1's model was trained before"):
+        runs.push("run1", try_number=2)
+    assert _blessed(env) == 2
+    registry = ModelRegistry(env.metadata)
+    assert [(h["from_version"], h["to_version"]) for h in registry.alias_history("taxi")] == [
+        (None, 1),
+        (1, 2),
+    ]
+    # The registry refuses it whoever calls; only a person's explicit rollback goes back.
+    with pytest.raises(OlderVersionError, match="v1 of model 'taxi' was trained before v2"):
+        registry.publish("taxi", 1, push.BLESSED, "re-evaluated", "someone", 2)
+    assert registry.publish("taxi", 1, push.BLESSED, "v2 misbehaves", "oncall", 2, rollback=True)
+    assert _blessed(env) == 1
 
 
 def test_push_needs_both_blessings_of_the_same_model_and_names_what_is_missing(env, runs):
