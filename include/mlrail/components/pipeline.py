@@ -214,8 +214,9 @@ def tune_hyperparameters(
     force: bool = False,
 ) -> ComponentResult:
     """Search (or reuse, or narrow) hyperparameters; the decision and its reason are in the
-    result and the Hyperparameters artifact."""
-    inputs, params = tune_inputs(env, spec, examples_id, statistics_id, schema_id)
+    result and the Hyperparameters artifact. ``force`` searches anew: reusing the last
+    search is reusing a cached result."""
+    inputs, params = tune_inputs(env, spec, examples_id, statistics_id, schema_id, force)
     return run_component(
         env,
         tune_component.COMPONENT,
@@ -228,7 +229,12 @@ def tune_hyperparameters(
 
 
 def tune_inputs(
-    env: Env, spec: PipelineSpec, examples_id: int, statistics_id: int, schema_id: int
+    env: Env,
+    spec: PipelineSpec,
+    examples_id: int,
+    statistics_id: int,
+    schema_id: int,
+    force: bool = False,
 ) -> tuple[dict[str, Artifact], dict[str, Any]]:
     """The tune component's inputs and parameters, wherever it runs."""
     module_path = spec.model_module()
@@ -243,6 +249,9 @@ def tune_inputs(
         # The last search is a parameter: a new search in between is a different input.
         "previous": _last_search(env, spec.pipeline),
     }
+    if force:
+        # Only when set, so the cache keys of unforced runs stay as they were.
+        params["force"] = True
     return _data_inputs(env, examples_id, statistics_id, schema_id), params
 
 
@@ -258,7 +267,7 @@ def train_model(
 ) -> ComponentResult:
     """Train; with ``hyperparameters_id`` (a tuner's output) instead of the spec's values."""
     inputs, params = train_inputs(
-        env, spec, run, examples_id, statistics_id, schema_id, hyperparameters_id
+        env, spec, run, examples_id, statistics_id, schema_id, hyperparameters_id, force
     )
     return run_component(
         env,
@@ -279,8 +288,10 @@ def train_inputs(
     statistics_id: int,
     schema_id: int,
     hyperparameters_id: int | None = None,
+    force: bool = False,
 ) -> tuple[dict[str, Artifact], dict[str, Any]]:
-    """The train component's inputs and parameters, wherever it runs."""
+    """The train component's inputs and parameters, wherever it runs (``force``: the
+    spec's hyperparameters are written again too, not taken from the cache)."""
     module_path = spec.model_module()
     if hyperparameters_id is None:
         hparams = run_component(
@@ -289,6 +300,7 @@ def train_inputs(
             {},
             {"values": _default_hyperparameters(spec), "source": "spec"},
             run,
+            force=force,
         ).outputs["hyperparameters"]
     else:
         hparams = _artifact(env, hyperparameters_id, "Hyperparameters")
@@ -312,7 +324,13 @@ def train_inputs(
 
 
 def evaluate_model(
-    env: Env, spec: PipelineSpec, run: RunInfo, model_id: int, examples_id: int, schema_id: int
+    env: Env,
+    spec: PipelineSpec,
+    run: RunInfo,
+    model_id: int,
+    examples_id: int,
+    schema_id: int,
+    force: bool = False,
 ) -> ComponentResult:
     inputs = {
         "model": _artifact(env, model_id, "Model"),
@@ -331,7 +349,7 @@ def evaluate_model(
     if baseline is not None and baseline.fingerprint != inputs["model"].fingerprint:
         inputs["baseline"] = baseline
         params["baseline_version"] = blessed.version
-    return run_component(env, evaluate_component.COMPONENT, inputs, params, run)
+    return run_component(env, evaluate_component.COMPONENT, inputs, params, run, force=force)
 
 
 def validate_sandbox(
@@ -411,7 +429,7 @@ def run_training_pipeline(
         tuned = results["tune"].outputs["hyperparameters"].id
     results["train"] = train_model(env, spec, run, examples, statistics, schema, force, tuned)
     model = results["train"].outputs["model"].id
-    results["evaluate"] = evaluate_model(env, spec, run, model, examples, schema)
+    results["evaluate"] = evaluate_model(env, spec, run, model, examples, schema, force)
     blessing = results["evaluate"].outputs["blessing"].id
     with sandbox_component.sandbox_running(env, spec, run, model) as servers:
         results["sandbox"] = validate_sandbox(env, spec, run, model, examples, schema, servers)

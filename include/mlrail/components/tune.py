@@ -55,6 +55,8 @@ def _searcher(module, p: dict) -> str:
 
 
 def _decide(current: TuningState, previous: dict, p: dict, searcher: str) -> tuple[str, str]:
+    if p.get("force"):
+        return "full", "force: full search (the last search is not reused)"
     decision, reason = decide(
         current,
         TuningState(**previous["state"]) if previous else None,

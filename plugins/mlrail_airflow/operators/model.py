@@ -78,7 +78,8 @@ class TrainModelOperator(VertexJobMixin, MlrailBaseOperator):
 
 
 class EvaluateModelOperator(MlrailBaseOperator):
-    """Evaluates the candidate against thresholds and the blessed model; never cached."""
+    """Evaluates the candidate against thresholds and the blessed model; cached while
+    the candidate, the blessed model and the data are the same, unless ``force``."""
 
     inputs = {"model": MODEL, "examples": EXAMPLES, "schema": SCHEMA}
 
@@ -86,7 +87,7 @@ class EvaluateModelOperator(MlrailBaseOperator):
         from mlrail.components.pipeline import evaluate_model
 
         ids = [self.input_id(name) for name in ("model", "examples", "schema")]
-        result = evaluate_model(env, spec, run, *ids)
+        result = evaluate_model(env, spec, run, *ids, force)
         self.log.info("verdict: %s", result.result["reasons"])
         return result
 

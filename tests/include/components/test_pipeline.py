@@ -7,13 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlrail.components import sandbox
 from mlrail.components.pipeline import (
     BlockingAnomaliesError,
+    evaluate_model,
     ingest_examples,
+    push_model,
     run_training_pipeline,
+    train_inputs,
     train_model,
     validate_data,
+    validate_sandbox,
 )
+from mlrail.components.push import StaleBlessingError
 from mlrail.data.datagen import write_dataset
 from mlrail.store.lineage import format_lineage, model_lineage
 from mlrail.store.registry import ModelRegistry
@@ -184,3 +190,70 @@ def test_an_empty_text_label_in_a_csv_is_an_unlabelled_row(env, tmp_path):
         ValueError, match=r"label column 'species' is empty in 1 row\(s\) \(first at rows \[2\]\)"
     ):
         ingest_examples(env, spec, RunInfo(spec.pipeline, run_id="r"))
+
+
+def _more_rows(taxi_frame, taxi_file) -> None:
+    """A new dataset version: the first 100 rows again under new ids."""
+    more = pd.concat([taxi_frame, taxi_frame.iloc[:100].assign(trip_id=lambda f: f.trip_id + "x")])
+    write_dataset(more, taxi_file)
+
+
+def test_clearing_an_old_runs_evaluate_never_rolls_the_model_back(env, taxi_file, taxi_frame):
+    """The on-call person clears an old run's evaluate with its downstream tasks: its model,
+    re-evaluated against the newer blessed one on its own test split, may pass (a tolerance
+    this wide always does), and is still not pushed."""
+    spec = spec_for(taxi_file)
+    spec = dataclasses.replace(
+        spec, evaluation=dataclasses.replace(spec.evaluation, baseline_tolerance={"auc": 1.0})
+    )
+    one = run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="one"))
+    assert one["push"].result["version"] == 1
+    _more_rows(taxi_frame, taxi_file)
+    two = run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="two"))
+    assert two["push"].result["version"] == 2, two["push"].result
+    registry = ModelRegistry(env.metadata)
+    assert registry.resolve("taxi_tips", "blessed").version == 2
+
+    again = RunInfo(spec.pipeline, spec.digest, run_id="one", try_number=2)
+    model, schema = one["train"].outputs["model"].id, one["schema"].outputs["schema"].id
+    examples = one["ingest"].outputs["examples"].id
+    evaluated = evaluate_model(env, spec, again, model, examples, schema)
+    assert evaluated.result["blessed"] and "baseline" in evaluated.result["metrics"]
+    with sandbox.sandbox_running(env, spec, again, model) as servers:
+        infra = validate_sandbox(env, spec, again, model, examples, schema, servers)
+    blessing = evaluated.outputs["blessing"].id
+    with pytest.raises(StaleBlessingError) as refused:
+        push_model(env, spec, again, model, blessing, infra.outputs["infra_blessing"].id)
+    message = str(refused.value)
+    assert "run one's model was trained before blessed v2" in message
+    assert "a push never rolls back" in message and "trigger a new training run" in message
+    assert registry.resolve("taxi_tips", "blessed").version == 2
+    moves = [(h["from_version"], h["to_version"]) for h in registry.alias_history("taxi_tips")]
+    assert moves == [(None, 1), (1, 2)]
+
+
+def test_force_recomputes_every_stage(env, taxi_file):
+    """``force`` recomputes every cacheable stage: tuning searches again rather than
+    reusing the last search, the spec's hyperparameters are written again, and the
+    evaluation is computed again."""
+    spec = spec_for(taxi_file)
+    tune = dataclasses.replace(spec.tune, enabled=True, max_trials=1, trial_fraction=0.1)
+    spec = dataclasses.replace(spec, tune=tune)
+    run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="one"))
+    forced = run_training_pipeline(
+        env, spec, RunInfo(spec.pipeline, spec.digest, run_id="two"), force=True
+    )
+    states = _states(env, "two")
+    stages = ("ingest", "statistics", "schema", "validate", "tune", "train", "evaluate")
+    assert {c: states[c] for c in stages} == dict.fromkeys(stages, "complete")
+    assert forced["tune"].result["decision"] == "full", forced["tune"].result["reason"]
+    assert forced["tune"].result["trials"] == 1
+
+    untuned = dataclasses.replace(spec, tune=dataclasses.replace(tune, enabled=False))
+    ids = [forced[stage].outputs[slot].id for stage, slot in CHAIN]
+    for run_id, force in (("three", False), ("four", True)):
+        train_inputs(env, untuned, RunInfo(spec.pipeline, run_id=run_id), *ids, force=force)
+    assert _states(env, "four")["hyperparameters"] == "complete"
+
+
+CHAIN = (("ingest", "examples"), ("statistics", "statistics"), ("schema", "schema"))
