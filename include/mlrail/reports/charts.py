@@ -120,7 +120,7 @@ def legend(names: Sequence[str]) -> Markup:
 SCALE_NOTES = {
     "linear": "{k} equal bins",
     "log": "log scale, {k} bins",
-    "quantile": "{k} bins of equal {ref} share",
+    "quantile": "{k} bins at {ref}'s quantiles",
     "values": "one bin per value",
 }
 
@@ -195,8 +195,9 @@ def _x_ticks(bins: Mapping, xs: list[float], base: float) -> list[str]:
             ticks = [(xs[0] + math.log10(v / low) / span * (xs[-1] - xs[0]), v) for v in values]
         else:
             values = [v for v in nice_ticks(low, high, 5) if low <= v <= high] or [low, high]
-            if scale == "values":  # bins centred on integers: label only integers
-                values = [v for v in values if float(v).is_integer()] or [low + 0.5]
+            if scale == "values":  # bins centred on their values: label those only
+                centres = [(a + b) / 2 for a, b in zip(edges, edges[1:], strict=False)]
+                values = [v for v in values if v in centres] or centres[:1]
             ticks = [(xs[0] + (v - low) / (high - low) * (xs[-1] - xs[0]), v) for v in values]
     parts = []
     for x, value in ticks:

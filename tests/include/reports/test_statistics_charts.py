@@ -132,3 +132,11 @@ def test_statistics_without_the_quantile_grid_still_render_and_say_so(env):
 class _Links:
     def __getattr__(self, name):
         return lambda *parts: "/" + "/".join(map(str, (name, *parts)))
+
+
+def test_a_constant_column_and_an_empty_split_still_draw(env):
+    empty = np.full(5, np.nan)
+    page = _page(env, {"train": {"c": np.full(50, 2.5)}, "eval": {"c": empty}})
+    chart, svg = _chart(page, "c")
+    assert chart["edges"] == [2.0, 3.0] and chart["shares"] == {"train": [1.0]}
+    assert set(_outlines(svg)) == {"train"} and "2.5" in "".join(svg.itertext())
