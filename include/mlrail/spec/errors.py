@@ -72,3 +72,30 @@ def not_negative(field_path: str, value: int) -> None:
 def share(field_path: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise SpecError(field_path, "a share between 0 and 1", value)
+
+
+def within(
+    field_path: str, value: Any, low: float, high: float, what: str, *, integer: bool = False
+) -> None:
+    """Refuse ``value`` unless it is a number (an integer when ``integer``; never a bool)
+    from ``low`` to ``high``: the message reads ``expected <what> from <low> to <high>``.
+
+    Both bounds are finite, so this refuses NaN (every comparison with it is false) and the
+    infinities too: a spec's number is always meant, never "no limit"."""
+    kinds = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        raise SpecError(field_path, f"{what} from {_plain(low)} to {_plain(high)}", value)
+
+
+def _plain(number: float) -> str:
+    """1000000 as 1000000, not 1e+06; 0.5 as 0.5."""
+    return str(int(number)) if float(number).is_integer() else repr(number)
+
+
+def distinct(field_path: str, values: list, what: str) -> None:
+    """Refuse a list that names one value twice (``field[i]`` is the second time)."""
+    seen = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            raise SpecError(f"{field_path}[{i}]", f"distinct {what}", value)
+        seen.add(value)

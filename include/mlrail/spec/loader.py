@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import types
 import typing
 from pathlib import Path
@@ -27,6 +28,7 @@ from mlrail.spec.errors import SpecError, join
 from mlrail.spec.expand import UnsetVariable, expand
 from mlrail.spec.overrides import read_overrides
 from mlrail.spec.pipeline import PipelineSpec
+from mlrail.spec.serving import check_log_root
 
 
 def _type_name(tp: Any) -> str:
@@ -128,11 +130,31 @@ def _check_source(spec: PipelineSpec) -> None:
         )
 
 
+def _check_log_root(spec: PipelineSpec) -> None:
+    """``serving.log_root`` inside the folders mlrail owns: the project, MLRAIL_HOME, or
+    the settings' log root (MLRAIL_LOG_ROOT), as this process's environment sets them."""
+    from mlrail.store.settings import Settings
+
+    if not spec.serving.log_root:
+        return
+    roots = {
+        "the project": str(spec.project_root),
+        # As Settings.from_env reads it (it keeps no home of its own to ask).
+        "MLRAIL_HOME": str(Path(os.environ.get("MLRAIL_HOME", ".mlrail")).resolve()),
+        "the log root (MLRAIL_LOG_ROOT)": Settings.from_env().log_root,
+    }
+    try:
+        check_log_root(spec.serving.log_root, spec.log_root(""), roots)
+    except SpecError as err:
+        raise err.under("serving") from None
+
+
 def _check_references(spec: PipelineSpec, document: Document) -> None:
     """What the spec points at: see the module docstring."""
     try:
         _check_source(spec)
         _check_module(spec)
+        _check_log_root(spec)
     except SpecError as err:
         raise document.error(err) from None
     overrides = spec.schema_overrides_path()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlrail.spec.errors import SpecError, positive
+from mlrail.spec.errors import SpecError, distinct, positive, within
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,14 @@ class SandboxSpec:
             positive(f"concurrency[{i}]", level)
         for name in POSITIVE_INTEGERS:
             positive(name, getattr(self, name))
+        _check_counts(self)
         for name, (expected, ok) in self._numbers().items():
             if not ok:
                 raise SpecError(name, expected, getattr(self, name))
         for i, cpu in enumerate(self.cpus):
             if cpu < 0:
                 raise SpecError(f"cpus[{i}]", "a CPU number (0, 1, ...)", cpu)
+        _check_limits(self)
 
     def _numbers(self) -> dict[str, tuple[str, bool]]:
         positive_number = "a positive number"
@@ -69,3 +71,58 @@ POSITIVE_INTEGERS = (
     "load_tries",
     "parity_rows",
 )
+
+
+# The ranges below bound what one sandbox run asks of the Airflow worker that runs it
+# (threads, requests, processes, memory, time); the checks above refuse values below them
+# with their own words. Machine-dependent facts (do these CPUs exist, can its CPUs hold the
+# workers) are checked where the sandbox starts: mlrail.spec.machine says why.
+COUNTS = {
+    "rounds": (1000, "a number of rounds"),
+    "requests_per_round": (100_000, "a number of requests"),
+    "load_tries": (10, "a number of tries"),
+    "parity_rows": (10_000, "a number of rows"),  # one request each
+    "workers": (64, "a number of server processes"),  # each holds its own copy of the model
+}
+MAX_LEVELS = 8  # concurrency levels: each one is measured for `rounds` rounds
+# Each server process runs the model's own thread pools: beyond a few per CPU they measure
+# their contention, not the model (the slack is for time spent parsing and on the socket).
+WORKERS_PER_CPU = 4
+MAX_CPU = 8191  # Linux's highest CPU number (NR_CPUS is at most 8192)
+MIN_MEMORY_MB = 256  # below what a TensorFlow server process takes before it loads a model
+MAX_MEMORY_MB = 1 << 20  # 1 TiB
+
+
+def _check_counts(spec: SandboxSpec) -> None:
+    """The integers' upper bounds (their lower ones are checked before) and the levels."""
+    for name, (high, what) in COUNTS.items():
+        within(name, getattr(spec, name), 1, high, what, integer=True)
+    within("memory_limit_mb", spec.memory_limit_mb, MIN_MEMORY_MB, MAX_MEMORY_MB, "a number of MB")
+    if len(spec.concurrency) > MAX_LEVELS:
+        raise SpecError("concurrency", f"at most {MAX_LEVELS} levels", spec.concurrency)
+    distinct("concurrency", spec.concurrency, "levels")
+
+
+def _check_limits(spec: SandboxSpec) -> None:
+    """The upper bounds of the numbers whose lower bounds ``_numbers`` checks, and the CPUs."""
+    within("warmup_requests", spec.warmup_requests, 0, 10_000, "a number of requests")
+    # The replay client gives up on a request after 60 s: a budget above it judges nothing.
+    within("p99_budget_ms", spec.p99_budget_ms, 1, 60_000, "a number of milliseconds")
+    within("max_loading_seconds", spec.max_loading_seconds, 1, 3600, "a number of seconds")
+    if spec.max_loading_seconds > spec.max_minutes * 60:
+        raise SpecError(
+            "max_loading_seconds",
+            f"at most what max_minutes ({spec.max_minutes:g}) allows: a sandbox server stops "
+            "itself then, loaded or not",
+            spec.max_loading_seconds,
+        )
+    for i, cpu in enumerate(spec.cpus):
+        within(f"cpus[{i}]", cpu, 0, MAX_CPU, "a CPU number", integer=True)
+    distinct("cpus", spec.cpus, "CPU numbers")
+    if spec.cpus and spec.workers > WORKERS_PER_CPU * len(spec.cpus):
+        raise SpecError(
+            "workers",
+            f"at most {WORKERS_PER_CPU} server processes per CPU of cpus "
+            f"({WORKERS_PER_CPU * len(spec.cpus)} for {len(spec.cpus)})",
+            spec.workers,
+        )

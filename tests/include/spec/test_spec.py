@@ -155,7 +155,7 @@ def test_a_spec_without_a_model_module_trains_the_built_in_model(tmp_path, task,
             "between 0 and 1",
         ),
         (GOOD.replace("pipeline: p", "pipeline: Bad-Name"), "pipeline", "lower_snake_case"),
-        (GOOD + "data: [1]\n", "data", "a mapping"),
+        ("pipeline: p\ndata: [1]\n", "data", "a mapping"),
         (
             GOOD.replace(
                 "{module: include/models/m.py}",
@@ -199,3 +199,28 @@ def test_stages_load_in_order(tmp_path):
         (0.01, 64, 2),
         (0.001, 512, 1),
     ]
+
+
+def test_numbers_in_exponent_form_are_numbers(tmp_path):
+    """YAML 1.1 (PyYAML) reads 1e-3 as text: it would reach a model as a string."""
+    body = GOOD.replace("m.py}", "m.py, hyperparameters: {learning_rate: 1e-3, l2: 2.5E+1}}")
+    spec = load_spec(_spec(tmp_path, body + "serving: {flush_seconds: 1e2}\n"))
+    assert spec.train.hyperparameters == {"learning_rate": 0.001, "l2": 25.0}
+    assert spec.serving.flush_seconds == 100.0
+
+
+def test_a_field_given_twice_is_refused_where_it_repeats(tmp_path):
+    """YAML keeps the last value unseen; a later `workers: 500` must not slip under an
+    earlier one (and errors must not point at the first)."""
+    path = _spec(tmp_path, GOOD + "sandbox:\n  workers: 1\n  workers: 500\n")
+    with pytest.raises(SpecError) as refused:
+        load_spec(path)
+    assert str(refused.value) == (
+        f"{path}:7: field 'sandbox.workers': expected the field once (also on line 6)"
+    )
+
+
+def test_an_integer_python_cannot_read_is_a_spec_error(tmp_path):
+    path = _spec(tmp_path, GOOD + "serving: {flush_rows: " + "9" * 5000 + "}\n")
+    with pytest.raises(SpecError, match="valid YAML .*4300 digits"):
+        load_spec(path)
