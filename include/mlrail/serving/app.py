@@ -16,22 +16,38 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from mlrail.serving.batching import Batcher
 from mlrail.serving.config import ServerConfig
 from mlrail.serving.metrics import CONTENT_TYPE, ServerMetrics
 from mlrail.serving.model import SIGNATURE, LoadedVersion
-from mlrail.serving.payload import InputError, answer, parse_json, parse_request, prediction_rows
-from mlrail.serving.repository import ModelRepository, Registry
+from mlrail.serving.payload import (
+    InputError,
+    answer,
+    clip,
+    parse_json,
+    parse_request,
+    prediction_rows,
+)
+from mlrail.serving.repository import LoadFailure, ModelRepository, Registry
+from mlrail.serving.requestlog import valid_request_id
 from mlrail.serving.router import Router
 
 access_log = logging.getLogger("mlrail.serving.access")
 log = logging.getLogger(__name__)
 REQUEST_ID = "X-Request-ID"
+# nginx's code for a client that closed the connection before its answer: not a server
+# error, and nobody reads the answer.
+CLIENT_CLOSED = 499
+FEEDBACK_MAX_BYTES = 64 * 1024  # a request id, a label and a reward fit many times over
 
 
 class RequestLogSink(Protocol):
-    """What the app needs of a request log (mlrail.serving.requestlog.RequestLog)."""
+    """What the app needs of a request log (mlrail.serving.requestlog.RequestLog); the app
+    sets ``on_drop`` to count rows the log could not write."""
+
+    on_drop: Any
 
     def append(self, rows: list[dict[str, Any]]) -> None: ...
 
@@ -64,6 +80,12 @@ class Server:
         self.router = Router(self.repository)
         self.metrics = ServerMetrics()
         self.batchers: dict[int, tuple[LoadedVersion, Batcher]] = {}
+        for kind, sink in (("requests", request_log), ("feedback", feedback_log)):
+            if sink is not None and hasattr(sink, "on_drop"):
+                sink.on_drop = functools.partial(self._count_dropped, kind)
+
+    def _count_dropped(self, kind: str, count: int, reason: str = "") -> None:
+        self.metrics.log_rows_dropped.labels(self.config.model, kind).inc(count)
 
     def batcher(self, loaded: LoadedVersion) -> Batcher:
         held = self.batchers.get(loaded.version)
@@ -94,8 +116,9 @@ class Server:
         ]
         try:
             self.request_log.append(rows)
-        except Exception:  # a full disk must not turn answered requests into errors
+        except Exception:  # a row the log refuses must not turn an answer into an error
             log.exception("request log append failed")
+            self._count_dropped("requests", len(rows))
 
     def close(self) -> None:
         self.repository.stop()
@@ -113,32 +136,61 @@ def _loggable(features: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with a 413 as soon as it is over ``limit`` (declared or sent)."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, refused with a 413 as soon as it is over ``limit`` (declared or sent), a
+    408 (and the connection closed) when it is not whole within ``timeout`` seconds, and
+    a 499 when the client hangs up before it is."""
     declared = request.headers.get("content-length", "")
     too_big = f"the request body is over the limit of {limit} bytes"
     if declared.isdigit() and int(declared) > limit:
         raise InputError(too_big, 413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise InputError(too_big, 413)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise InputError(too_big, 413)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise InputError(
+            f"the request body did not arrive within {timeout:g} s ({size} bytes came)",
+            408,
+            headers={"Connection": "close"},
+        ) from None
+    except ClientDisconnect:
+        raise InputError(
+            "the client closed the connection before sending the whole body", CLIENT_CLOSED
+        ) from None
     return b"".join(chunks)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _status(loaded: list[LoadedVersion]) -> dict[str, Any]:
+def _status(
+    loaded: list[LoadedVersion], failed: dict[int, LoadFailure] | None = None
+) -> dict[str, Any]:
+    """TF Serving's model status; a version that failed to load and is being retried is
+    LOADING with its error, as TF Serving shows a version it could not load."""
     ok = {"error_code": "OK", "error_message": ""}
+    states = {v.version: ("AVAILABLE", ok) for v in loaded}
+    for version, failure in (failed or {}).items():
+        states[version] = ("LOADING", {"error_code": "UNKNOWN", "error_message": failure.message()})
     return {
         "model_version_status": [
-            {"version": str(v.version), "state": "AVAILABLE", "status": ok} for v in loaded
+            {"version": str(v), "state": state, "status": status}
+            for v, (state, status) in sorted(states.items())
         ]
     }
+
+
+def _not_a_get(*parts: str | None) -> None:
+    """``GET .../versions/1:predict`` reaches a status route (its last part is taken as
+    the version): it is the predict resource, asked with the wrong method."""
+    if any(part and part.endswith(":predict") for part in parts):
+        raise InputError("predict takes POST, not GET", 405, headers={"Allow": "POST"})
 
 
 def _metadata(loaded: LoadedVersion) -> dict[str, Any]:
@@ -186,7 +238,7 @@ def create_app(
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def input_error(request: Request, err: InputError):
-        return _error(err.status, str(err))
+        return _error(err.status, str(err), err.headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException):
@@ -219,7 +271,11 @@ class RequestIdAndAccessLog:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(REQUEST_ID.lower().encode())
-        request_id = given.decode("latin-1") if given else uuid.uuid4().hex
+        request_id = given.decode("latin-1") if given else ""
+        if not valid_request_id(request_id):
+            # Absent, over 128 characters or not printable ASCII: a new id, which the
+            # answer's header carries back, rather than kilobytes in every log row.
+            request_id = uuid.uuid4().hex
         state = scope.setdefault("state", {})  # what routes read as request.state
         state.update(request_id=request_id, version="")
         status = 500  # an exception no handler answered: the server's error middleware does
@@ -243,19 +299,20 @@ class RequestIdAndAccessLog:
         model = scope.get("path_params", {}).get("name", "")
         path = scope["path"]
         if path.startswith("/v1/models") or state["version"]:
-            self.server.metrics.record(
-                model or self.server.config.model, state["version"], status, seconds
-            )
+            # Any other name is one label value: clients must not mint time series.
+            served = self.server.config.model
+            label = served if model in ("", served) else "other"
+            self.server.metrics.record(label, state["version"], status, seconds)
         access_log.info(
             json.dumps(
                 {
                     "ts": datetime.now(UTC).isoformat(),
                     "request_id": state["request_id"],
                     "method": scope["method"],
-                    "path": path,
+                    "path": clip(path, 200),
                     "status": status,
                     "latency_ms": round(seconds * 1000, 3),
-                    "model": model,
+                    "model": clip(model),
                     "version": state["version"],
                 }
             )
@@ -266,7 +323,8 @@ async def _predict(
     server: Server, request: Request, name: str, version=None, label=None
 ) -> JSONResponse:
     started = time.perf_counter()
-    body = parse_json(await read_body(request, server.config.max_body_bytes))
+    config = server.config
+    body = parse_json(await read_body(request, config.max_body_bytes, config.body_timeout_seconds))
     route = server.router.choose(name, version, label, request.state.request_id)
     request.state.version = str(route.version.version)
     parsed = parse_request(body, route.version)
@@ -278,21 +336,38 @@ async def _predict(
     return JSONResponse(answer(parsed.form, predictions))
 
 
+def _model_status(server: Server, name: str) -> dict[str, Any]:
+    _not_a_get(name)
+    repo = server.repository
+    loaded, failed = repo.versions, repo.failed
+    if name != repo.model or not failed:
+        server.router.resolve(name)  # 404 for another model, 503 before anything loaded
+    return _status([loaded[v] for v in sorted(loaded)], failed)
+
+
+def _version_status(server: Server, name: str, version: str) -> dict[str, Any]:
+    _not_a_get(version)
+    failed = server.repository.failed
+    if name == server.repository.model and version.isdigit() and int(version) in failed:
+        return _status([], {int(version): failed[int(version)]})
+    return _status([server.router.resolve(name, version=version)])
+
+
 def _add_routes(app: FastAPI, server: Server) -> None:
     """TF Serving's REST API: status, metadata and predict, by latest, version or label."""
-    router, repo = server.router, server.repository
+    router = server.router
 
     @app.get("/v1/models/{name}")
     async def model_status(name: str):
-        router.resolve(name)  # 404 for another model, 503 before anything loaded
-        return _status([repo.versions[v] for v in sorted(repo.versions)])
+        return _model_status(server, name)
 
     @app.get("/v1/models/{name}/versions/{version}")
     async def version_status(name: str, version: str):
-        return _status([router.resolve(name, version=version)])
+        return _version_status(server, name, version)
 
     @app.get("/v1/models/{name}/labels/{label}")
     async def label_status(name: str, label: str):
+        _not_a_get(label)
         return _status([router.resolve(name, label=label)])
 
     @app.get("/v1/models/{name}/metadata")
@@ -328,17 +403,20 @@ def _add_feedback_route(app: FastAPI, server: Server) -> None:
 
     @app.post("/v1/models/{name}/feedback")
     async def feedback(name: str, request: Request):
-        if name != server.config.model:
+        served = server.config.model
+        if name != served:
             raise InputError(
-                f"model {name!r} is not served here (this server serves {server.config.model!r})",
-                404,
+                f"model {clip(name)!r} is not served here (this server serves {served!r})", 404
             )
         if server.feedback_log is None:
             raise InputError(f"this server keeps no feedback log for model {name!r}", 404)
-        body = parse_json(await read_body(request, server.config.max_body_bytes))
+        limit = min(FEEDBACK_MAX_BYTES, server.config.max_body_bytes)
+        body = parse_json(await read_body(request, limit, server.config.body_timeout_seconds))
         unknown = sorted(set(body) - set(FEEDBACK_FIELDS))
         if unknown:
-            raise InputError(f"{unknown[0]}: not a feedback field (send {list(FEEDBACK_FIELDS)})")
+            raise InputError(
+                f"{clip(unknown[0])}: not a feedback field (send {list(FEEDBACK_FIELDS)})"
+            )
         try:
             server.feedback_log.append(
                 body.get("request_id"), label=body.get("label"), reward=body.get("reward")

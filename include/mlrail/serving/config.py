@@ -28,6 +28,9 @@ class ServerConfig:
     max_batch_size: int = ServingSpec.max_batch_size
     batch_timeout_micros: int = ServingSpec.batch_timeout_micros
     max_body_bytes: int = ServingSpec.max_request_bytes
+    # A body not whole by then is answered 408 and its connection closed: a client that
+    # sends half a body must not hold a connection (and its buffers) for minutes.
+    body_timeout_seconds: float = 15.0
     poll_seconds: float = 2.0
     health_route: str = "/health"
     predict_route: str = "/predict"
@@ -47,6 +50,7 @@ class ServerConfig:
             "max_batch_size": self.max_batch_size >= 1,
             "batch_timeout_micros": self.batch_timeout_micros >= 0,
             "max_body_bytes": self.max_body_bytes >= 1,
+            "body_timeout_seconds": self.body_timeout_seconds > 0,
             "poll_seconds": self.poll_seconds > 0,
             "sample_rate": 0 <= self.sample_rate <= 1,
             "health_route": self.health_route.startswith("/"),
@@ -60,15 +64,19 @@ class ServerConfig:
 
     @classmethod
     def from_env(cls, model: str, serving_root: str, **given) -> ServerConfig:
-        """Arguments given win; then Vertex AI's ``AIP_*`` variables; then the defaults."""
+        """Arguments given win; then Vertex AI's ``AIP_*`` variables and
+        ``MLRAIL_BODY_TIMEOUT_SECONDS``; then the defaults."""
         env = {
             "port": os.environ.get("AIP_HTTP_PORT"),
             "health_route": os.environ.get("AIP_HEALTH_ROUTE"),
             "predict_route": os.environ.get("AIP_PREDICT_ROUTE"),
+            "body_timeout_seconds": os.environ.get("MLRAIL_BODY_TIMEOUT_SECONDS"),
         }
         values = {k: v for k, v in env.items() if v}
         if "port" in values:
             values["port"] = int(values["port"])
+        if "body_timeout_seconds" in values:
+            values["body_timeout_seconds"] = float(values["body_timeout_seconds"])
         values.update({k: v for k, v in given.items() if v is not None})
         return cls(model=model, serving_root=serving_root, **values)
 

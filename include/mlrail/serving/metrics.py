@@ -53,6 +53,12 @@ class ServerMetrics:
         self.model_calls = Counter(
             "mlrail_model_calls", "Model calls (one per batch).", version, registry=own
         )
+        self.log_rows_dropped = Counter(
+            "mlrail_log_rows_dropped",
+            "Rows the request or feedback log could not write (reasons are in the server log).",
+            ("model", "log"),
+            registry=own,
+        )
 
     def record(self, model: str, version: str, code: int, seconds: float) -> None:
         self.requests.labels(model, version, str(code)).inc()

@@ -6,7 +6,9 @@ equally long lists) answered by ``outputs``. Each input of the exported model is
 ``(batch, 1)`` tensor, so a value may come as ``v`` or ``[v]``. Binary strings travel as
 ``{"b64": "..."}``; outputs whose name ends in ``_bytes`` go back the same way.
 
-A missing feature or one of the wrong type is refused naming it; a null, or a category
+A missing feature, one the model does not take, or one of the wrong type is refused
+naming it (types are the schema's: an ``int`` feature takes a whole number within int64,
+so every value answered is a value the request log can store); a null, or a category
 the model never saw, goes through: the model's own preprocessing handles both.
 """
 
@@ -23,13 +25,22 @@ import numpy as np
 
 from mlrail.serving.model import LoadedVersion
 
+INT64 = (-(2**63), 2**63)  # the request log's int64 column: low bound in, high bound out
+SHOWN = 100  # characters of a client's name or id an error message repeats
+
 
 class InputError(ValueError):
     """The request cannot be answered as sent (a 4xx, never a 5xx)."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
+
+
+def clip(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters and "...": a client's 8 KB model name is not
+    echoed whole in an error or a log line."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,25 @@ def _number(value: Any, where: str) -> float | None:
         raise InputError(f"{where}: the number is too large ({str(value)[:20]}...)") from None
 
 
+def _integer(value: Any, where: str) -> int | None:
+    """A whole number within int64 (``3`` or ``3.0``), kept exact for the request log."""
+    if value is None:
+        return None
+    if type(value) is int and INT64[0] <= value < INT64[1]:  # the common case, first
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{where}: expected a whole number, got {json.dumps(value)[:60]}")
+    whole = isinstance(value, int) or (math.isfinite(value) and value.is_integer())
+    if not whole:
+        raise InputError(f"{where}: expected a whole number, got {clip(repr(value), 40)}")
+    if not INT64[0] <= value < INT64[1]:
+        raise InputError(
+            f"{where}: expected a whole number within int64 (-2**63 to 2**63-1), "
+            f"got {clip(str(value), 40)}"
+        )
+    return int(value)
+
+
 class Features:
     """The model's inputs with their kinds: from the schema, restricted to the signature."""
 
@@ -102,15 +132,29 @@ class Features:
         dtypes = loaded.input_dtypes()
         types = {f["name"]: f["type"] for f in loaded.schema["features"]}
         self.names = sorted(dtypes)
+        self.known = frozenset(self.names)
         self.strings = {n for n in self.names if dtypes[n] == "string"}
         self.types = {
             n: types.get(n, "string" if n in self.strings else "float") for n in self.names
         }
+        self._convert = {
+            n: _string if n in self.strings else _integer if self.types[n] == "int" else _number
+            for n in self.names
+        }
 
     def convert(self, name: str, value: Any, where: str):
         where = f"{where}feature {name!r} ({self.types[name]})"
-        value = _unwrap(value, where)
-        return _string(value, where) if name in self.strings else _number(value, where)
+        return self._convert[name](_unwrap(value, where), where)
+
+    def refuse_unknown(self, given, where: str) -> None:
+        """TF Serving refuses an input its signature does not have; so does this server,
+        rather than answer as if the client's extra feature had been used."""
+        if len(given) > len(self.names) or not self.known.issuperset(given):
+            extra = sorted(set(given) - self.known, key=str)
+            raise InputError(
+                f"{where}feature {clip(str(extra[0]))!r} is not an input of the model "
+                f"(its inputs: {self.names})"
+            )
 
     def columns(self, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         out = {}
@@ -134,6 +178,8 @@ def _row(features: Features, instance: Any, index: int) -> dict[str, Any]:
         if name not in instance:
             raise InputError(f"instance {index}: feature {name!r} is missing")
         row[name] = features.convert(name, instance[name], f"instance {index}: ")
+    if len(instance) != len(row):
+        features.refuse_unknown(instance, f"instance {index}: ")
     return row
 
 
@@ -142,6 +188,8 @@ def _rows_of_columns(features: Features, inputs: Any) -> list[dict[str, Any]]:
         if len(features.names) != 1:
             raise InputError(f"inputs: expected an object with features {features.names}")
         inputs = {features.names[0]: inputs}
+    if len(inputs) != len(features.names):
+        features.refuse_unknown(inputs, "inputs: ")
     lengths = {}
     for name in features.names:
         if name not in inputs:
@@ -161,7 +209,11 @@ def _rows_of_columns(features: Features, inputs: Any) -> list[dict[str, Any]]:
 def parse_request(body: dict, loaded: LoadedVersion) -> Parsed:
     """The validated inputs of a predict request for ``loaded``; InputError names the
     field that is wrong."""
-    if ("instances" in body) == ("inputs" in body):
+    if "instances" not in body and "inputs" not in body:  # TF Serving's words, near enough
+        raise InputError(
+            'the body must have "instances" (rows) or "inputs" (columns); it has neither'
+        )
+    if "instances" in body and "inputs" in body:
         raise InputError('send either "instances" (rows) or "inputs" (columns), not both')
     features = Features(loaded)
     if "instances" in body:

@@ -35,6 +35,7 @@ import logging
 import math
 import numbers
 import os
+import re
 import secrets
 import socket
 import threading
@@ -65,6 +66,9 @@ PARTITIONS = pa.schema([("date", pa.string()), ("hour", pa.string())])
 FEATURE_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
 PREDICTION = "prediction_"
 INT64 = (-(2**63), 2**63)
+# What a request id may be, in the log and in feedback: printable ASCII without spaces (a
+# UUID, a trace id), at most 128 characters, so an id is never a way to write kilobytes.
+REQUEST_ID = re.compile(r"[!-~]{1,128}")
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +78,11 @@ class RecordError(ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+def valid_request_id(request_id: Any) -> bool:
+    """Whether ``request_id`` is an id the logs keep (see REQUEST_ID)."""
+    return isinstance(request_id, str) and REQUEST_ID.fullmatch(request_id) is not None
 
 
 def default_instance_id() -> str:
@@ -441,7 +450,14 @@ class FeedbackLog(_ParquetLog):
     """Labels and rewards sent for logged requests (``POST .../feedback``).
 
     ``label_type`` is the schema label's type (int, float, string); the label column
-    keeps it in every file. Without it labels are stored as strings."""
+    keeps it in every file. Without it labels are stored as strings. ``classes`` (the
+    schema label's, for classification) is the label's domain; without it any value of
+    the type is a label (a regression label: a finite number).
+
+    A feedback for a request id this log never saw is kept: the request log samples, so
+    the request may have been answered and not logged (or answered by another process),
+    and the join (labeled_samples) simply finds no request for it. What bounds such rows
+    is their size: an id of at most 128 characters, a label in the domain, a number."""
 
     kind = "feedback"
 
@@ -453,28 +469,46 @@ class FeedbackLog(_ParquetLog):
         max_rows: int,
         max_seconds: float,
         label_type: str = "string",
+        classes: list | None = None,
     ):
         if label_type not in FEATURE_TYPES:
             raise ValueError(
                 f"label_type: expected one of {list(FEATURE_TYPES)}, got {label_type!r}"
             )
         self._label = FEATURE_TYPES[label_type]
+        self.classes = None if classes is None else list(classes)
         super().__init__(log_root, model, instance_id, max_rows, max_seconds)
 
     def append(self, request_id: str, label: Any = None, reward: float | None = None) -> None:
         """Buffer one feedback; RecordError naming the field when it is invalid."""
-        if not isinstance(request_id, str) or not request_id.strip():
-            raise RecordError("request_id", f"expected a non-empty string, got {request_id!r}")
+        if not valid_request_id(request_id):
+            raise RecordError(
+                "request_id",
+                "expected 1 to 128 printable ASCII characters without spaces, "
+                f"got {_shown(request_id)}",
+            )
         if label is None and reward is None:
             raise RecordError("label", "a label or a reward (or both) is required")
         if reward is not None:
             reward = _typed(pa.float64(), reward, "reward")
             if not math.isfinite(reward):
                 raise RecordError("reward", f"expected a finite number, got {reward!r}")
-        label = _typed(self._label, label, "label")
+        label = self._valid_label(label)
         self._add(
             [{"request_id": request_id, "ts": datetime.now(UTC), "label": label, "reward": reward}]
         )
+
+    def _valid_label(self, label: Any) -> Any:
+        if label is None:
+            return None
+        label = _typed(self._label, label, "label")
+        if isinstance(label, float) and not math.isfinite(label):
+            raise RecordError("label", f"expected a finite number, got {label!r}")
+        if isinstance(label, str) and not label.isprintable():
+            raise RecordError("label", f"expected printable text, got {_shown(label)}")
+        if self.classes is not None and label not in self.classes:
+            raise RecordError("label", f"expected one of the classes {self.classes}, got {label!r}")
+        return label
 
     def _table(self, rows: list[dict]) -> pa.Table:
         schema = FEEDBACK_COLUMNS.insert(2, pa.field("label", self._label))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlrail.serving.model import LoadedVersion
-from mlrail.serving.payload import InputError
+from mlrail.serving.payload import InputError, clip
 from mlrail.serving.repository import ModelRepository
 
 STABLE = "stable"
@@ -35,14 +35,17 @@ class Router:
         repo = self.repository
         if model != repo.model:
             raise InputError(
-                f"model {model!r} is not served here (this server serves {repo.model!r})", 404
+                f"model {clip(model)!r} is not served here (this server serves {repo.model!r})",
+                404,
             )
         loaded = repo.versions  # one snapshot: a swap during this request changes nothing
         if label is not None:
             aliases = repo.aliases
             if label not in aliases:
                 raise InputError(
-                    f"label {label!r} of model {model!r} is not set; labels: {sorted(aliases)}", 404
+                    f"label {clip(label)!r} of model {model!r} is not set; "
+                    f"labels: {sorted(aliases)}",
+                    404,
                 )
             number = aliases[label]
         elif version is not None:

@@ -46,8 +46,9 @@ def open_logs(config: ServerConfig):
     """This process's request and feedback logs (mlrail.serving.requestlog), or
     ``(None, None)`` without a log root.
 
-    Request columns and the label's type come from the schema of the newest completely
-    pushed version; without one, features are typed as they come and labels are strings."""
+    Request columns and the label's type and classes come from the schema of the newest
+    completely pushed version; without one, features are typed as they come and labels
+    are strings."""
     if not config.log_root:
         return None, None
     from mlrail.serving.requestlog import FeedbackLog, RequestLog
@@ -57,9 +58,14 @@ def open_logs(config: ServerConfig):
     requests = RequestLog(
         config.log_root, config.model, None, config.sample_rate, *bounds, columns=schema
     )
-    label_type = ((schema or {}).get("label") or {}).get("type", "string")
+    label = (schema or {}).get("label") or {}
     feedback = FeedbackLog(
-        config.log_root, config.model, requests.instance_id, *bounds, label_type=label_type
+        config.log_root,
+        config.model,
+        requests.instance_id,
+        *bounds,
+        label_type=label.get("type", "string"),
+        classes=label.get("classes"),  # a classification label's domain; none: regression
     )
     return requests, feedback
 

@@ -94,11 +94,23 @@ def _missing_sqlite_file(url: str) -> bool:
     return bool(path) and path != ":memory:" and not Path(path).exists()
 
 
-def create_engine(url: str) -> sa.Engine:
-    """Engine for ``url`` with SQLite tuned for several concurrent task processes."""
+def _read_only_sqlite(url: str) -> str:
+    """``url`` opened by SQLite itself read-only (``mode=ro``): the file is never created,
+    migrated or written, whatever a caller runs on it."""
+    path = sa.engine.make_url(url).database
+    if not path or path == ":memory:":
+        return url
+    return f"sqlite:///file:{Path(path).resolve().as_posix()}?mode=ro&uri=true"
+
+
+def create_engine(url: str, read_only: bool = False) -> sa.Engine:
+    """Engine for ``url`` with SQLite tuned for several concurrent task processes; with
+    ``read_only``, SQLite opens the file read-only (other databases: the caller only reads)."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
+        if read_only:
+            url = _read_only_sqlite(url)
+        elif path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -110,9 +122,9 @@ def create_engine(url: str) -> sa.Engine:
 class MetadataStore:
     """Lineage graph in SQLite (default) or PostgreSQL.
 
-    The schema is migrated on open, unless ``read_only`` (the plugin's pages): then it is
-    only checked, and no statement takes the write lock, so a page never waits behind a
-    training run that is writing.
+    The schema is migrated on open, unless ``read_only`` (the plugin's pages, the model
+    server): then it is only checked, SQLite opens the file read-only, and no statement
+    takes the write lock, so a page never waits behind a training run that is writing.
     """
 
     def __init__(self, url: str, read_only: bool = False):
@@ -121,7 +133,7 @@ class MetadataStore:
             raise LookupError(
                 "no mlrail metadata recorded yet: no pipeline has run against this store"
             )
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, read_only)
         self.reader = self.engine.execution_options(**{READ_ONLY: True})
         try:
             if read_only:

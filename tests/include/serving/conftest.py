@@ -146,7 +146,12 @@ def server(trained):
         "--batch-timeout-micros",
         "20000",
         "--no-request-log",
-        env={"AIP_HEALTH_ROUTE": "/vertex/health", "AIP_PREDICT_ROUTE": "/vertex/predict"},
+        env={
+            "AIP_HEALTH_ROUTE": "/vertex/health",
+            "AIP_PREDICT_ROUTE": "/vertex/predict",
+            # Short, so the slow-body tests wait seconds, not the default's 15.
+            "MLRAIL_BODY_TIMEOUT_SECONDS": "3",
+        },
     )
     try:
         yield process.start()
