@@ -10,7 +10,9 @@ What the spec points at is checked too, so that a mistake fails the DAG import (
 task at its start, without retries) instead of a task hours into a run: the model module
 exists and defines what training and tuning call (read with ``ast``, not imported), the
 schema file ``<pipeline>.schema.yaml`` is well-formed, ``data.source`` is not the project
-itself, and the schedule is one Airflow can run.
+itself, ``serving.log_root`` lies in a folder mlrail owns, and the schedule is one Airflow
+can run. What only the machine running the sandbox can judge (its CPUs) is checked there:
+mlrail.spec.machine.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def _check_log_root(spec: PipelineSpec) -> None:
         "the project": str(spec.project_root),
         # As Settings.from_env reads it (it keeps no home of its own to ask).
         "MLRAIL_HOME": str(Path(os.environ.get("MLRAIL_HOME", ".mlrail")).resolve()),
-        "the log root (MLRAIL_LOG_ROOT)": Settings.from_env().log_root,
+        "MLRAIL_LOG_ROOT": Settings.from_env().log_root,  # else <home>/logs
     }
     try:
         check_log_root(spec.serving.log_root, spec.log_root(""), roots)

@@ -67,7 +67,8 @@ def check_log_root(log_root: str, resolved: str, roots: dict[str, str]) -> None:
     Every model server of the pipeline writes there, as whoever runs it: a spec must not
     point it at ``/etc`` or, through ``..`` or a symbolic link, out of the folders mlrail
     owns. A ``file://`` URL is a local folder that would skip this check: refused too."""
-    where = ", ".join(f"{name} ({folder})" for name, folder in roots.items())
+    named = [f"{name} ({folder})" for name, folder in roots.items()]
+    where = " or ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
     expected = f"a gs:// URL or a folder inside {where}"
     if "://" in resolved:
         if not GS_URL.fullmatch(resolved):
