@@ -290,7 +290,15 @@ def test_the_sandbox_report(browser, ui_project):
         levels = sandbox.parameters["policy"]["concurrency"]
         assert len(charts) == len(levels) + 2
         checks = {r[0]: r[3] for r in _table(page, "check")["rows"]}
-        assert set(checks) == {"errors", "p99_ratio", "p99_budget", "memory", "parity", "malformed"}
+        assert set(checks) == {
+            "errors",
+            "latency_ratio",
+            "throughput_ratio",
+            "p99_budget",
+            "memory",
+            "parity",
+            "malformed",
+        }
         models = [r[0] for r in _table(page, "model")["rows"]]
         assert models == ["candidate", "blessed (v1)"]
         probes = {r[0]: r[2] for r in _table(page, "request")["rows"]}

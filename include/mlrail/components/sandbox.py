@@ -147,6 +147,7 @@ def validate_sandbox(ctx: ExecutorContext) -> ExecutorOutput:
             p.get("log_root"),
             p["model_name"],
             policy.replay_window_hours,
+            min_logged=policy.min_logged_requests,
         )
         parity_rows = test_split.slice(0, policy.parity_rows)
         measured = measure(

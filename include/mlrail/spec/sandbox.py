@@ -3,15 +3,19 @@ may be pushed (mlrail.serving.sandbox).
 
 The candidate and the blessed model each run in their own server process; the same
 requests are replayed to both in alternating rounds, at each concurrency level, so the
-machine's noise hits both. The p99 ratio is judged on the median of the per-round ratios:
-an identical model passes, a model slower by more than the ratio does not.
+machine's noise hits both. Latency and throughput are judged on bounds, at the policy's
+confidence, on the median of the per-round ratios (mlrail.serving.sandbox.verdict): failed
+only when the rounds show the candidate beyond a limit, passed when they show it within,
+else more rounds up to ``max_rounds``, then inconclusive (``on_inconclusive`` decides).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlrail.spec.errors import SpecError, distinct, positive, within
+from mlrail.spec.errors import SpecError, distinct, one_of, positive, within
+
+MAX_CONCURRENCY = 256
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,15 @@ class SandboxSpec:
     rounds: int = 8  # rounds per concurrency level; candidate and blessed alternate in each
     requests_per_round: int = 400  # requests per model and round, one instance each
     warmup_requests: int = 20  # sent to each model before measuring, not measured
-    max_p99_ratio: float = 1.2  # candidate p99 / blessed p99, median over the rounds
+    # The median over rounds of the candidate's latency_quantile latency over the blessed
+    # model's: a round's p99 of 400 requests is its 4th-slowest, too noisy to pair.
+    max_latency_ratio: float = 1.2
+    latency_quantile: float = 90.0
+    min_throughput_ratio: float = 0.8  # candidate / blessed requests per second, per round
+    confidence: float = 0.95  # of a failed or passed comparison, over all levels and looks
+    max_rounds: int = 24  # while a comparison is inconclusive, batches of `rounds` up to this
+    on_inconclusive: str = "push"  # push | refuse: what an inconclusive comparison means
+    min_logged_requests: int = 200  # distinct answered logged requests needed to replay them
     p99_budget_ms: float = 250.0  # absolute p99 at every level, for every candidate
     memory_limit_mb: int = 4096  # the production machine's memory: peak RSS must stay below
     cpus: list[int] = field(default_factory=list)  # pin each server to these CPUs; []: any
@@ -39,6 +51,12 @@ class SandboxSpec:
             raise SpecError("concurrency", "a non-empty list of positive integers", [])
         for i, level in enumerate(self.concurrency):
             positive(f"concurrency[{i}]", level)
+            if level > MAX_CONCURRENCY:
+                # Each level is one client thread per request in flight, in the worker.
+                raise SpecError(
+                    f"concurrency[{i}]", f"at most {MAX_CONCURRENCY} clients at once", level
+                )
+        one_of("on_inconclusive", self.on_inconclusive, ("push", "refuse"))
         for name in POSITIVE_INTEGERS:
             positive(name, getattr(self, name))
         _check_counts(self)
@@ -54,12 +72,43 @@ class SandboxSpec:
         positive_number = "a positive number"
         return {
             "warmup_requests": ("zero or a positive integer", self.warmup_requests >= 0),
-            "max_p99_ratio": ("a ratio of at least 1.0", self.max_p99_ratio >= 1.0),
+            "max_latency_ratio": (
+                "a ratio from 1.0 to 100",
+                1.0 <= self.max_latency_ratio <= 100.0,
+            ),
+            "latency_quantile": (
+                "a percentile from 1 to 99.9",
+                1.0 <= self.latency_quantile <= 99.9,
+            ),
+            "min_throughput_ratio": (
+                "a ratio above 0 and at most 1.0",
+                0.0 < self.min_throughput_ratio <= 1.0,
+            ),
+            "confidence": ("a confidence from 0.5 to 0.999", 0.5 <= self.confidence <= 0.999),
+            "max_rounds": (
+                f"a number of rounds from rounds ({self.rounds}) to 1000",
+                self.rounds <= self.max_rounds <= 1000,
+            ),
+            "min_logged_requests": (
+                "a number of requests from 1 to 1,000,000",
+                1 <= self.min_logged_requests <= 1_000_000,
+            ),
             "p99_budget_ms": (positive_number, self.p99_budget_ms > 0),
             "max_loading_seconds": (positive_number, self.max_loading_seconds > 0),
-            "replay_window_hours": (positive_number, self.replay_window_hours > 0),
-            "max_minutes": (positive_number, self.max_minutes > 0),
-            "parity_tolerance": ("zero or a positive number", self.parity_tolerance >= 0),
+            "replay_window_hours": (
+                "a number of hours above 0, at most 744 (31 days)",
+                0 < self.replay_window_hours <= 744,
+            ),
+            # Below a minute a server would stop itself before it finished loading.
+            "max_minutes": (
+                "a number of minutes from 1 to 1440",
+                1 <= self.max_minutes <= 1440,
+            ),
+            # Absolute below 1, relative above: anything near 1 would accept any answer.
+            "parity_tolerance": (
+                "zero or a positive number up to 0.1",
+                0 <= self.parity_tolerance <= 0.1,
+            ),
         }
 
 

@@ -3,14 +3,26 @@ reason, and the sentence a reader of the InfraBlessing gets; and the policy's ow
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from mlrail.serving.sandbox.verdict import MB, InfraBlessing, decide_infra_blessing
+from mlrail.serving.sandbox.intervals import median_bounds, sign_rank
+from mlrail.serving.sandbox.verdict import (
+    MB,
+    InfraBlessing,
+    bound_alpha,
+    decide_infra_blessing,
+    looks,
+    undecided_levels,
+)
 from mlrail.spec import SandboxSpec, SpecError, load_spec
 from tests.include.spec.test_spec import GOOD, _spec
 
 POLICY = vars(SandboxSpec())  # ratio 1.2x, budget 250 ms, ceiling 4096 MB, tolerance 1e-5
 PROBES = ["missing field", "wrong type", "empty body", "oversize body", "bad JSON"]
+# Eight rounds of two copies of one model: the machine's noise, paired by round.
+TWINS = [1.02, 0.97, 1.01, 0.99, 1.03, 0.98, 1.0, 1.01]
 
 
 def measured(**changes) -> dict:
@@ -22,8 +34,10 @@ def measured(**changes) -> dict:
         "p99_by_level": {1: 8.0, 8: 30.0},
         "peak_rss_bytes": 600 * MB,
         "killed": False,
-        # per level, the candidate's p99 over the blessed model's, round by round
-        "ratios": {1: [1.02, 0.97, 1.01, 0.99], 8: [1.0, 1.04, 0.98, 1.02]},
+        # per level, the candidate's p90 over the blessed model's, round by round
+        "ratios": {1: TWINS, 8: TWINS[::-1]},
+        # and its requests per second over the blessed model's
+        "throughput_ratios": {1: TWINS[::-1], 8: TWINS},
         "parity": {"rows": 200, "max_diff": 0.0, "worst_row": 0, "per_row": [0.0] * 200},
         "malformed": [{"probe": p, "status": 400, "ok": True} for p in PROBES],
         "healthy_after": True,
@@ -44,70 +58,186 @@ def failed(verdict: InfraBlessing) -> list[str]:
     return [c.check for c in verdict.checks if not c.passed]
 
 
-# --- p99 ratio ---------------------------------------------------------------------------
+def states(verdict: InfraBlessing) -> dict[str, str]:
+    return {c.check: c.state for c in verdict.checks}
 
 
-def test_identical_models_ratios_near_one_pass():
+# --- the statistic -------------------------------------------------------------------------
+
+
+def test_sign_test_ranks_and_bounds_on_literal_data():
+    # P(Binomial(8, 1/2) = 0) = 1/256: at 1 - 1/256 the bounds are the extremes of 8.
+    assert sign_rank(8, 1 / 256) == 1 and sign_rank(8, 1 / 257) == 0
+    # P(X <= 1) for 10 is 11/1024: the 2nd smallest bounds the median at 1 - 11/1024.
+    assert sign_rank(10, 11 / 1024) == 2 and sign_rank(10, 11 / 1024 - 1e-9) == 1
+    bounds = median_bounds([1.3, 0.9, 1.1, 1.0, 1.2, 0.8, 1.4, 1.05, 0.95, 1.15], 11 / 1024)
+    assert (bounds.rounds, bounds.low, bounds.high) == (10, 0.9, 1.3)
+    assert bounds.median == pytest.approx((1.05 * 1.1) ** 0.5)  # geometric mid of 1.05, 1.1
+    few = median_bounds([1.0, 2.0, 3.0], 0.05)
+    assert (few.low, few.high, few.bounded) == (0.0, math.inf, False)
+    assert median_bounds([], 0.05).median is None
+
+
+def test_the_bounds_are_shared_among_levels_checks_and_looks():
+    # Default policy: 2 levels x 2 checks x 3 looks (8 rounds at a time, at most 24).
+    assert looks(POLICY) == 3
+    assert bound_alpha(POLICY) == pytest.approx(0.05 / 12)
+    four_levels = {**POLICY, "concurrency": [1, 4, 8, 16]}
+    assert bound_alpha(four_levels) == pytest.approx(0.05 / 24)
+
+
+# --- latency ratio -----------------------------------------------------------------------
+
+
+def test_identical_models_pass_with_the_interval_in_the_sentence():
     verdict = decide()
     assert verdict.blessed and failed(verdict) == []
+    assert set(states(verdict).values()) == {"passed"}
     assert [c.check for c in verdict.checks] == [
         "errors",
-        "p99_ratio",
+        "latency_ratio",
+        "throughput_ratio",
         "p99_budget",
         "memory",
         "parity",
         "malformed",
     ]
-    ratio = check(verdict, "p99_ratio")
-    assert ratio.value == pytest.approx(1.01)  # level 8's median; level 1's is 1.0
+    ratio = check(verdict, "latency_ratio")
+    assert ratio.value == pytest.approx((1.0 * 1.01) ** 0.5, abs=1e-4)
     assert ratio.limit == 1.2
     assert ratio.sentence == (
-        "p99 latency 1.01x blessed v3's at concurrency 8 (median of 4 rounds; at most 1.2x)"
+        "p90 latency 1.00x blessed v3's at concurrency 1 "
+        "(95% interval 0.97-1.03x over 8 rounds; at most 1.2x)"
     )
+    assert ratio.levels[8] == {
+        "ratio": pytest.approx(1.005, abs=1e-3),
+        "low": 0.97,
+        "high": 1.03,
+        "rounds": 8,
+        "state": "passed",
+    }
     assert verdict.baseline_version == 3 and verdict.note == ""
+    assert verdict.policy == (
+        "Compared at 95% confidence, corrected for 2 levels x 2 checks x 3 looks of 8 rounds "
+        "(at most 24); an inconclusive comparison is pushed."
+    )
+    assert verdict.sentence.endswith(". " + verdict.policy)
 
 
-def test_a_median_ratio_above_the_limit_fails_naming_the_level():
-    ratios = {1: [1.05, 1.1, 1.0, 1.08], 8: [1.5, 1.4, 1.6, 1.3]}
-    verdict = decide(ratios=ratios)
-    assert not verdict.blessed and failed(verdict) == ["p99_ratio"]
-    ratio = check(verdict, "p99_ratio")
-    assert ratio.value == pytest.approx(1.45)
-    assert verdict.sentence == (
-        "Not infra-blessed: p99 latency 1.45x blessed v3's at concurrency 8 "
-        "(median of 4 rounds; at most 1.2x)."
+def test_a_clearly_slower_candidate_fails_naming_the_level():
+    slower = [1.45, 1.5, 1.38, 1.62, 1.41, 1.55, 1.47, 1.52]
+    verdict = decide(ratios={1: TWINS, 8: slower})
+    assert not verdict.blessed and failed(verdict) == ["latency_ratio"]
+    ratio = check(verdict, "latency_ratio")
+    assert ratio.state == "failed"
+    assert ratio.value == pytest.approx((1.47 * 1.5) ** 0.5, abs=1e-4)
+    assert verdict.sentence.startswith(
+        "Not infra-blessed: p90 latency 1.48x blessed v3's at concurrency 8 "
+        "(95% interval 1.38-1.62x over 8 rounds; at most 1.2x). Compared at 95%"
     )
 
 
-def test_the_limit_itself_passes_and_the_policy_sets_it():
-    ratios = {1: [1.2, 1.2, 1.2], 8: [1.1, 1.0, 1.2]}
-    assert check(decide(ratios=ratios), "p99_ratio").passed
-    looser = {**POLICY, "max_p99_ratio": 1.5}
-    late = {1: [1.4, 1.45, 1.3]}
-    assert not check(decide(ratios=late), "p99_ratio").passed
+def test_one_wild_round_neither_fails_an_identical_model_nor_passes_a_slow_one():
+    # One round of a busy machine at 6.5 (the p99 medians of old flipped on fewer).
+    noisy = {1: [*TWINS[:7], 6.5], 8: TWINS}
+    verdict = decide(ratios=noisy)
+    assert check(verdict, "latency_ratio").state != "failed"
+    slow = [1.5] * 7 + [0.6]
+    assert check(decide(ratios={1: slow, 8: TWINS}), "latency_ratio").state != "passed"
+
+
+def test_too_few_rounds_are_inconclusive_and_pushed_by_default_saying_so():
+    verdict = decide(ratios={1: [1.0, 1.1, 0.9], 8: [1.02, 0.98, 1.0]})
+    ratio = check(verdict, "latency_ratio")
+    assert ratio.state == "inconclusive" and ratio.passed
+    assert verdict.blessed
+    assert ratio.sentence == (
+        "p90 latency 1.00x blessed v3's at concurrency 1 (too few rounds for a 95% "
+        "interval: 3; at most 1.2x): inconclusive, pushed as on_inconclusive: push says"
+    )
+    assert verdict.sentence.startswith("Infra-blessed, not all checks conclusive: ")
+
+
+def test_noisy_rounds_straddling_the_limit_are_inconclusive_and_refused_if_the_policy_says():
+    straddling = [1.1, 1.3, 1.15, 1.25, 1.05, 1.35, 1.2, 1.28]
+    refuse = {**POLICY, "on_inconclusive": "refuse"}
+    verdict = decide(ratios={1: straddling, 8: TWINS}, policy=refuse)
+    ratio = check(verdict, "latency_ratio")
+    assert ratio.state == "inconclusive" and not ratio.passed
+    assert not verdict.blessed and failed(verdict) == ["latency_ratio"]
+    assert ratio.sentence.endswith(
+        "(95% interval 1.05-1.35x over 8 rounds; at most 1.2x): inconclusive, refused as "
+        "on_inconclusive: refuse says"
+    )
+    assert verdict.policy.endswith("an inconclusive comparison is refused.")
+
+
+def test_more_levels_tested_at_once_need_more_evidence():
+    # All 8 rounds above the limit: enough at 2 levels (bounds at 1 - 0.05/12 > 1 - 1/256),
+    # not at 4 (1 - 0.05/24 < 1 - 1/256: eight rounds bound nothing).
+    slower = [1.3, 1.32, 1.28, 1.35, 1.31, 1.29, 1.33, 1.3]
+    two = decide(ratios={1: slower, 8: TWINS})
+    assert check(two, "latency_ratio").state == "failed"
+    levels = {1: slower, 8: TWINS, 16: TWINS, 32: TWINS}
+    throughput = {level: TWINS for level in levels}
+    four = decide(
+        ratios=levels,
+        throughput_ratios=throughput,
+        policy={**POLICY, "concurrency": [1, 8, 16, 32]},
+    )
+    assert check(four, "latency_ratio").state == "inconclusive"
+    # ... and so do more looks at the same rounds.
+    more_looks = decide(ratios={1: slower, 8: TWINS}, policy={**POLICY, "max_rounds": 64})
+    assert check(more_looks, "latency_ratio").state == "inconclusive"
+
+
+def test_undecided_levels_are_the_ones_measured_again():
+    straddling = [1.1, 1.3, 1.15, 1.25, 1.05, 1.35, 1.2, 1.28]
+    slower = [0.7] * 8  # throughput well below 0.8x: decided (failed)
+    got = undecided_levels({1: straddling, 8: TWINS}, {1: TWINS, 8: slower}, POLICY)
+    assert got == [1]
+    assert undecided_levels({1: TWINS, 8: TWINS}, {1: TWINS, 8: TWINS}, POLICY) == []
+
+
+def test_the_limit_is_the_policy_s():
+    late = {1: [1.4, 1.45, 1.3, 1.42, 1.38, 1.41, 1.36, 1.44], 8: TWINS}
+    assert check(decide(ratios=late), "latency_ratio").state == "failed"
+    looser = {**POLICY, "max_latency_ratio": 1.5, "latency_quantile": 95.0}
     verdict = decide(ratios=late, policy=looser)
     assert verdict.blessed
-    assert check(verdict, "p99_ratio").sentence.endswith("(median of 3 rounds; at most 1.5x)")
+    ratio = check(verdict, "latency_ratio")
+    assert ratio.state == "passed"
+    assert ratio.sentence.startswith("p95 latency 1.40x blessed v3's at concurrency 1 ")
+    assert ratio.sentence.endswith("(95% interval 1.30-1.45x over 8 rounds; at most 1.5x)")
 
 
-def test_a_single_noisy_round_does_not_fail_when_the_median_is_fine():
-    noisy = {1: [1.0, 0.98, 6.5, 1.02], 8: [1.01, 0.99, 1.0, 9.0]}  # means 2.4 and 3.0
-    verdict = decide(ratios=noisy)
-    assert verdict.blessed, verdict.sentence
-    assert check(verdict, "p99_ratio").value == pytest.approx(1.01)
+# --- throughput ratio --------------------------------------------------------------------
+
+
+def test_a_candidate_with_clearly_less_throughput_fails():
+    halved = [0.55, 0.58, 0.52, 0.6, 0.56, 0.54, 0.57, 0.55]
+    verdict = decide(throughput_ratios={1: TWINS, 8: halved})
+    assert failed(verdict) == ["throughput_ratio"]
+    throughput = check(verdict, "throughput_ratio")
+    assert throughput.limit == 0.8 and throughput.state == "failed"
+    assert throughput.sentence == (
+        "throughput 0.55x blessed v3's at concurrency 8 "
+        "(95% interval 0.52-0.60x over 8 rounds; at least 0.8x)"
+    )
 
 
 def test_rounds_the_candidate_answered_for_only_some_levels_are_judged_on_those():
-    verdict = decide(ratios={1: [1.0, 1.1, 0.9], 8: []})
-    ratio = check(verdict, "p99_ratio")
-    assert ratio.passed and ratio.value == pytest.approx(1.0)
-    assert "at concurrency 1 (median of 3 rounds" in ratio.sentence
+    verdict = decide(ratios={1: TWINS, 8: []}, throughput_ratios={1: TWINS, 8: []})
+    ratio = check(verdict, "latency_ratio")
+    assert ratio.passed and ratio.state == "passed" and list(ratio.levels) == [1]
+    assert "at concurrency 1 (95% interval 0.97-1.03x over 8 rounds" in ratio.sentence
 
 
 def test_a_candidate_that_answered_no_round_is_refused_not_crashed():
     # Killed by the memory watch during its warm-up: every round failed, no ratio exists.
     verdict = decide(
         ratios={1: [], 8: []},
+        throughput_ratios={1: [], 8: []},
         errors=320,
         first_error="ConnectionRefusedError: [Errno 111] Connection refused",
         p99_by_level={1: float("inf"), 8: float("inf")},
@@ -116,8 +246,8 @@ def test_a_candidate_that_answered_no_round_is_refused_not_crashed():
     )
     assert not verdict.blessed
     assert not check(verdict, "memory").passed
-    ratio = check(verdict, "p99_ratio")
-    assert not ratio.passed and ratio.value is None
+    ratio = check(verdict, "latency_ratio")
+    assert not ratio.passed and ratio.value is None and ratio.state == "failed"
     assert "no round was answered by both" in ratio.sentence
 
 
@@ -250,12 +380,14 @@ def test_the_blessed_model_itself_is_judged_on_absolute_budgets():
 
 def test_the_sentence_lists_every_reason_when_blessed_and_the_failed_ones_when_not():
     good = decide()
-    assert good.sentence.startswith("Infra-blessed: all 321 valid requests answered; p99 ")
-    assert good.sentence == "Infra-blessed: " + "; ".join(c.sentence for c in good.checks) + "."
+    assert good.sentence.startswith("Infra-blessed: all 321 valid requests answered; p90 ")
+    assert good.sentence == (
+        "Infra-blessed: " + "; ".join(c.sentence for c in good.checks) + ". " + good.policy
+    )
     bad = decide(errors=1, first_error="HTTP 503", peak_rss_bytes=5000 * MB)
     assert bad.sentence == (
         "Not infra-blessed: 1 of 321 valid requests failed (first: HTTP 503); "
-        "peak memory 5000 MB (ceiling 4096 MB)."
+        "peak memory 5000 MB (ceiling 4096 MB). " + bad.policy
     )
     record = bad.to_dict()
     assert record["blessed"] is False and record["sentence"] == bad.sentence
@@ -267,7 +399,10 @@ def test_the_sentence_lists_every_reason_when_blessed_and_the_failed_ones_when_n
         "limit": 0,
         "passed": False,
         "sentence": "1 of 321 valid requests failed (first: HTTP 503)",
+        "state": "failed",
+        "levels": {},
     }
+    assert record["checks"][1]["state"] == "passed" and record["policy"] == bad.policy
 
 
 # --- the policy's own errors ---------------------------------------------------------------
@@ -276,7 +411,21 @@ def test_the_sentence_lists_every_reason_when_blessed_and_the_failed_ones_when_n
 @pytest.mark.parametrize(
     "values, field, expected",
     [
-        ({"max_p99_ratio": 0.5}, "max_p99_ratio", "a ratio of at least 1.0, got 0.5"),
+        ({"max_latency_ratio": 0.5}, "max_latency_ratio", "a ratio from 1.0 to 100, got 0.5"),
+        # What an attacker's probe of the spec found accepted: each refused by name.
+        ({"max_latency_ratio": math.inf}, "max_latency_ratio", "a ratio from 1.0 to 100"),
+        ({"max_latency_ratio": math.nan}, "max_latency_ratio", "a ratio from 1.0 to 100"),
+        ({"concurrency": [100000]}, "concurrency[0]", "at most 256 clients at once"),
+        ({"replay_window_hours": 1e12}, "replay_window_hours", "a number of hours above 0"),
+        ({"max_minutes": 1e-9}, "max_minutes", "a number of minutes from 1 to 1440"),
+        ({"parity_tolerance": math.inf}, "parity_tolerance", "zero or a positive number up"),
+        ({"latency_quantile": 100}, "latency_quantile", "a percentile from 1 to 99.9"),
+        ({"min_throughput_ratio": 0}, "min_throughput_ratio", "a ratio above 0 and at most"),
+        ({"min_throughput_ratio": 2}, "min_throughput_ratio", "a ratio above 0 and at most"),
+        ({"confidence": 1.0}, "confidence", "a confidence from 0.5 to 0.999"),
+        ({"max_rounds": 4}, "max_rounds", "a number of rounds from rounds (8) to 1000"),
+        ({"on_inconclusive": "maybe"}, "on_inconclusive", "one of push, refuse"),
+        ({"min_logged_requests": 0}, "min_logged_requests", "a number of requests from 1"),
         ({"concurrency": []}, "concurrency", "a non-empty list of positive integers, got []"),
         ({"concurrency": [1, 0]}, "concurrency[1]", "a positive integer, got 0"),
         ({"cpus": [-1]}, "cpus[0]", "a CPU number (0, 1, ...), got -1"),
@@ -295,9 +444,9 @@ def test_bad_policy_values_name_the_field(values, field, expected):
 
 
 def test_a_bad_sandbox_section_names_file_line_and_field(tmp_path):
-    path = _spec(tmp_path, GOOD + "sandbox: {max_p99_ratio: 0.5}\n")
+    path = _spec(tmp_path, GOOD + "sandbox: {max_latency_ratio: .inf}\n")
     with pytest.raises(SpecError) as refused:
         load_spec(path)
     assert str(refused.value) == (
-        f"{path}:5: field 'sandbox.max_p99_ratio': expected a ratio of at least 1.0, got 0.5"
+        f"{path}:5: field 'sandbox.max_latency_ratio': expected a ratio from 1.0 to 100, got inf"
     )

@@ -1,10 +1,15 @@
 """The requests a sandbox replays, and the load generator that sends them.
 
-Requests are production's own when the request log has any from the last window (the raw
-features each logged row carries), else rows of the test split: one instance per request,
-as online clients send them. Candidate and blessed get the same requests in alternating
-rounds (candidate first in even rounds, blessed first in odd ones) at each concurrency
-level, so that a drift of the machine's speed hits both models alike.
+Requests are production's own when the request log holds enough distinct ones from the
+last window (the raw features each logged row carries), else rows of the test split: one
+instance per request, as online clients send them. A handful of logged requests (a few curl
+calls, a prober's bodies) must not become the thousands a sandbox sends, so the log is
+replayed only above the spec's ``min_logged_requests`` distinct requests, and each distinct
+request once per cycle: sending one body many times cannot weigh it more.
+
+Candidate and blessed get the same requests in each round at each concurrency level, in
+short alternating turns (candidate first in even rounds, blessed first in odd ones), so
+that a drift of the machine's speed hits both models alike.
 """
 
 from __future__ import annotations
@@ -48,6 +53,24 @@ def body(rows: list[dict]) -> bytes:
     return json.dumps({"instances": rows}).encode()
 
 
+def distinct_logged(log_root: str, model: str, schema: dict, since: datetime) -> list[dict]:
+    """The distinct requests (their schema features) logged since ``since``, newest first.
+
+    The server logs a request only once it has answered it 200 (``Server.log_rows`` runs
+    after the prediction; a refused or failed request raises before it), so every logged
+    row is an answered request: the log has no status column to filter on."""
+    from mlrail.serving.requestlog import read_requests
+
+    logged = read_requests(log_root, model, since=since)
+    if not logged.num_rows:
+        return []
+    rows = instances(logged.sort_by([("ts", "descending")]), schema)
+    seen: dict[str, dict] = {}
+    for row in rows:
+        seen.setdefault(json.dumps(row, sort_keys=True, default=str), row)
+    return list(seen.values())
+
+
 def traffic(
     test_split: pa.Table,
     schema: dict,
@@ -56,23 +79,28 @@ def traffic(
     model: str | None = None,
     window_hours: float = 24.0,
     now: datetime | None = None,
+    min_logged: int = 200,
 ) -> Traffic:
-    """Up to ``limit`` single-instance request bodies: logged requests of the last window
-    when there are any, else rows of ``test_split``."""
+    """Up to ``limit`` single-instance request bodies: the newest distinct logged requests
+    of the last window when there are at least ``min_logged`` of them, else rows of
+    ``test_split``; ``detail`` says which and why."""
+    why = "no request log"
     if log_root and model:
-        from mlrail.serving.requestlog import read_requests
-
         since = (now or datetime.now(UTC)) - timedelta(hours=window_hours)
-        logged = read_requests(log_root, model, since=since)
-        if logged.num_rows:
-            logged = logged.sort_by([("ts", "descending")]).slice(0, limit)
-            rows = instances(logged, schema)
-            detail = f"{len(rows)} requests logged since {since:%Y-%m-%d %H:%M} UTC"
+        logged = distinct_logged(log_root, model, schema, since)
+        window = f"in the last {window_hours:g} h"
+        if len(logged) >= min_logged:
+            rows = logged[:limit]
+            detail = (
+                f"{len(logged)} distinct logged requests {window} (at least {min_logged} "
+                f"needed): replaying the newest {len(rows)}"
+            )
             return Traffic([body([r]) for r in rows], "request log", detail)
+        why = f"{len(logged)} distinct logged requests {window}, below the minimum of {min_logged}"
     rows = instances(test_split.slice(0, limit), schema)
     if not rows:
         raise ValueError("the test split has no rows to replay")
-    detail = f"{len(rows)} test-split rows (no request logged in the last {window_hours:g} h)"
+    detail = f"{why}: replaying {len(rows)} test-split rows"
     return Traffic([body([r]) for r in rows], "test split", detail)
 
 
@@ -138,10 +166,13 @@ class Client:
             connection.close()
 
 
-def send_all(client: Client, bodies: list[bytes], concurrency: int, count: int) -> Sample:
-    """Send ``count`` requests (cycling through ``bodies``) from ``concurrency`` threads,
-    each waiting for its answer before sending the next; every request's latency."""
-    sample, lock, next_index = Sample(), threading.Lock(), iter(range(count))
+def send_all(
+    client: Client, bodies: list[bytes], concurrency: int, count: int, start: int = 0
+) -> Sample:
+    """Send ``count`` requests (cycling through ``bodies`` from index ``start``) from
+    ``concurrency`` threads, each waiting for its answer before sending the next; every
+    request's latency."""
+    sample, lock, next_index = Sample(), threading.Lock(), iter(range(start, start + count))
 
     def worker() -> None:
         while True:
@@ -178,19 +209,48 @@ def alternate(roles: list[str], round_index: int) -> list[str]:
     return roles if round_index % 2 == 0 else roles[::-1]
 
 
+# Requests per turn within a round. A busy machine's speed changes within a second: turns of
+# a whole round each (0.8 s at concurrency 1) gave two copies of one model per-round p90
+# ratios from 0.2 to 5.4 beside other work; short turns in the order ABBA put both models
+# in the same tenth of a second, so that the round's ratio keeps only the models' difference.
+TURN = 50
+
+
+def one_round(
+    clients: dict[str, Client], bodies: list[bytes], level: int, per_round: int, index: int
+) -> dict[str, Sample]:
+    """``per_round`` requests to each role at ``level``, in turns of TURN requests taken in
+    the order A B B A A B ... (``alternate`` picks A by ``index``); the same requests, in
+    the same order, to each role."""
+    roles = alternate(list(clients), index)
+    samples = {role: Sample() for role in roles}
+    for turn, begin in enumerate(range(0, per_round, TURN)):
+        count = min(TURN, per_round - begin)
+        for role in roles if turn % 2 == 0 else roles[::-1]:
+            part = send_all(clients[role], bodies, level, count, begin)
+            samples[role].latencies_ms += part.latencies_ms
+            samples[role].errors += part.errors
+            samples[role].seconds += part.seconds
+    return samples
+
+
 def replay(
-    urls: dict[str, str], bodies: list[bytes], levels: list[int], rounds: int, per_round: int
+    urls: dict[str, str],
+    bodies: list[bytes],
+    levels: list[int],
+    rounds: int,
+    per_round: int,
+    first_round: int = 0,
 ) -> dict[int, list[dict[str, Sample]]]:
-    """Per concurrency level, per round, each role's Sample; roles alternate in each round."""
+    """Per concurrency level, per round, each role's Sample (``one_round``; rounds are
+    numbered from ``first_round``, so that a later batch continues the turns)."""
     clients = {role: Client(url) for role, url in urls.items()}
     results: dict[int, list[dict[str, Sample]]] = {}
     for level in levels:
-        results[level] = []
-        for r in range(rounds):
-            samples = {}
-            for role in alternate(list(urls), r):
-                samples[role] = send_all(clients[role], bodies, level, per_round)
-            results[level].append(samples)
+        results[level] = [
+            one_round(clients, bodies, level, per_round, r)
+            for r in range(first_round, first_round + rounds)
+        ]
     return results
 
 

@@ -72,9 +72,10 @@ def report_html(verdict: dict[str, Any], measured: dict[str, Any], title: str) -
         }
         ratio_chart = charts.lines(
             by_level,
-            "candidate p99 / blessed p99 per round",
+            f"candidate p{measured.get('latency_quantile', 90):g} / blessed "
+            f"p{measured.get('latency_quantile', 90):g} per round",
             "round",
-            "p99 ratio (candidate / blessed)",
+            "latency ratio (candidate / blessed)",
             colours={
                 name: charts.colour(i + len(MODEL_COLOURS)) for i, name in enumerate(by_level)
             },

@@ -28,6 +28,7 @@ from mlrail.serving.sandbox.replay import (
     send_all,
 )
 from mlrail.serving.sandbox.servers import BLESSED, CANDIDATE, Servers, rss_bytes
+from mlrail.serving.sandbox.verdict import undecided_levels
 from mlrail.spec.sandbox import SandboxSpec
 
 MB = 1024 * 1024
@@ -100,20 +101,65 @@ def _level_summary(rounds: list[dict[str, Sample]], role: str) -> dict[str, Any]
     else:
         stats.update(p50_ms=float("inf"), p90_ms=float("inf"), p99_ms=float("inf"), cdf_ms=[])
     stats["throughput_rps"] = float(np.median([s.throughput for s in per_round]))
-    stats["round_p99_ms"] = [s.percentile(99) for s in per_round]
+    # Round by round, aligned across roles: what the verdict's ratios are taken from.
+    for q in (50, 90, 99):
+        stats[f"round_p{q}_ms"] = [s.percentile(q) for s in per_round]
+    stats["round_throughput_rps"] = [s.throughput for s in per_round]
     stats["first_error"] = next((e for s in per_round for e in s.errors), None)
     return stats
 
 
-def _ratios(results: dict[int, list[dict[str, Sample]]]) -> dict[int, list[float]]:
+def _ratios(results: dict[int, list[dict[str, Sample]]], quantile: float) -> dict[int, list[float]]:
+    """Per level, each round's candidate / blessed ratio of the ``quantile`` latency."""
     ratios = {}
     for level, rounds in results.items():
         ratios[level] = [
-            r[CANDIDATE].percentile(99) / r[BLESSED].percentile(99)
+            r[CANDIDATE].percentile(quantile) / r[BLESSED].percentile(quantile)
             for r in rounds
             if r[BLESSED].latencies_ms and r[CANDIDATE].latencies_ms
         ]
     return ratios
+
+
+def _throughput_ratios(results: dict[int, list[dict[str, Sample]]]) -> dict[int, list[float]]:
+    """Per level, each round's candidate / blessed ratio of requests answered per second."""
+    return {
+        level: [
+            r[CANDIDATE].throughput / r[BLESSED].throughput
+            for r in rounds
+            if r[BLESSED].throughput and r[CANDIDATE].throughput
+        ]
+        for level, rounds in results.items()
+    }
+
+
+def replay_until_decided(
+    urls: dict[str, str], bodies: list[bytes], policy: SandboxSpec
+) -> dict[int, list[dict[str, Sample]]]:
+    """``policy.rounds`` rounds at every level; then, while a comparison with the blessed
+    model is inconclusive at some level, another batch of rounds at those levels, up to
+    ``max_rounds`` and half of ``max_minutes`` (the servers stop themselves at
+    ``max_minutes``). The verdict's bounds are corrected for every look this may take."""
+    began = time.monotonic()
+    results = replay(urls, bodies, policy.concurrency, policy.rounds, policy.requests_per_round)
+    if BLESSED not in urls:
+        return results
+    budget, batch_seconds = policy.max_minutes * 60 / 2, time.monotonic() - began
+    taken = policy.rounds
+    while taken + policy.rounds <= policy.max_rounds:
+        levels = undecided_levels(
+            _ratios(results, policy.latency_quantile), _throughput_ratios(results), vars(policy)
+        )
+        failing = any(r[CANDIDATE].errors for rounds in results.values() for r in rounds)
+        if failing or not levels or time.monotonic() - began + batch_seconds > budget:
+            break  # (a candidate that failed requests is refused by the errors check)
+        batch_began = time.monotonic()
+        more = replay(urls, bodies, levels, policy.rounds, policy.requests_per_round, taken)
+        batch_seconds = time.monotonic() - batch_began
+        for level, rounds in more.items():
+            results[level].extend(rounds)
+        taken += policy.rounds
+    return results
 
 
 def _warm_up(urls: dict[str, str], traffic: Traffic, count: int) -> dict[str, dict]:
@@ -139,9 +185,7 @@ def measure(
     urls = {role: s.url for role, s in servers.running.items()}
     with machine_to_itself(), MemoryWatch(servers, policy.memory_limit_mb) as memory:
         first = _warm_up(urls, traffic, policy.warmup_requests)
-        results = replay(
-            urls, traffic.bodies, policy.concurrency, policy.rounds, policy.requests_per_round
-        )
+        results = replay_until_decided(urls, traffic.bodies, policy)
         url = urls[CANDIDATE]
         parity = probes.parity(
             url, candidate_dir, parity_table.slice(0, policy.parity_rows), schema
@@ -176,7 +220,9 @@ def measure(
         "p99_by_level": {level: lv["p99_ms"] for level, lv in candidate["levels"].items()},
         "peak_rss_bytes": candidate["peak_rss_bytes"],
         "killed": candidate["killed"],
-        "ratios": _ratios(results) if BLESSED in urls else None,
+        "ratios": _ratios(results, policy.latency_quantile) if BLESSED in urls else None,
+        "throughput_ratios": _throughput_ratios(results) if BLESSED in urls else None,
+        "latency_quantile": policy.latency_quantile,
         "parity": parity,
         "malformed": malformed,
         "healthy_after": healthy,

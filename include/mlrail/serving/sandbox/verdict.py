@@ -1,22 +1,47 @@
 """The InfraBlessing verdict: the sandbox's measurements against the spec's policy, with one
-reason per check. Pure: measurements in, verdict out."""
+reason per check. Pure: measurements in, verdict out.
+
+The comparison with the blessed model is a statistic with three states. Per concurrency
+level, each round gives a paired ratio (candidate / blessed) of the round's
+``latency_quantile`` latency and of its throughput; the sign test bounds the median ratio
+(mlrail.serving.sandbox.intervals). A check *fails* only when a bound puts the median beyond
+the limit, *passes* when the other bound puts it within, and is otherwise *inconclusive*,
+which the policy's ``on_inconclusive`` turns into a push or a refusal (and the sentence
+says which).
+
+Every bound is taken at 1 - alpha', alpha' = (1 - confidence) / (levels x 2 checks x looks):
+the validation looks at the rounds after every batch of ``rounds`` (up to ``max_rounds``)
+and adds a batch while a level is inconclusive, so over all levels, both checks and every
+look, the chance that a candidate within the limits is refused stays below
+1 - confidence (Bonferroni's union bound), and so does the chance that one beyond them
+passes.
+"""
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlrail.serving.sandbox.intervals import Bounds, judge_bounds, median_bounds
+
 MB = 1024 * 1024
+PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
 
 
 @dataclass(frozen=True)
 class InfraCheck:
-    check: str  # errors | p99_ratio | p99_budget | memory | parity | malformed
+    check: str  # errors | latency_ratio | throughput_ratio | p99_budget | memory | ...
     value: float | None
     limit: float | None
-    passed: bool
+    passed: bool  # lets the push through: passed, or inconclusive under on_inconclusive: push
     sentence: str
+    state: str = ""  # passed | failed | inconclusive ("" = passed if passed else failed)
+    levels: dict[int, dict] = field(default_factory=dict)  # per concurrency: ratio, bounds
+
+    def __post_init__(self) -> None:
+        if not self.state:
+            object.__setattr__(self, "state", PASSED if self.passed else FAILED)
 
 
 @dataclass(frozen=True)
@@ -25,16 +50,20 @@ class InfraBlessing:
     checks: list[InfraCheck]
     baseline_version: int | None
     note: str = ""  # what the candidate was compared with
+    policy: str = ""  # the statistical policy the comparison applied
 
     @property
     def sentence(self) -> str:
         failed = [c.sentence for c in self.checks if not c.passed]
-        head = (
-            "Not infra-blessed: " + "; ".join(failed)
-            if failed
-            else "Infra-blessed: " + ("; ".join(c.sentence for c in self.checks))
-        )
-        return f"{head}. {self.note}".strip()
+        if failed:
+            head = "Not infra-blessed: " + "; ".join(failed)
+        elif any(c.state == INCONCLUSIVE for c in self.checks):
+            head = "Infra-blessed, not all checks conclusive: " + "; ".join(
+                c.sentence for c in self.checks
+            )
+        else:
+            head = "Infra-blessed: " + "; ".join(c.sentence for c in self.checks)
+        return " ".join(part for part in (f"{head}.", self.note, self.policy) if part)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,8 +71,136 @@ class InfraBlessing:
             "sentence": self.sentence,
             "baseline_version": self.baseline_version,
             "note": self.note,
+            "policy": self.policy,
             "checks": [asdict(c) for c in self.checks],
         }
+
+
+# --- the comparison with the blessed model ----------------------------------------------
+
+
+def looks(policy: dict[str, Any]) -> int:
+    """How many times the validation may look at the rounds: after each batch of
+    ``rounds`` until ``max_rounds``."""
+    return max(1, math.ceil(policy["max_rounds"] / policy["rounds"]))
+
+
+def bound_alpha(policy: dict[str, Any]) -> float:
+    """The one-sided error of each bound: the policy's 1 - confidence shared (Bonferroni)
+    among every level, both comparison checks and every look."""
+    tests = 2 * len(policy["concurrency"]) * looks(policy)
+    return (1.0 - policy["confidence"]) / tests
+
+
+@dataclass(frozen=True)
+class _Kind:
+    check: str
+    limit_field: str
+    at_most: bool  # the limit is a maximum (latency) or a minimum (throughput)
+
+    def describe(self, policy: dict[str, Any]) -> tuple[str, str]:
+        """What is compared, and how the limit reads."""
+        limit = policy[self.limit_field]
+        if self.at_most:
+            return f"p{policy['latency_quantile']:g} latency", f"at most {limit:g}x"
+        return "throughput", f"at least {limit:g}x"
+
+
+LATENCY = _Kind("latency_ratio", "max_latency_ratio", at_most=True)
+THROUGHPUT = _Kind("throughput_ratio", "min_throughput_ratio", at_most=False)
+
+
+def level_states(
+    ratios: dict[int, list[float]], kind: _Kind, policy: dict[str, Any]
+) -> dict[int, tuple[Bounds, str]]:
+    """Per level with at least one round: the bounds on the median ratio and its state."""
+    alpha, limit = bound_alpha(policy), policy[kind.limit_field]
+    states = {}
+    for level, values in ratios.items():
+        bounds = median_bounds(values, alpha)
+        if bounds.rounds:
+            states[level] = (bounds, judge_bounds(bounds, limit, kind.at_most))
+    return states
+
+
+def undecided_levels(
+    ratios: dict[int, list[float]], throughput: dict[int, list[float]], policy: dict[str, Any]
+) -> list[int]:
+    """The levels where a comparison check is still inconclusive: those the validation
+    measures another batch of rounds at, while its budget lasts."""
+    undecided = set()
+    for kind, values in ((LATENCY, ratios), (THROUGHPUT, throughput)):
+        for level in values:
+            bounds_state = level_states({level: values[level]}, kind, policy).get(level)
+            if bounds_state is None or bounds_state[1] == INCONCLUSIVE:
+                undecided.add(level)
+    return sorted(undecided)
+
+
+def _deciding(states: dict[int, tuple[Bounds, str]], kind: _Kind) -> tuple[int, str]:
+    """The level the sentence names: the most clearly failed one, else the inconclusive
+    one with the worst estimate, else the one closest to its limit."""
+    for state in (FAILED, INCONCLUSIVE, PASSED):
+        found = {lv: b for lv, (b, s) in states.items() if s == state}
+        if not found:
+            continue
+        # How far towards (or beyond) the limit: the bound that decided a failure, else the
+        # estimate; throughput is worse downwards, so its figures are negated.
+        figure = {lv: (b.low if state == FAILED else b.median) for lv, b in found.items()}
+        if not kind.at_most:
+            figure = {lv: -(b.high if state == FAILED else b.median) for lv, b in found.items()}
+        return max(figure, key=figure.__getitem__), state
+    raise ValueError("no level was compared")
+
+
+def _interval(bounds: Bounds, confidence: float) -> str:
+    if not bounds.bounded:
+        return f"too few rounds for a {confidence:.0%} interval: {bounds.rounds}"
+    return (
+        f"{confidence:.0%} interval {bounds.low:.2f}-{bounds.high:.2f}x over {bounds.rounds} rounds"
+    )
+
+
+def _comparison(
+    ratios: dict[int, list[float]], kind: _Kind, policy: dict[str, Any], version: int
+) -> InfraCheck:
+    what, limit_text = kind.describe(policy)
+    limit = policy[kind.limit_field]
+    states = level_states(ratios, kind, policy)
+    if not states:  # the candidate answered no round (killed, or every request failed)
+        sentence = f"{what} not compared with blessed v{version}'s: no round was answered by both"
+        return InfraCheck(kind.check, None, limit, False, sentence, FAILED)
+    level, state = _deciding(states, kind)
+    bounds = states[level][0]
+    sentence = (
+        f"{what} {bounds.median:.2f}x blessed v{version}'s at concurrency {level} "
+        f"({_interval(bounds, policy['confidence'])}; {limit_text})"
+    )
+    passed = state == PASSED or (state == INCONCLUSIVE and policy["on_inconclusive"] == "push")
+    if state == INCONCLUSIVE:
+        action = "pushed" if passed else "refused"
+        sentence += f": inconclusive, {action} as on_inconclusive: {policy['on_inconclusive']} says"
+    per_level = {
+        lv: {"ratio": b.median, "low": b.low, "high": b.high, "rounds": b.rounds, "state": s}
+        for lv, (b, s) in sorted(states.items())
+    }
+    return InfraCheck(
+        kind.check, round(bounds.median, 4), limit, passed, sentence, state, per_level
+    )
+
+
+def describe_policy(policy: dict[str, Any]) -> str:
+    """The comparison's policy in one sentence, for the verdict."""
+    levels, n_looks = len(policy["concurrency"]), looks(policy)
+    return (
+        f"Compared at {policy['confidence']:.0%} confidence, corrected for {levels} levels x "
+        f"2 checks x {n_looks} looks of {policy['rounds']} rounds (at most "
+        f"{policy['max_rounds']}); an inconclusive comparison is "
+        f"{'pushed' if policy['on_inconclusive'] == 'push' else 'refused'}."
+    )
+
+
+# --- the absolute checks ------------------------------------------------------------------
 
 
 def _errors(measured: dict) -> InfraCheck:
@@ -54,24 +211,6 @@ def _errors(measured: dict) -> InfraCheck:
     else:
         sentence = f"all {total} valid requests answered"
     return InfraCheck("errors", errors, 0, errors == 0, sentence)
-
-
-def _ratio(ratios: dict[int, list[float]], limit: float, version: int) -> InfraCheck:
-    """The worst level's median per-round p99 ratio: a round's noise hits both models, so
-    the median ratio of an identical model stays near 1."""
-    medians = {level: statistics.median(values) for level, values in ratios.items() if values}
-    if not medians:  # the candidate answered no round (killed, or every request failed)
-        sentence = (
-            f"p99 latency not compared with blessed v{version}'s: no round was answered by both"
-        )
-        return InfraCheck("p99_ratio", None, limit, False, sentence)
-    level, worst = max(medians.items(), key=lambda item: item[1])
-    ok = worst <= limit
-    sentence = (
-        f"p99 latency {worst:.2f}x blessed v{version}'s at concurrency {level} "
-        f"(median of {len(ratios[level])} rounds; at most {limit:g}x)"
-    )
-    return InfraCheck("p99_ratio", round(worst, 4), limit, ok, sentence)
 
 
 def _budget(p99_by_level: dict[int, float], budget: float) -> InfraCheck:
@@ -120,14 +259,17 @@ def decide_infra_blessing(
     measured: dict[str, Any], policy: dict[str, Any], baseline_version: int | None
 ) -> InfraBlessing:
     """``measured``: the candidate's ``errors``, ``requests``, ``p99_by_level``,
-    ``peak_rss_bytes``, ``killed``; ``ratios`` (level -> per-round p99 ratios; absent
-    without a blessed model); ``parity``; ``malformed`` and ``healthy_after``.
-    ``policy``: the spec's ``sandbox:`` fields."""
+    ``peak_rss_bytes``, ``killed``; ``ratios`` and ``throughput_ratios`` (level -> the
+    per-round candidate / blessed ratios of the ``latency_quantile`` latency and of the
+    throughput; absent without a blessed model); ``parity``; ``malformed`` and
+    ``healthy_after``. ``policy``: the spec's ``sandbox:`` fields."""
     checks = [_errors(measured)]
-    ratios = measured.get("ratios")
-    if ratios and baseline_version is not None:
-        checks.append(_ratio(ratios, policy["max_p99_ratio"], baseline_version))
-        note = ""
+    ratios, described = measured.get("ratios"), ""
+    if ratios is not None and baseline_version is not None:
+        checks.append(_comparison(ratios, LATENCY, policy, baseline_version))
+        throughput = measured.get("throughput_ratios") or {}
+        checks.append(_comparison(throughput, THROUGHPUT, policy, baseline_version))
+        note, described = "", describe_policy(policy)
     elif measured.get("same_as_blessed"):
         note = f"The candidate is blessed v{baseline_version} itself: judged on absolute budgets."
     else:
@@ -138,4 +280,5 @@ def decide_infra_blessing(
     )
     checks.append(_parity(measured["parity"], policy["parity_tolerance"]))
     checks.append(_malformed(measured["malformed"], measured["healthy_after"]))
-    return InfraBlessing(all(c.passed for c in checks), checks, baseline_version, note)
+    blessed = all(c.passed for c in checks)
+    return InfraBlessing(blessed, checks, baseline_version, note, described)
