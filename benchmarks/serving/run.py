@@ -22,13 +22,20 @@ generated trips, the real model module with fewer epochs) and pushed; then, in t
   the default policy) serve the blessed model, the blessed model again, and a copy of it
   slowed by extra matrix products (tests/sandbox_models.slowed) calibrated so that our
   server's p50 at concurrency 1 grows by 30 %. Each comparison is one real sandbox
-  measurement (mlrail.serving.sandbox.validate.measure) and verdict
-  (verdict.decide_infra_blessing, default policy, max_p99_ratio 1.2): blessed against
-  itself (a false rejection: the p99_ratio check fails) and blessed against the slowed
-  copy (a detection: the p99_ratio check fails), taking turns.
+  measurement (mlrail.serving.sandbox.validate.measure, with its extra rounds while
+  inconclusive) and verdict (verdict.decide_infra_blessing, the default policy): blessed
+  against itself 20 times and against the slowed copy 10 times, interleaved. A false
+  rejection is a comparison check (latency_ratio or throughput_ratio) *failed* for the
+  model against itself, a detection the same for the slowed copy; inconclusive outcomes
+  are counted apart. The same rounds are also judged offline at p50 and p99 (the policy's
+  looks replayed on them), to show what the quantile choice does.
 
-    .venv/bin/python benchmarks/serving/run.py            # 5 rounds, 10 + 10 comparisons
-    .venv/bin/python benchmarks/serving/run.py --quick    # 3 rounds, 2 + 2 comparisons of 4 rounds
+  ``--busy-neighbour`` runs one CPU-bound process (a pure-Python loop) beside everything
+  measured, as a busy Airflow worker would: run the script with and without it.
+
+    .venv/bin/python benchmarks/serving/run.py                    # 5 rounds, 20 + 10 comparisons
+    .venv/bin/python benchmarks/serving/run.py --busy-neighbour   # the same beside a busy CPU
+    .venv/bin/python benchmarks/serving/run.py --quick            # 3 rounds, 2 + 1 comparisons
 
 The last line printed is one JSON object with every figure; the servers' logs are under
 the work folder (removed at the end unless ``--keep``).
@@ -39,6 +46,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import shutil
@@ -66,7 +74,7 @@ SLOWDOWN = 0.30  # the slowed copy's extra latency, as a share of our p50 at con
 TARGETS = {
     "overhead_p50_ms": "< 2",
     "throughput_ratio_vs_naive": ">= 3",
-    "sandbox_false_rejections": "0",
+    "sandbox_false_rejections": "0 of 20",
     "sandbox_detections": ">= 9 of 10",
 }
 
@@ -339,7 +347,7 @@ class Sandbox:
     """Sandbox servers (start_server, the default policy) for the blessed model, the same
     model again and, once calibrated, the slowed copy; one record to stop them all."""
 
-    def __init__(self, trained: Trained, work: Path, quick: bool):
+    def __init__(self, trained: Trained, work: Path, quick: bool, changes: dict):
         from mlrail.serving.sandbox.servers import Servers
         from mlrail.spec.sandbox import SandboxSpec
 
@@ -348,8 +356,14 @@ class Sandbox:
         self.policy = SandboxSpec()
         if quick:
             self.policy = dataclasses.replace(
-                self.policy, rounds=4, requests_per_round=200, warmup_requests=10, parity_rows=50
+                self.policy,
+                rounds=4,
+                max_rounds=12,
+                requests_per_round=200,
+                warmup_requests=10,
+                parity_rows=50,
             )
+        self.policy = SandboxSpec(**{**vars(self.policy), **changes})
         self.everything = Servers(str(self.root))
 
     def serve(self, role: str, model_dir: Path):
@@ -451,9 +465,65 @@ def _role_ratios(measured: dict, figure: str) -> dict[int, float]:
     }
 
 
-def compare(sandbox: Sandbox, candidates: dict, comparisons: int) -> dict[str, list[dict]]:
-    """``comparisons`` sandbox measurements and verdicts of each candidate against the
-    blessed model, the candidates taking turns."""
+def _round_ratios(measured: dict, figure: str) -> dict[int, list[float]]:
+    """Per level, the candidate / blessed ratio of ``figure`` round by round."""
+    models = measured["models"]
+    out = {}
+    for level, stats in models["candidate"]["levels"].items():
+        theirs = models["blessed"]["levels"][level][figure]
+        out[level] = [
+            round(a / b, 4) for a, b in zip(stats[figure], theirs, strict=True) if a and b
+        ]
+    return out
+
+
+COMPARISON_CHECKS = ("latency_ratio", "throughput_ratio")
+
+
+def outcome(states: dict[str, str]) -> str:
+    """A comparison's outcome from its two comparison checks' states: failed if either
+    failed, else inconclusive if either is, else passed."""
+    values = set(states.values())
+    return next(s for s in ("failed", "inconclusive", "passed") if s in values or s == "passed")
+
+
+def offline_states(measured: dict, policy, quantile: float) -> dict[str, str]:
+    """The comparison checks' states had the policy judged ``quantile`` on the same
+    rounds, looking after each batch of ``policy.rounds`` as the validation does (a level
+    the real run stopped measuring early has only the rounds it took)."""
+    from mlrail.serving.sandbox.verdict import LATENCY, THROUGHPUT, level_states
+
+    figures = {"latency": _round_ratios(measured, f"round_p{quantile:g}_ms")}
+    figures["throughput"] = _round_ratios(measured, "round_throughput_rps")
+    rules = vars(policy)
+    states = {}
+    for kind, values in ((LATENCY, figures["latency"]), (THROUGHPUT, figures["throughput"])):
+        found: dict[int, str] = {}
+        for level, ratios in values.items():
+            found[level] = "inconclusive"
+            for n in range(rules["rounds"], len(ratios) + 1, rules["rounds"]):
+                _, state = level_states({level: ratios[:n]}, kind, rules)[level]
+                if state != "inconclusive":
+                    found[level] = state
+                    break
+        states[kind.check] = outcome({str(lv): s for lv, s in found.items()})
+    return states
+
+
+BUSY = "+busy"  # a kind measured with the busy neighbour beside it
+
+
+def compare(
+    sandbox: Sandbox,
+    candidates: dict,
+    counts: dict[str, int],
+    order: list[str],
+    deadline: float = float("inf"),
+) -> dict[str, list[dict]]:
+    """``counts[kind]`` sandbox measurements and verdicts of each candidate against the
+    blessed model, in ``order`` (the kinds interleaved; a kind ending in BUSY is measured
+    with a BusyNeighbour started just before and stopped just after), until ``deadline``
+    (time.monotonic()) if it comes first."""
     import pyarrow.parquet as pq
 
     from mlrail.serving.sandbox.replay import traffic
@@ -466,12 +536,16 @@ def compare(sandbox: Sandbox, candidates: dict, comparisons: int) -> dict[str, l
     replayed = traffic(test_split, trained.schema, policy.requests_per_round)
     parity_table = test_split.slice(0, policy.parity_rows)
     blessed = sandbox.everything.running[BLESSED]
-    verdicts: dict[str, list[dict]] = {kind: [] for kind in candidates}
-    for i in range(comparisons):
-        for kind in rotate(list(candidates), i):
-            server, model_dir = candidates[kind]
-            servers = Servers(sandbox.everything.root, {CANDIDATE: server, BLESSED: blessed})
-            began = time.perf_counter()
+    verdicts: dict[str, list[dict]] = {kind: [] for kind in counts}
+    for kind in order:
+        if time.monotonic() > deadline:
+            print(f"sandbox comparisons: time is up after {sum(map(len, verdicts.values()))}")
+            break
+        server, model_dir = candidates[kind.removesuffix(BUSY)]
+        servers = Servers(sandbox.everything.root, {CANDIDATE: server, BLESSED: blessed})
+        began = time.perf_counter()
+        neighbour = BusyNeighbour() if kind.endswith(BUSY) else None
+        try:
             measured = measure(
                 servers,
                 replayed,
@@ -481,31 +555,76 @@ def compare(sandbox: Sandbox, candidates: dict, comparisons: int) -> dict[str, l
                 policy,
                 trained.serving.max_request_bytes,
             )
-            verdict = decide_infra_blessing(measured, vars(policy), 1)
-            ratio = next(c for c in verdict.checks if c.check == "p99_ratio")
-            verdicts[kind].append(
-                {
-                    "p99_ratio": ratio.value,  # the verdict's: worst level's median round
-                    "p99_ratio_passed": ratio.passed,
-                    "blessed": verdict.blessed,
-                    "failed_checks": [c.check for c in verdict.checks if not c.passed],
-                    "median_round_p99_ratio_by_level": {
-                        level: round(statistics.median(values), 4)
-                        for level, values in measured["ratios"].items()
-                    },
-                    "p50_ratio_by_level": _role_ratios(measured, "p50_ms"),
-                    "p90_ratio_by_level": _role_ratios(measured, "p90_ms"),
-                    "seconds": round(time.perf_counter() - began, 1),
-                }
-            )
-            got = verdicts[kind][-1]
-            print(
-                f"sandbox {kind} {i + 1}/{comparisons}: p99 ratio {got['p99_ratio']} "
-                f"({'passed' if got['p99_ratio_passed'] else 'failed'}), p50 ratios "
-                f"{got['p50_ratio_by_level']}",
-                flush=True,
-            )
+        finally:
+            if neighbour is not None:
+                neighbour.stop()
+        verdict = decide_infra_blessing(measured, vars(policy), 1)
+        checks = {c.check: c for c in verdict.checks}
+        states = {name: checks[name].state for name in COMPARISON_CHECKS}
+        verdicts[kind].append(
+            {
+                "outcome": outcome(states),
+                "states": states,
+                "blessed": verdict.blessed,
+                "failed_checks": [c.check for c in verdict.checks if c.state == "failed"],
+                "sentences": {name: checks[name].sentence for name in COMPARISON_CHECKS},
+                "levels": {name: checks[name].levels for name in COMPARISON_CHECKS},
+                "rounds_by_level": {lv: len(v) for lv, v in measured["ratios"].items()},
+                "offline_outcome_by_quantile": {
+                    f"p{q}": outcome(offline_states(measured, policy, q)) for q in (50, 90, 99)
+                },
+                "round_ratios": {
+                    name: _round_ratios(measured, figure)
+                    for name, figure in (
+                        ("p50", "round_p50_ms"),
+                        ("p90", "round_p90_ms"),
+                        ("p99", "round_p99_ms"),
+                        ("throughput", "round_throughput_rps"),
+                    )
+                },
+                "p50_ratio_by_level": _role_ratios(measured, "p50_ms"),
+                "p90_ratio_by_level": _role_ratios(measured, "p90_ms"),
+                "seconds": round(time.perf_counter() - began, 1),
+            }
+        )
+        got = verdicts[kind][-1]
+        print(
+            f"sandbox {kind} {len(verdicts[kind])}/{counts[kind]}: {got['outcome']} "
+            f"({checks['latency_ratio'].sentence}; {checks['throughput_ratio'].sentence}) "
+            f"offline {got['offline_outcome_by_quantile']} in {got['seconds']} s",
+            flush=True,
+        )
     return verdicts
+
+
+def interleave(counts: dict[str, int]) -> list[str]:
+    """Every kind ``counts[kind]`` times, spread evenly (itself, slowed, itself, ...), so
+    that a drift of the machine over the run hits every kind alike."""
+    slots = sorted(((i + 0.5) / n, kind) for kind, n in counts.items() for i in range(n))
+    return [kind for _, kind in slots]
+
+
+def tally(verdicts: dict[str, list[dict]], key=lambda v: v["outcome"]) -> dict[str, dict]:
+    """Per candidate kind, how many comparisons ended failed, passed and inconclusive."""
+    return {
+        kind: {s: sum(key(v) == s for v in runs) for s in ("failed", "passed", "inconclusive")}
+        for kind, runs in verdicts.items()
+    }
+
+
+class BusyNeighbour:
+    """One CPU-bound process beside the benchmark, as a busy Airflow worker would be: a
+    pure-Python loop that keeps one core busy for as long as it runs."""
+
+    def __init__(self) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-c", "while True:\n    pass"], start_new_session=True
+        )
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -536,26 +655,55 @@ def _ratio_of(samples, level: int, a: str, b: str) -> list[float]:
     return paired(samples, level, a, b, lambda x, y: x.throughput / y.throughput)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="< 2 minutes")
     parser.add_argument(
         "--rows", type=int, help="generated trips to train on (20,000; quick 8,000)"
     )
     parser.add_argument("--rounds", type=int, help="rounds of every arm (5; quick 3)")
-    parser.add_argument("--comparisons", type=int, help="of each kind (10; quick 2)")
+    parser.add_argument(
+        "--comparisons",
+        type=int,
+        help="of the model against itself (20; quick 2); half as many of the slowed copy",
+    )
+    parser.add_argument(
+        "--busy-neighbour",
+        choices=("off", "on", "both"),
+        default="off",
+        help="one CPU-bound process beside the servers (a busy Airflow worker): off, on for "
+        "everything measured, or both: the sandbox comparisons interleaved with and without it",
+    )
+    parser.add_argument(
+        "--policy",
+        type=json.loads,
+        default={},
+        help="sandbox policy fields to change, as JSON (default: the spec's defaults)",
+    )
+    parser.add_argument(
+        "--minutes", type=float, help="stop starting sandbox comparisons after this long"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
-    rounds = args.rounds or (3 if args.quick else 5)
-    rows = args.rows or (8_000 if args.quick else 20_000)
-    comparisons = args.comparisons or (2 if args.quick else 10)
+    args.rounds = args.rounds or (3 if args.quick else 5)
+    args.rows = args.rows or (8_000 if args.quick else 20_000)
+    args.comparisons = args.comparisons or (2 if args.quick else 20)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    rounds, rows, comparisons = args.rounds, args.rows, args.comparisons
+    wanted = {"itself": comparisons, "slowed": max(1, comparisons // 2)}
+    if args.busy_neighbour == "both":
+        wanted |= {kind + BUSY: n for kind, n in wanted.items()}
     counts = {1: 150, 8: 300, 32: 500} if args.quick else {1: 400, 8: 800, 32: 1600}
 
     started, phases = time.perf_counter(), {}
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="mlrail-bench-serving-"))
     arms: dict[str, Process] = {}
-    sandbox = None
+    sandbox = neighbour = None
 
     def phase(name: str) -> None:
         phases[name] = round(time.perf_counter() - started - sum(phases.values()), 1)
@@ -572,7 +720,7 @@ def main() -> None:
         # Every server loads at once: the arms, and the sandbox's blessed model twice.
         names = [name for name, _ in ARMS if not (args.quick and name == "peer_2w")]
         arms = start_arms(trained, work, names)
-        sandbox = Sandbox(trained, work, args.quick)
+        sandbox = Sandbox(trained, work, args.quick, args.policy)
         with ThreadPoolExecutor(2) as pool:
             loading = [
                 pool.submit(sandbox.serve, r, trained.model_dir) for r in ("blessed", "itself")
@@ -585,6 +733,8 @@ def main() -> None:
             send_all(Client(process.url, PREDICT), bodies, 8, 100)
         in_process_sample(trained, bodies, 50)
         phase("servers_ready")
+        if args.busy_neighbour == "on":  # beside everything measured from here on
+            neighbour = BusyNeighbour()
 
         samples = run_rounds(arms, trained, bodies, rounds, counts)
         for process in arms.values():
@@ -596,7 +746,9 @@ def main() -> None:
         slow, slowed_dir, calibration = calibrate(sandbox, bodies, our_p50, args.quick)
         phase("calibration")
         candidates = {"itself": (itself, trained.model_dir), "slowed": (slow, slowed_dir)}
-        verdicts = compare(sandbox, candidates, comparisons)
+        spent = time.perf_counter() - started
+        deadline = time.monotonic() + (args.minutes or math.inf) * 60 - spent
+        verdicts = compare(sandbox, candidates, wanted, interleave(wanted), deadline)
         sandbox.stop()
         phase("sandbox_comparisons")
 
@@ -604,10 +756,10 @@ def main() -> None:
             samples, 1, "ours_1w", "in_process", lambda a, b: a.percentile(50) - b.percentile(50)
         )
         ratio_32 = _ratio_of(samples, 32, "ours_1w", "peer_1w")
-        false_rejections = sum(not v["p99_ratio_passed"] for v in verdicts["itself"])
-        detections = sum(not v["p99_ratio_passed"] for v in verdicts["slowed"])
+        outcomes = tally(verdicts)
         summary = {
             "quick": args.quick,
+            "busy_neighbour": args.busy_neighbour,
             "machine": machine(),
             "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
             "rows_trained": rows,
@@ -643,17 +795,28 @@ def main() -> None:
             "throughput_ratio_vs_naive_at_8": round(
                 statistics.median(_ratio_of(samples, 8, "ours_1w", "peer_1w")), 3
             ),
-            "sandbox_comparisons": comparisons,
-            "sandbox_false_rejections": false_rejections,
-            "sandbox_detections": detections,
-            "sandbox_policy": {
-                k: getattr(sandbox.policy, k)
-                for k in ("concurrency", "rounds", "requests_per_round", "max_p99_ratio")
+            "sandbox_comparisons_wanted": wanted,
+            "sandbox_comparisons": {kind: len(v) for kind, v in verdicts.items()},
+            # per kind ("itself", "slowed", and with "+busy" beside the busy neighbour)
+            "sandbox_false_rejections": {
+                k: o["failed"] for k, o in outcomes.items() if k.startswith("itself")
             },
+            "sandbox_detections": {
+                k: o["failed"] for k, o in outcomes.items() if k.startswith("slowed")
+            },
+            "sandbox_inconclusive": {kind: o["inconclusive"] for kind, o in outcomes.items()},
+            "sandbox_outcomes": outcomes,
+            "sandbox_offline_outcomes_by_quantile": {
+                q: tally(verdicts, lambda v, q=q: v["offline_outcome_by_quantile"][q])
+                for q in ("p50", "p90", "p99")
+            },
+            "sandbox_policy": dataclasses.asdict(sandbox.policy),
             "sandbox_calibration": calibration,
-            "sandbox_measured_slowdown_p50_at_1": round(
-                statistics.median(v["p50_ratio_by_level"][1] for v in verdicts["slowed"]) - 1, 4
-            ),
+            "sandbox_measured_slowdown_p50_at_1": {
+                kind: round(statistics.median(v["p50_ratio_by_level"][1] for v in runs) - 1, 4)
+                for kind, runs in verdicts.items()
+                if kind.startswith("slowed") and runs
+            },
             "sandbox_verdicts": verdicts,
             "targets": TARGETS,
             "phases_s": phases,
@@ -661,21 +824,28 @@ def main() -> None:
         }
         if args.quick:
             summary["note"] = (
-                f"quick: {comparisons} sandbox comparisons of each kind (not 10) of "
+                f"quick: {wanted} sandbox comparisons (not 20 + 10) of "
                 f"{sandbox.policy.rounds} rounds x {sandbox.policy.requests_per_round} "
-                f"requests, {rounds} rounds of the arms, no peer_2w arm, one calibration "
-                "try on the server"
+                f"requests (at most {sandbox.policy.max_rounds} rounds), {rounds} rounds of "
+                "the arms, no peer_2w arm, one calibration try on the server"
             )
         print(json.dumps(summary))
     finally:
-        for process in arms.values():
-            process.stop()
-        if sandbox is not None:
-            sandbox.stop()
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(neighbour, arms, sandbox, work, args.keep)
+
+
+def clean_up(neighbour, arms: dict, sandbox, work: Path, keep: bool) -> None:
+    """Stop everything the run started (whatever it got to) and remove its work folder."""
+    if neighbour is not None:
+        neighbour.stop()
+    for process in arms.values():
+        process.stop()
+    if sandbox is not None:
+        sandbox.stop()
+    if keep:
+        print(f"kept {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
