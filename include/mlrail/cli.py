@@ -24,13 +24,29 @@ def _summary(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
 
 
+def _gc_sandboxes(apply: bool) -> int:
+    """Stop (or, dry, list) the sandbox servers whose holder died; how many runs had some."""
+    from mlrail.serving.sandbox.orphans import find_orphans, stop_orphans
+
+    if not apply:
+        orphans = find_orphans()
+        for orphan in orphans:
+            print(f"would stop: {orphan.describe()}")
+        return len(orphans)
+    orphans = stop_orphans()
+    for orphan in orphans:
+        print(f"stopped: {orphan.describe()}")
+    return len(orphans)
+
+
 def _gc(args: argparse.Namespace) -> None:
     from mlrail.components import all_components
     from mlrail.store.recovery import clean, collect
 
     env = Env.open()
     found = collect(env, all_components())
-    if not found:
+    sandboxes = _gc_sandboxes(args.apply)
+    if not found and not sandboxes:
         print("nothing to clean: no interrupted work found")
         return
     for item in found:
@@ -38,11 +54,12 @@ def _gc(args: argparse.Namespace) -> None:
             f"{'removing' if args.apply else 'would remove'}: {item.path or item.reason}"
             + (f"  ({item.reason})" if item.path else "")
         )
+    total = len(found) + sandboxes
     if args.apply:
         clean(env, found)
-        print(f"cleaned {len(found)} leftover(s)")
+        print(f"cleaned {total} leftover(s)")
     else:
-        print(f"{len(found)} leftover(s); nothing changed (dry run). Run with --apply to clean.")
+        print(f"{total} leftover(s); nothing changed (dry run). Run with --apply to clean.")
 
 
 def _datagen(args: argparse.Namespace) -> None:
@@ -115,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(handler=_summary)
 
     gc = commands.add_parser(
-        "gc", help="find (and with --apply, remove) what interrupted work left behind"
+        "gc",
+        help="find (and with --apply, remove or stop) what interrupted work left behind, "
+        "including sandbox servers whose run's process was killed",
     )
     gc.add_argument("--apply", action="store_true", help="clean up; default is a dry run")
     gc.set_defaults(handler=_gc)

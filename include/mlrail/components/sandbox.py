@@ -78,14 +78,23 @@ def models_to_serve(env: Env, spec, model_id: int, root: Path) -> tuple[list, in
     return models, None
 
 
-def start_sandbox(env: Env, spec, run: RunInfo, model_id: int) -> dict[str, Any]:
-    """Start the run's sandbox servers (stopping an earlier try's first); their record, as
-    JSON, for the validation and ``stop_sandbox``."""
+def start_sandbox(
+    env: Env, spec, run: RunInfo, model_id: int, hand_off: bool = True
+) -> dict[str, Any]:
+    """Start the run's sandbox servers (stopping any run's orphans and an earlier try's
+    servers first); their record, as JSON, for the validation and ``stop_sandbox``. With
+    ``hand_off`` (an Airflow setup task, which returns before the validation starts) this
+    process stops holding them; else it holds them until it stops them or dies."""
+    from mlrail.serving.sandbox.orphans import hand_off as release
     from mlrail.serving.sandbox.servers import sandbox_root, start_servers
 
-    root = sandbox_root(run.dag_id or run.pipeline, run.run_id)
+    dag_id = run.dag_id or run.pipeline
+    root = sandbox_root(dag_id, run.run_id)
     models, same_as_blessed = models_to_serve(env, spec, model_id, root)
-    record = start_servers(models, root, spec.sandbox, spec.serving).to_dict()
+    servers = start_servers(models, root, spec.sandbox, spec.serving, f"{dag_id}/{run.run_id}")
+    if hand_off:
+        release(root)
+    record = servers.to_dict()
     if same_as_blessed is not None:
         record["same_as_blessed"] = same_as_blessed
     return record
@@ -111,7 +120,7 @@ def stop_sandbox(record: dict[str, Any] | None, dag_id: str = "", run_id: str = 
 
 @contextmanager
 def sandbox_running(env: Env, spec, run: RunInfo, model_id: int) -> Iterator[dict[str, Any]]:
-    record = start_sandbox(env, spec, run, model_id)
+    record = start_sandbox(env, spec, run, model_id, hand_off=False)
     try:
         yield record
     finally:
@@ -119,16 +128,24 @@ def sandbox_running(env: Env, spec, run: RunInfo, model_id: int) -> Iterator[dic
 
 
 def validate_sandbox(ctx: ExecutorContext) -> ExecutorOutput:
+    from mlrail.serving.sandbox.orphans import held
+    from mlrail.serving.sandbox.servers import Servers
+
+    servers = Servers.from_dict(ctx.params["servers"])
+    # Killed while measuring, its servers are orphans for the next setup to stop; a
+    # validation that ends (even failing) hands them back, so a retry finds them.
+    with held(servers):
+        return _validate(ctx, servers)
+
+
+def _validate(ctx: ExecutorContext, servers) -> ExecutorOutput:
     from mlrail.serving.sandbox.replay import traffic
     from mlrail.serving.sandbox.report import report_html
-    from mlrail.serving.sandbox.servers import Servers, check_running
     from mlrail.serving.sandbox.validate import measure
     from mlrail.serving.sandbox.verdict import decide_infra_blessing
     from mlrail.spec.sandbox import SandboxSpec
 
     artifacts, p = ctx.env.artifacts, ctx.params
-    servers = Servers.from_dict(p["servers"])
-    check_running(servers)
     policy = SandboxSpec(**p["policy"])
     schema = artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
     model = ctx.inputs["model"]

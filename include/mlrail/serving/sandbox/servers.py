@@ -11,6 +11,16 @@ before its teardown ran); and each server stops itself after ``max_minutes``. A 
 still loading is in the run's ``spawned`` file from the moment it is started, so both
 stops find it too.
 
+A fourth guard stops the servers of a run whose worker was killed (SIGKILL, OOM) and that
+nobody clears: the run's folder names the process that holds its servers (``owner.json``,
+``host:pid:start time`` as mlrail.store.leases writes it, so a recycled pid is never
+taken for it). The setup holds them while it starts them; an in-process pipeline for as
+long as it runs; under Airflow the setup hands them off when it returns (nobody holds
+them until the validation does) and the validation holds them while it measures. Servers
+whose holder's process has exited are orphans: the next sandbox setup of any run, and
+``python -m mlrail gc``, stop them. Servers nobody holds are never stopped by another run:
+their teardown or their ``max_minutes`` does.
+
 The servers load side by side (their TensorFlow start is most of a sandbox's set-up time);
 each one's load time is measured from its own start.
 """
@@ -41,6 +51,8 @@ from mlrail.spec.serving import ServingSpec
 
 CANDIDATE, BLESSED = "candidate", "blessed"
 STATE = "servers.json"
+OWNER = "owner.json"  # the process that holds the run's servers now, and the run
+LOCK = ".lock"  # beside the runs' folders: a claim and an orphan sweep never interleave
 SPAWNED = "spawned"  # a line "<pid> <create time>" per process started, loaded or not
 VERSION = 1  # each private serving root holds one version
 
@@ -93,11 +105,16 @@ class Servers:
         return cls(data["root"], running)
 
 
+def sandbox_base() -> Path:
+    """Where every run's sandbox folder is: what an orphan sweep looks through."""
+    return Path(tempfile.gettempdir()) / "mlrail-sandbox"
+
+
 def sandbox_root(dag_id: str, run_id: str) -> Path:
     """The run's sandbox folder: the same for every try of the run, so a later try finds
     what an earlier one left."""
     digest = hashlib.sha256(f"{dag_id}/{run_id}".encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / "mlrail-sandbox" / digest
+    return sandbox_base() / digest
 
 
 def free_port() -> int:
@@ -341,15 +358,25 @@ def start_server(
 
 
 def start_servers(
-    models: list[ModelToServe], root: Path, policy: SandboxSpec, serving: ServingSpec
+    models: list[ModelToServe],
+    root: Path,
+    policy: SandboxSpec,
+    serving: ServingSpec,
+    run: str = "",
 ) -> Servers:
-    """Start a server per model, side by side (after stopping an earlier try's leftovers
-    under ``root``); if any fails, stop them all, then raise the first model's error."""
+    """Start a server per model, side by side, held by this process (after stopping any
+    run's orphans and an earlier try's leftovers under ``root``); if any fails, stop them
+    all, then raise the first model's error. ``run`` names the run in orphan reports."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from mlrail.serving.sandbox.orphans import claim, locked, stop_orphans
+
     _check_cpus(policy.cpus)
-    stop_leftovers(root)
-    root.mkdir(parents=True)
+    stop_orphans()
+    with locked(root.parent):
+        stop_leftovers(root)
+        root.mkdir(parents=True)
+        claim(root, run or root.name)
     servers = Servers(str(root))
     try:
         with ThreadPoolExecutor(len(models)) as pool:
