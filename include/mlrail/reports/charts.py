@@ -82,10 +82,12 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def log_ticks(low: float, high: float) -> list[float]:
-    """Powers of ten inside ``[low, high]``, with 2 and 5 times them over few decades."""
+    """Powers of ten inside ``[low, high]``, and between them 2 and 5 times them over a
+    decade or so, 3 times them over up to three (labels about evenly apart either way)."""
     decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-    steps = (1, 2, 5) if math.log10(high / low) <= 2.5 else (1,)
-    ticks = [m * 10.0**d for d in decades for m in steps]
+    span = math.log10(high / low)
+    steps = (1, 2, 5) if span <= 1.3 else (1, 3) if span <= 3 else (1,)
+    ticks = [float(f"{m * 10.0**d:.12g}") for d in decades for m in steps]
     return [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)] or [low, high]
 
 
