@@ -80,8 +80,11 @@ BOUNDED = [
     ("serving", "log_root: file:///etc/mlrail", "log_root", "a gs:// URL or a folder inside"),
     ("serving", 'log_root: "logs\\0x"', "log_root", "no control characters"),
     ("serving", "log_root: gs://bucket/../other", "log_root", "no '..' segment"),
+    ("sandbox", "concurrency: [100000]", "concurrency[0]", "at most 256 clients at once"),
     ("sandbox", "concurrency: [1, 8, 1]", "concurrency[2]", "distinct levels, got 1"),
     ("sandbox", "concurrency: [1, 2, 3, 4, 5, 6, 7, 8, 9]", "concurrency", "at most 8 levels"),
+    ("sandbox", "max_latency_ratio: .inf", "max_latency_ratio", "a ratio from 1.0 to 100"),
+    ("sandbox", "max_p99_ratio: .inf", "max_p99_ratio", "one of the known fields"),  # renamed
     ("sandbox", "rounds: 1000000", "rounds", "rounds from 1 to 1000, got 1000000"),
     ("sandbox", "requests_per_round: 100000000", "requests_per_round", "from 1 to 100000"),
     ("sandbox", "warmup_requests: 100000000", "warmup_requests", "from 0 to 10000"),
@@ -97,6 +100,10 @@ BOUNDED = [
     ("sandbox", "max_loading_seconds: 600", "max_loading_seconds", "max_minutes (5) allows"),
     ("sandbox", "load_tries: 1000000", "load_tries", "tries from 1 to 10, got 1000000"),
     ("sandbox", "parity_rows: 100000000", "parity_rows", "rows from 1 to 10000"),
+    ("sandbox", "parity_tolerance: .inf", "parity_tolerance", "up to 0.1, got inf"),
+    ("sandbox", "replay_window_hours: 1e12", "replay_window_hours", "at most 744"),
+    ("sandbox", "max_minutes: 1e-9", "max_minutes", "minutes from 1 to 1440, got 1e-09"),
+    ("sandbox", "max_minutes: .inf", "max_minutes", "minutes from 1 to 1440, got inf"),
 ]
 
 
