@@ -5,7 +5,10 @@ One blessed server (the pushed version of ``trained``) serves the whole module; 
 candidate gets its own process, as the sandbox starts them. Every server is pinned to the
 same CPU (``sandbox.cpus``), so that whatever else the machine runs hits candidate and
 blessed alike. Budgets are generous: tests never judge the machine's speed, only how much
-slower one model is than the other.
+slower one model is than the other, and only where noise cannot flip the answer: a
+candidate three times slower must fail, the model against itself must not fail under a
+wide limit (passed or inconclusive, both push). How often the default policy's 1.2x is
+flipped by noise is measured in benchmarks/serving/run.py, not asserted here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import dataclasses
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -62,6 +64,7 @@ SERVING = ServingSpec()
 POLICY = SandboxSpec(
     concurrency=[1, 4],
     rounds=4,
+    max_rounds=12,  # looks after 4, 8 and 12 rounds; 8 rounds can decide a comparison
     requests_per_round=40,
     warmup_requests=5,
     p99_budget_ms=10_000.0,
@@ -69,9 +72,10 @@ POLICY = SandboxSpec(
     cpus=[CPU],
     max_loading_seconds=120.0,
 )
-# Two identical models differ only by the machine's noise: more rounds, so that their
-# median ratio is a steady estimate of 1.
-TWIN_POLICY = SandboxSpec(**{**vars(POLICY), "rounds": 16})
+# Two identical models differ only by the machine's noise: judged on wide limits, so
+# that only a broken comparison (not a slow round) can fail them.
+TWIN_POLICY = SandboxSpec(**{**vars(POLICY), "max_latency_ratio": 2.0, "min_throughput_ratio": 0.5})
+COMPARISONS = {"latency_ratio", "throughput_ratio"}
 
 
 # --- shared: the blessed model, its server, the replayed requests --------------------------
@@ -223,26 +227,35 @@ def twin(blessed_model, tmp_path_factory):
 # --- verdicts --------------------------------------------------------------------------
 
 
-def test_a_slower_candidate_is_not_infra_blessed_on_its_p99_ratio(
+def test_a_slower_candidate_is_not_infra_blessed_on_its_latency_ratio(
     slowed_model, blessed_server, replayed, parity_table, trained, tmp_path
 ):
+    # Three times slower at concurrency 1: every round's ratio is far above 1.2, so eight
+    # rounds bound the median above the limit whatever the machine does meanwhile.
     with serve(slowed_model, trained.schema, tmp_path / "sandbox") as candidate:
         verdict, measured = judge(
             candidate, blessed_server, slowed_model, replayed, parity_table, trained.schema
         )
     assert not verdict.blessed
-    assert failed(verdict) == {"p99_ratio"}, verdict.sentence
-    ratio = checks(verdict)["p99_ratio"]
-    assert ratio.limit == 1.2 and ratio.value > 1.2
-    # The worst level's median per-round ratio, named with the blessed version it beat.
-    medians = {lv: statistics.median(v) for lv, v in measured["ratios"].items() if v}
-    worst = max(medians, key=medians.get)
-    assert ratio.value == pytest.approx(medians[worst], abs=1e-4)
-    assert ratio.sentence == (
-        f"p99 latency {medians[worst]:.2f}x blessed v{blessed_server.version}'s at "
-        f"concurrency {worst} (median of {len(measured['ratios'][worst])} rounds; at most 1.2x)"
+    assert "latency_ratio" in failed(verdict), verdict.sentence
+    assert failed(verdict) <= COMPARISONS, verdict.sentence  # and only the comparisons
+    ratio = checks(verdict)["latency_ratio"]
+    assert ratio.state == "failed" and ratio.limit == 1.2 and ratio.value > 1.2
+    # The level named is one whose lower bound is above the limit; its figures are the
+    # median of the measured per-round p90 ratios and the rounds they came from.
+    level = int(ratio.sentence.split(" at concurrency ")[1].split(" ")[0])
+    named = ratio.levels[level]
+    assert named["state"] == "failed" and named["low"] > 1.2
+    values = measured["ratios"][level]
+    assert named["rounds"] == len(values) and named["low"] in values
+    assert min(values) <= named["ratio"] <= max(values)
+    assert ratio.sentence.startswith(
+        f"p90 latency {named['ratio']:.2f}x blessed v{blessed_server.version}'s at "
+        f"concurrency {level} (95% interval {named['low']:.2f}-"
     )
-    assert verdict.sentence.startswith(f"Not infra-blessed: {ratio.sentence}")
+    assert ratio.sentence.endswith(f"x over {len(values)} rounds; at most 1.2x)")
+    assert verdict.sentence.startswith("Not infra-blessed: ")
+    assert ratio.sentence in verdict.sentence
 
 
 def test_a_memory_hungry_candidate_is_not_infra_blessed_on_memory(
@@ -287,8 +300,10 @@ def test_a_batch_skewed_candidate_fails_parity_only(
         float(miles.mean()),
         float(miles.std()),
     )
-    # As fast as the blessed model: latency is not what this test is about.
-    policy = SandboxSpec(**{**vars(POLICY), "max_p99_ratio": 5.0})
+    # As fast as the blessed model: latency is not what this test is about, so the
+    # comparison's limits are wide and its four rounds can decide nothing (no look after 4).
+    wide = {"max_latency_ratio": 5.0, "min_throughput_ratio": 0.2, "max_rounds": 4}
+    policy = SandboxSpec(**{**vars(POLICY), **wide})
     with serve(skewed, trained.schema, tmp_path / "sandbox") as candidate:
         verdict, measured = judge(
             candidate, blessed_server, skewed, replayed, parity_table, trained.schema, policy
@@ -315,16 +330,21 @@ def test_the_blessed_model_against_itself_is_infra_blessed(
     verdict, measured = judge(
         twin, blessed_server, model_dir, replayed, parity_table, trained.schema, TWIN_POLICY
     )
+    # Not failed: passed, or inconclusive and pushed (the default on_inconclusive); which
+    # one is the machine's noise at the time, so it is not asserted.
     assert verdict.blessed, (verdict.sentence, measured["ratios"])
-    # Every check passed, the ratio among them (test_sandbox_verdict.py holds their list).
-    ratio = checks(verdict)["p99_ratio"]
-    assert ratio.passed and ratio.value <= 1.2
-    assert all(len(values) == TWIN_POLICY.rounds for values in measured["ratios"].values())
+    for name in COMPARISONS:
+        assert checks(verdict)[name].state in ("passed", "inconclusive"), verdict.sentence
+    # More rounds only in whole batches, and only up to the policy's budget.
+    for values in measured["ratios"].values():
+        assert len(values) % TWIN_POLICY.rounds == 0
+        assert TWIN_POLICY.rounds <= len(values) <= TWIN_POLICY.max_rounds
     # The very same model: served in small merged batches, it answers as in-process up to
     # float32 rounding.
     assert checks(verdict)["parity"].value <= TWIN_POLICY.parity_tolerance
-    assert verdict.sentence.startswith("Infra-blessed: all ")
+    assert verdict.sentence.startswith("Infra-blessed")
     assert f"blessed v{blessed_server.version}'s" in verdict.sentence
+    assert verdict.sentence.endswith(verdict.policy)
     assert verdict.note == ""
 
 
@@ -336,7 +356,7 @@ def test_a_first_model_is_judged_on_absolute_budgets(
     assert measured["ratios"] is None
     assert verdict.blessed, verdict.sentence
     assert verdict.baseline_version is None
-    assert "p99_ratio" not in checks(verdict)
+    assert not COMPARISONS & set(checks(verdict))
     assert verdict.sentence.endswith(
         ". No blessed model to compare with: judged on absolute budgets only."
     )
@@ -357,7 +377,10 @@ def test_a_model_that_cannot_load_leaves_no_server(trained, tmp_path):
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
     root = tmp_path / "sandbox"
-    policy = SandboxSpec(**{**vars(POLICY), "max_loading_seconds": 10.0, "load_tries": 2})
+    # The load error ends the start as soon as the server reports it; the wait only bounds
+    # how long a busy machine may take to start TensorFlow (10 s was too short beside other
+    # work, and the test then saw a timeout instead of the error).
+    policy = SandboxSpec(**{**vars(POLICY), "max_loading_seconds": 60.0, "load_tries": 2})
     model = ModelToServe(CANDIDATE, 0, str(broken), trained.schema)
     seen: set[int] = set()  # the servers that ran while the sandbox tried to start them
     done = threading.Event()
