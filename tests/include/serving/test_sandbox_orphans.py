@@ -19,13 +19,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mlrail.serving.sandbox.orphans import claim
+from mlrail.serving.sandbox.orphans import claim, find_orphans, hand_off, held
 from mlrail.serving.sandbox.servers import (
     BLESSED,
     OWNER,
     SPAWNED,
     STATE,
     ModelToServe,
+    RunningServer,
+    Servers,
     sandbox_root,
     start_servers,
     stop_servers,
@@ -178,3 +180,44 @@ def test_the_next_setup_of_another_run_stops_them_and_nothing_live(blessed_model
         for pid in pids:  # only if the sweep failed
             if alive(pid):
                 os.killpg(pid, signal.SIGKILL)
+
+
+# A validation task that holds the servers of its run, then is SIGKILLed.
+VALIDATION = """
+import json, os, signal, sys
+from mlrail.serving.sandbox.orphans import held
+from mlrail.serving.sandbox.servers import Servers
+with held(Servers.from_dict(json.loads(sys.argv[1]))):
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_under_airflow_only_a_killed_validation_leaves_orphans(tmpdir_env):
+    """The setup task hands its servers off when it returns; a validation holds them while
+    it runs and gives them back when it ends, even by failing (a retry finds them); only a
+    validation that is killed leaves them to the next sweep."""
+    process = other_process()
+    try:
+        root = recorded_folder("airflow", process)
+        claim(root, "taxi_tips_training/airflow")
+        hand_off(root)  # the setup task returned
+        started = psutil.Process(process.pid).create_time()
+        server = RunningServer(BLESSED, "http://127.0.0.1:1", process.pid, started, 1, 0, 0.0, 1)
+        servers = Servers(str(root), {BLESSED: server})
+        assert find_orphans() == []
+        with pytest.raises(RuntimeError), held(servers):
+            raise RuntimeError("a failing validation")
+        assert find_orphans() == []
+
+        killed = subprocess.run(
+            [sys.executable, "-c", VALIDATION, json.dumps(servers.to_dict())],
+            env=tmpdir_env,
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert killed.returncode == -signal.SIGKILL
+        (orphan,) = find_orphans()
+        assert orphan.run == "taxi_tips_training/airflow" and orphan.pids == (process.pid,)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

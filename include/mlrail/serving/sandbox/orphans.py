@@ -65,9 +65,10 @@ def _write(root: Path, record: dict) -> None:
 
 
 def hand_off(root: Path) -> None:
-    """Nobody holds the servers under ``root`` until the next ``hold``: the Airflow setup
-    task returns, and its servers must outlive it."""
-    (root / OWNER).unlink(missing_ok=True)
+    """Nobody holds the servers under ``root`` until the next ``held`` (the Airflow setup
+    task returns, and its servers must outlive it); the run's name stays for reports."""
+    if root.is_dir():
+        _write(root, {"run": _record(root).get("run", root.name)})
 
 
 @contextmanager
@@ -78,14 +79,16 @@ def held(servers: Servers) -> Iterator[None]:
     root = Path(servers.root)
     with locked(root.parent):
         check_running(servers)
-        before = _holder(root)
-        claim(root, before.get("run", root.name) if before else root.name)
+        before = _record(root)
+        if root.is_dir():
+            claim(root, before.get("run", root.name))
     try:
         yield
     finally:
-        if before is None or before["owner"] != leases.this_owner():
+        owner = before.get("owner")
+        if owner != leases.this_owner():
             with locked(root.parent):
-                if before is None or leases.is_gone(_Holder(before["owner"])):
+                if owner is None or leases.is_gone(_Holder(owner)):
                     hand_off(root)
                 elif root.is_dir():
                     _write(root, before)
@@ -118,22 +121,24 @@ class Orphan:
         return f"sandbox servers of run {self.run} ({running}, {self.root}): {self.reason}"
 
 
-def _holder(root: Path) -> dict | None:
+def _record(root: Path) -> dict:
+    """The run's holder record: ``owner`` (absent once handed off) and ``run``."""
     try:
         data = json.loads((root / OWNER).read_text())
     except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("owner"), str) else None
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _gone(root: Path) -> tuple[dict, str] | None:
     """The holder's record and why it is gone; None while it lives or none is named."""
-    data = _holder(root)
-    if data is None or not data["owner"].startswith(f"{socket.gethostname()}:"):
+    data = _record(root)
+    owner = data.get("owner")
+    if not isinstance(owner, str) or not owner.startswith(f"{socket.gethostname()}:"):
         # No holder, or one on another host sharing this folder: its processes are not
         # this host's to judge.
         return None
-    reason = leases.is_gone(_Holder(data["owner"]))
+    reason = leases.is_gone(_Holder(owner))
     return (data, f"held by a process that is gone ({reason})") if reason else None
 
 
