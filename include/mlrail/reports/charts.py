@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from markupsafe import Markup, escape
 
@@ -44,6 +44,7 @@ class Limit:
     value: float
     text: str
     guide: bool = False  # a reading aid (grey), not a limit (red)
+    shown: bool = True  # False: too far from the values to draw to scale (named only)
 
 
 def _svg(width: int, height: int, label: str, body: Iterable[str], **data: str) -> Markup:
@@ -265,9 +266,11 @@ class _Axis:
     log: bool
 
     @classmethod
-    def over(cls, values: list[float], limits: list[float], log: bool, from_zero: bool) -> _Axis:
+    def over(
+        cls, values: list[float], limits: list[float], log: bool, from_zero: bool, y: bool = False
+    ) -> _Axis:
         """An axis showing ``values`` and ``limits``; a limit at the top gets headroom, so
-        its line is not mistaken for the plot's frame."""
+        its line is not mistaken for the plot's frame, and a y axis ends on a tick."""
         finite = [v for v in [*values, *limits] if math.isfinite(v) and (v > 0 or not log)]
         low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
         top_limit = bool(limits) and max(limits) >= high
@@ -278,7 +281,8 @@ class _Axis:
             low = min(low, 0.0)
         ticks = nice_ticks(low, high if high > low else low + 1, 5)
         step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-        high = max(high, ticks[-1]) + (step / 2 if top_limit else 0.0)
+        high = math.ceil(high / step - 1e-9) * step if y else max(high, ticks[-1])
+        high += step / 2 if top_limit else 0.0
         return cls(min(low, math.floor(low / step) * step), high, False)
 
     def fraction(self, value: float) -> float:
@@ -318,6 +322,7 @@ def lines(
     if not series:
         return _svg(width, height, f"{label}: no values", [_empty(width, height)])
     colours = {**{n: colour(i) for i, n in enumerate(series)}, **(colours or {})}
+    limits = [_placed(lim, series, x_log, y_from_zero) for lim in limits]
     entries = [(n, colours[n], "", False) for n in series]
     entries += [
         (lim.text, _limit_colour(lim), "5 3" if not lim.guide else "2 3", False) for lim in limits
@@ -325,19 +330,21 @@ def lines(
     key_w = 36 + CHAR_WIDTH * max(len(e[0]) for e in entries)
     top, bottom, left, right = 10, 40, 58, 12 + key_w
     plot_w, plot_h = width - left - right, height - top - bottom
+    drawn = [lim for lim in limits if lim.shown]
     x_axis = _Axis.over(
         [x for p in series.values() for x, _ in p]
-        + [lim.value for lim in limits if lim.axis == "x" and lim.guide],
-        [lim.value for lim in limits if lim.axis == "x" and not lim.guide],
+        + [lim.value for lim in drawn if lim.axis == "x" and lim.guide],
+        [lim.value for lim in drawn if lim.axis == "x" and not lim.guide],
         x_log,
         from_zero=False,
     )
     y_axis = _Axis.over(
         [y for p in series.values() for _, y in p]
-        + [lim.value for lim in limits if lim.axis == "y" and lim.guide],
-        [lim.value for lim in limits if lim.axis == "y" and not lim.guide],
+        + [lim.value for lim in drawn if lim.axis == "y" and lim.guide],
+        [lim.value for lim in drawn if lim.axis == "y" and not lim.guide],
         False,
         from_zero=y_from_zero,
+        y=True,
     )
 
     def at(x, y):
@@ -350,7 +357,7 @@ def lines(
             f'<polyline points="{path}" fill="none" stroke="{colours[name]}" '
             f'stroke-width="1.8"><title>{escape(name)}</title></polyline>'
         )
-    for lim in limits:
+    for lim in drawn:
         parts.append(_limit_line(lim, at, x_axis, y_axis))
     parts += _legend_entries(entries, left + plot_w + 14, top + 8)
     middle = top + plot_h / 2
@@ -361,6 +368,33 @@ def lines(
         f"{escape(y_label)}</text>"
     )
     return _svg(width, height, label, parts)
+
+
+# A limit is drawn to scale within this reach of the values: farther, the axis stretched
+# to it would flatten the curves (a tests' 100x ratio limit over ratios near 1).
+LINEAR_REACH = 3.0  # times the values' extent beyond them
+LOG_REACH = 1.5  # decades beyond them
+
+
+def _placed(limit: Limit, series: Mapping, x_log: bool, y_from_zero: bool) -> Limit:
+    """``limit``, marked not shown (and named so in the key) when it is out of reach."""
+    values = [p[0] if limit.axis == "x" else p[1] for points in series.values() for p in points]
+    log = x_log and limit.axis == "x"
+    finite = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
+    if not finite or (log and limit.value <= 0):
+        return limit
+    low, high = min(finite), max(finite)
+    if log:
+        reach = max(math.log10(low / limit.value), math.log10(limit.value / high))
+        near = reach <= LOG_REACH
+    else:
+        low = min(low, 0.0) if limit.axis == "y" and y_from_zero else low
+        extent = (high - low) or abs(high) or 1.0
+        near = low - LINEAR_REACH * extent <= limit.value <= high + LINEAR_REACH * extent
+    if near:
+        return limit
+    where = "above" if limit.value > high else "below"
+    return replace(limit, text=f"{limit.text} (far {where}, not drawn)", shown=False)
 
 
 def _limit_colour(limit: Limit) -> str:

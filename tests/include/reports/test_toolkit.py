@@ -90,6 +90,19 @@ def test_lines_keep_given_colours_draw_limits_and_keep_the_key_off_the_plot():
     assert all(float(t.get("x")) > plot_right for t in key)  # beside the plot, not on it
 
 
+def test_a_limit_far_from_the_values_is_named_not_drawn():
+    ratios = {"concurrency 1": [(1, 0.9), (2, 1.1), (3, 1.05)]}
+    far = charts.lines(ratios, "r", "round", "ratio", limits=[charts.Limit("y", 100, "limit 100x")])
+    root = _svg(far)
+    assert not [e for e in root.iter(f"{SVG}line") if e.get("class") == "limit"]
+    key = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "legend"]
+    assert key == ["concurrency 1", "limit 100x (far above, not drawn)"]
+    ticks = [float(t.text) for t in root.iter(f"{SVG}text") if t.get("class") == "tick"]
+    assert max(ticks) < 5  # the axis stays on the ratios, not stretched to 100
+    near = _svg(charts.lines(ratios, "r", "round", "ratio", limits=[charts.Limit("y", 1.2, "x")]))
+    assert len([e for e in near.iter(f"{SVG}line") if e.get("class") == "limit"]) == 1
+
+
 def test_templates_escape_values_and_need_every_variable():
     html = render("alias_history.html", standalone=True, alias_history=[], model="m", urls=None)
     assert "No alias has moved." in html
