@@ -121,12 +121,15 @@ class Server:
             self._count_dropped("requests", len(rows))
 
     def close(self) -> None:
-        self.repository.stop()
-        for _, batcher in self.batchers.values():
-            batcher.close()
-        for sink in (self.request_log, self.feedback_log):
-            if sink is not None:
-                sink.close()
+        """Stop polling and batching, then flush the logs: each step runs whatever the one
+        before it raised, so a failing step never costs the buffered log rows."""
+        steps = [self.repository.stop, *(b.close for _, b in self.batchers.values())]
+        steps += [sink.close for sink in (self.request_log, self.feedback_log) if sink]
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("a shutdown step failed; the others still run")
 
 
 def _loggable(features: dict[str, Any]) -> dict[str, Any]:
@@ -348,8 +351,10 @@ def _model_status(server: Server, name: str) -> dict[str, Any]:
 def _version_status(server: Server, name: str, version: str) -> dict[str, Any]:
     _not_a_get(version)
     failed = server.repository.failed
-    if name == server.repository.model and version.isdigit() and int(version) in failed:
-        return _status([], {int(version): failed[int(version)]})
+    # As the router reads a version: ASCII digits, short enough for int() (4,300 digits).
+    number = int(version) if version.isascii() and version.isdigit() and len(version) <= 18 else -1
+    if name == server.repository.model and number in failed:
+        return _status([], {number: failed[number]})
     return _status([server.router.resolve(name, version=version)])
 
 

@@ -39,6 +39,8 @@ class LoadedVersion:
     path: Path
     schema: dict[str, Any]
     serve: Any = field(repr=False)
+    # What the request path derives once per version (mlrail.serving.payload's features).
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, model: str, version: int, path: Path, schema: dict | None) -> LoadedVersion:

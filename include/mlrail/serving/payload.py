@@ -168,6 +168,15 @@ class Features:
         return out
 
 
+def features_of(loaded: LoadedVersion) -> Features:
+    """The version's Features, built at its first request: every request is checked
+    against them, so the check costs a lookup, not a walk over the signature."""
+    features = loaded.derived.get("features")
+    if features is None:
+        features = loaded.derived["features"] = Features(loaded)
+    return features
+
+
 def _row(features: Features, instance: Any, index: int) -> dict[str, Any]:
     if not isinstance(instance, dict):
         if len(features.names) != 1:
@@ -215,7 +224,7 @@ def parse_request(body: dict, loaded: LoadedVersion) -> Parsed:
         )
     if "instances" in body and "inputs" in body:
         raise InputError('send either "instances" (rows) or "inputs" (columns), not both')
-    features = Features(loaded)
+    features = features_of(loaded)
     if "instances" in body:
         instances = body["instances"]
         if not isinstance(instances, list):
