@@ -30,12 +30,13 @@ generated trips, the real model module with fewer epochs) and pushed; then, in t
   are counted apart. The same rounds are also judged offline at p50 and p99 (the policy's
   looks replayed on them), to show what the quantile choice does.
 
-  ``--busy-neighbour`` runs one CPU-bound process (a pure-Python loop) beside everything
-  measured, as a busy Airflow worker would: run the script with and without it.
+  ``--busy-neighbour on`` runs one CPU-bound process (a pure-Python loop) beside everything
+  measured, as a busy Airflow worker would; ``both`` interleaves the sandbox comparisons
+  with and without it (20 + 10 of each), so that both arms meet the same machine.
 
-    .venv/bin/python benchmarks/serving/run.py                    # 5 rounds, 20 + 10 comparisons
-    .venv/bin/python benchmarks/serving/run.py --busy-neighbour   # the same beside a busy CPU
-    .venv/bin/python benchmarks/serving/run.py --quick            # 3 rounds, 2 + 1 comparisons
+    .venv/bin/python benchmarks/serving/run.py                       # 5 rounds, 20 + 10 comparisons
+    .venv/bin/python benchmarks/serving/run.py --busy-neighbour both # 20 + 10 with, 20 + 10 without
+    .venv/bin/python benchmarks/serving/run.py --quick               # 3 rounds, 2 + 1 comparisons
 
 The last line printed is one JSON object with every figure; the servers' logs are under
 the work folder (removed at the end unless ``--keep``).
@@ -502,7 +503,8 @@ def offline_states(measured: dict, policy, quantile: float) -> dict[str, str]:
         for level, ratios in values.items():
             found[level] = "inconclusive"
             for n in range(rules["rounds"], len(ratios) + 1, rules["rounds"]):
-                _, state = level_states({level: ratios[:n]}, kind, rules)[level]
+                judged = level_states({level: ratios[:n]}, kind, rules).get(level)
+                state = judged[1] if judged else "inconclusive"
                 if state != "inconclusive":
                     found[level] = state
                     break
