@@ -59,9 +59,12 @@ serve: install
 	    exit 1; }
 	$(PY) -m mlrail serve --model $(SERVE_MODEL) --host 127.0.0.1 --port 8501
 
+# Two test workers, one per core (TEST_WORKERS=0 runs in one process); tests that share a
+# setup (an Airflow project, a trained model, servers) stay on one worker: --dist loadgroup.
+TEST_WORKERS ?= 2
 test: install postgresql chromium
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The metadata store is tested against a real PostgreSQL server, which the tests start
 # themselves (tests/postgres.py); only the binaries need to be on the machine.

@@ -241,3 +241,16 @@ def prepare(env):
         return prepare_data(env, spec, run_id)
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, tests sharing an expensive setup run on one worker
+    (tests/shared_setups.py); `make test` runs two workers with ``--dist loadgroup``."""
+    if not getattr(config.option, "numprocesses", None):
+        return
+    from tests.shared_setups import groups
+
+    found = groups(items)
+    for item in items:
+        if item.nodeid in found:
+            item.add_marker(pytest.mark.xdist_group(found[item.nodeid]))

@@ -5,6 +5,11 @@
 ``kill_at_copy`` the process kills itself when the push copies ``saved_model.pb`` (the
 last file of a copy), injected by replacing ``shutil.copy2`` in this process only. The
 other kill points (training, export) are chosen by the test, which watches the stores.
+
+The sweep kills training, export and the push copy, never the sandbox: its stage here is
+``UNMEASURED_SANDBOX``, an InfraBlessing recorded through the same runner that says it
+measured nothing, instead of two model servers started (about 7 s each) and measured for
+every trial. The sandbox's own kills are tested in tests/include/serving/test_sandbox.py.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from mlrail.components.pipeline import run_training_pipeline
-from mlrail.store.runner import Env, RunInfo
+from mlrail.components import pipeline as stages
+from mlrail.store.runner import Component, Env, ExecutorOutput, RunInfo, run_component
 from mlrail.store.settings import Settings
 from tests.conftest import spec_for
 from tests.include.components.faults import die_when_copying_saved_model
@@ -31,12 +36,52 @@ def sweep_spec(data: str, seed: int):
     return dataclasses.replace(spec, train=train, evaluation=evaluation)
 
 
+def _unmeasured_infra_blessing(ctx) -> ExecutorOutput:
+    model = ctx.inputs["model"]
+    verdict = {
+        "blessed": True,
+        "sentence": "Infra-blessed without measuring: the kill sweep tests training and push",
+        "model_artifact_id": model.id,
+    }
+    (ctx.outputs["infra_blessing"] / "blessing.json").write_text(json.dumps(verdict))
+    return ExecutorOutput(properties={"infra_blessing": verdict}, result=verdict)
+
+
+UNMEASURED_SANDBOX = Component(
+    name="sandbox",
+    executor=_unmeasured_infra_blessing,
+    outputs={"infra_blessing": "InfraBlessing"},
+    cacheable=False,
+)
+
+
 def run(settings: Settings, data: str, run_id: str, seed: int, try_number: int = 1):
+    """The chain of ``run_training_pipeline`` (no tuning) with the unmeasured sandbox."""
     env = Env.open(settings)
     try:
         spec = sweep_spec(data, seed)
         info = RunInfo(spec.pipeline, spec.digest, run_id=run_id, try_number=try_number)
-        return run_training_pipeline(env, spec, info)
+        results = {"ingest": stages.ingest_examples(env, spec, info)}
+        examples = results["ingest"].outputs["examples"].id
+        results["statistics"] = stages.compute_statistics(env, spec, info, examples)
+        statistics = results["statistics"].outputs["statistics"].id
+        results["schema"] = stages.infer_schema(env, spec, info, statistics)
+        schema = results["schema"].outputs["schema"].id
+        results["validate"] = stages.validate_data(env, spec, info, examples, statistics, schema)
+        results["train"] = stages.train_model(env, spec, info, examples, statistics, schema)
+        model = results["train"].outputs["model"].id
+        results["evaluate"] = stages.evaluate_model(env, spec, info, model, examples, schema)
+        candidate = {"model": env.metadata.get_artifact(model)}
+        results["sandbox"] = run_component(env, UNMEASURED_SANDBOX, candidate, {}, info)
+        results["push"] = stages.push_model(
+            env,
+            spec,
+            info,
+            model,
+            results["evaluate"].outputs["blessing"].id,
+            results["sandbox"].outputs["infra_blessing"].id,
+        )
+        return results
     finally:
         env.metadata.close()
 

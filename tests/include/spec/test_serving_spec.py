@@ -75,7 +75,10 @@ BOUNDED = [
     ("serving", "max_request_bytes: 10", "max_request_bytes", "bytes from 1024 to 67108864"),
     ("serving", "max_batch_size: 1000000", "max_batch_size", "instances from 1 to 4096"),
     ("serving", "batch_timeout_micros: 1000000000000", "batch_timeout_micros", "0 to 1000000"),
-    ("serving", "log_root: ../../../../etc/mlrail", "log_root", "resolves to /etc/mlrail"),
+    # Where four levels up lands depends on how deep the test's folder is (an xdist worker
+    # adds one); ten levels up is the file system's root from any of them.
+    ("serving", "log_root: ../../../../etc/mlrail", "log_root", "; it resolves to /"),
+    ("serving", "log_root: " + "../" * 10 + "etc/mlrail", "log_root", "resolves to /etc/mlrail"),
     ("serving", "log_root: /etc/mlrail", "log_root", "a gs:// URL or a folder inside"),
     ("serving", "log_root: file:///etc/mlrail", "log_root", "a gs:// URL or a folder inside"),
     ("serving", 'log_root: "logs\\0x"', "log_root", "no control characters"),
