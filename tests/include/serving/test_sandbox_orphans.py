@@ -110,6 +110,13 @@ def killed_setup(model: ModelToServe, run_id: str, env: dict[str, str]) -> list[
     return pids
 
 
+def kill_left(pids: list[int]) -> None:
+    """Servers a failed sweep left: a failing test must not leave them to their max_minutes."""
+    for pid in pids:
+        if alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+
 def other_process() -> subprocess.Popen:
     """A stand-in for a server (its own process group, as servers have)."""
     return subprocess.Popen(["sleep", "300"], start_new_session=True)
@@ -144,16 +151,19 @@ def mlrail(env: dict[str, str], settings, *args: str) -> str:
 
 def test_gc_stops_the_servers_a_killed_setup_left(blessed_model, tmpdir_env, settings):
     pids = killed_setup(blessed_model, "killed", tmpdir_env)
-    listed = mlrail(tmpdir_env, settings, "gc")
-    assert "would stop: sandbox servers of run taxi_tips_training/killed" in listed
-    assert f"pids {pids[0]}" in listed and "held by a process that is gone" in listed
-    assert "dry run" in listed and all(alive(pid) for pid in pids)
+    try:
+        listed = mlrail(tmpdir_env, settings, "gc")
+        assert "would stop: sandbox servers of run taxi_tips_training/killed" in listed
+        assert f"pids {pids[0]}" in listed and "held by a process that is gone" in listed
+        assert "dry run" in listed and all(alive(pid) for pid in pids)
 
-    applied = mlrail(tmpdir_env, settings, "gc", "--apply")
-    assert "stopped: sandbox servers of run taxi_tips_training/killed" in applied
-    assert not any(alive(pid) for pid in pids)
-    assert not sandbox_root("taxi_tips_training", "killed").exists()
-    assert "nothing to clean" in mlrail(tmpdir_env, settings, "gc")
+        applied = mlrail(tmpdir_env, settings, "gc", "--apply")
+        assert "stopped: sandbox servers of run taxi_tips_training/killed" in applied
+        assert not any(alive(pid) for pid in pids)
+        assert not sandbox_root("taxi_tips_training", "killed").exists()
+        assert "nothing to clean" in mlrail(tmpdir_env, settings, "gc")
+    finally:
+        kill_left(pids)
 
 
 def test_the_next_setup_of_another_run_stops_them_and_nothing_live(blessed_model, tmpdir_env):
@@ -177,9 +187,7 @@ def test_the_next_setup_of_another_run_stops_them_and_nothing_live(blessed_model
         for process in (held, handed_off):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        for pid in pids:  # only if the sweep failed
-            if alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+        kill_left(pids)
 
 
 # A validation task that holds the servers of its run, then is SIGKILLed.
