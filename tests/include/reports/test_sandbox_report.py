@@ -137,7 +137,7 @@ def test_each_model_keeps_its_colour_in_every_chart():
     for name in ("latency CDF at concurrency 1", "resident memory over the validation"):
         assert _curves(charts[name]) == by_model[0]  # each curve in its key's colour
     # The ratio chart's series are concurrency levels: no model's colour on them.
-    ratio = next(c for name, c in charts.items() if name.endswith(" per round"))
+    ratio = next(c for name, c in charts.items() if name.endswith(" per turn pair"))
     assert not set(_strokes(ratio).values()) & set(by_model[0].values())
 
 
@@ -151,7 +151,7 @@ def test_the_policy_limits_are_drawn_and_named_in_the_key():
     memory = charts["resident memory over the validation"]
     (ceiling,) = _limits(memory)
     assert ceiling.get("y1") == ceiling.get("y2") and f"ceiling {CEILING_MB:g} MB" in _key(memory)
-    ratio = next(c for name, c in charts.items() if name.endswith(" per round"))
+    ratio = next(c for name, c in charts.items() if name.endswith(" per turn pair"))
     assert f"limit {MAX_RATIO:g}x" in _key(ratio)
 
 

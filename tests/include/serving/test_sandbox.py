@@ -64,7 +64,7 @@ SERVING = ServingSpec()
 POLICY = SandboxSpec(
     concurrency=[1, 4],
     rounds=4,
-    max_rounds=12,  # looks after 4, 8 and 12 rounds; 8 rounds can decide a comparison
+    max_rounds=12,  # looks after 4, 8 and 12 rounds of one turn pair each (40 < TURN requests)
     requests_per_round=40,
     warmup_requests=5,
     p99_budget_ms=10_000.0,
@@ -230,8 +230,8 @@ def twin(blessed_model, tmp_path_factory):
 def test_a_slower_candidate_is_not_infra_blessed_on_its_latency_ratio(
     slowed_model, blessed_server, replayed, parity_table, trained, tmp_path
 ):
-    # Three times slower at concurrency 1: every round's ratio is far above 1.2, so eight
-    # rounds bound the median above the limit whatever the machine does meanwhile.
+    # Three times slower at concurrency 1: every turn pair's ratio is far above 1.2, so
+    # eight pairs bound the median above the limit whatever the machine does meanwhile.
     with serve(slowed_model, trained.schema, tmp_path / "sandbox") as candidate:
         verdict, measured = judge(
             candidate, blessed_server, slowed_model, replayed, parity_table, trained.schema
@@ -242,18 +242,18 @@ def test_a_slower_candidate_is_not_infra_blessed_on_its_latency_ratio(
     ratio = checks(verdict)["latency_ratio"]
     assert ratio.state == "failed" and ratio.limit == 1.2 and ratio.value > 1.2
     # The level named is one whose lower bound is above the limit; its figures are the
-    # median of the measured per-round p90 ratios and the rounds they came from.
+    # median of the measured per-turn-pair p90 ratios and the pairs they came from.
     level = int(ratio.sentence.split(" at concurrency ")[1].split(" ")[0])
     named = ratio.levels[level]
     assert named["state"] == "failed" and named["low"] > 1.2
     values = measured["ratios"][level]
-    assert named["rounds"] == len(values) and named["low"] in values
+    assert named["pairs"] == len(values) and named["low"] in values
     assert min(values) <= named["ratio"] <= max(values)
     assert ratio.sentence.startswith(
         f"p90 latency {named['ratio']:.2f}x blessed v{blessed_server.version}'s at "
         f"concurrency {level} (95% interval {named['low']:.2f}-"
     )
-    assert ratio.sentence.endswith(f"x over {len(values)} rounds; at most 1.2x)")
+    assert ratio.sentence.endswith(f"x over {len(values)} turn pairs; at most 1.2x)")
     assert verdict.sentence.startswith("Not infra-blessed: ")
     assert ratio.sentence in verdict.sentence
 
@@ -335,7 +335,8 @@ def test_the_blessed_model_against_itself_is_infra_blessed(
     assert verdict.blessed, (verdict.sentence, measured["ratios"])
     for name in COMPARISONS:
         assert checks(verdict)[name].state in ("passed", "inconclusive"), verdict.sentence
-    # More rounds only in whole batches, and only up to the policy's budget.
+    # More rounds only in whole batches, and only up to the policy's budget (a round of
+    # fewer than TURN requests is one turn pair).
     for values in measured["ratios"].values():
         assert len(values) % TWIN_POLICY.rounds == 0
         assert TWIN_POLICY.rounds <= len(values) <= TWIN_POLICY.max_rounds

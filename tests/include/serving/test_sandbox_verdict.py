@@ -8,6 +8,9 @@ import math
 import pytest
 
 from mlrail.serving.sandbox.intervals import median_bounds, sign_rank
+from mlrail.serving.sandbox.replay import Sample
+from mlrail.serving.sandbox.servers import BLESSED, CANDIDATE
+from mlrail.serving.sandbox.validate import _ratios, _throughput_ratios
 from mlrail.serving.sandbox.verdict import (
     MB,
     InfraBlessing,
@@ -21,7 +24,7 @@ from tests.include.spec.test_spec import GOOD, _spec
 
 POLICY = vars(SandboxSpec())  # ratio 1.2x, budget 250 ms, ceiling 4096 MB, tolerance 1e-5
 PROBES = ["missing field", "wrong type", "empty body", "oversize body", "bad JSON"]
-# Eight rounds of two copies of one model: the machine's noise, paired by round.
+# Eight turn pairs of two copies of one model: the machine's noise, paired turn by turn.
 TWINS = [1.02, 0.97, 1.01, 0.99, 1.03, 0.98, 1.0, 1.01]
 
 
@@ -34,7 +37,7 @@ def measured(**changes) -> dict:
         "p99_by_level": {1: 8.0, 8: 30.0},
         "peak_rss_bytes": 600 * MB,
         "killed": False,
-        # per level, the candidate's p90 over the blessed model's, round by round
+        # per level, the candidate's p90 over the blessed model's, turn pair by turn pair
         "ratios": {1: TWINS, 8: TWINS[::-1]},
         # and its requests per second over the blessed model's
         "throughput_ratios": {1: TWINS[::-1], 8: TWINS},
@@ -71,7 +74,7 @@ def test_sign_test_ranks_and_bounds_on_literal_data():
     # P(X <= 1) for 10 is 11/1024: the 2nd smallest bounds the median at 1 - 11/1024.
     assert sign_rank(10, 11 / 1024) == 2 and sign_rank(10, 11 / 1024 - 1e-9) == 1
     bounds = median_bounds([1.3, 0.9, 1.1, 1.0, 1.2, 0.8, 1.4, 1.05, 0.95, 1.15], 11 / 1024)
-    assert (bounds.rounds, bounds.low, bounds.high) == (10, 0.9, 1.3)
+    assert (bounds.pairs, bounds.low, bounds.high) == (10, 0.9, 1.3)
     assert bounds.median == pytest.approx((1.05 * 1.1) ** 0.5)  # geometric mid of 1.05, 1.1
     few = median_bounds([1.0, 2.0, 3.0], 0.05)
     assert (few.low, few.high, few.bounded) == (0.0, math.inf, False)
@@ -107,13 +110,13 @@ def test_identical_models_pass_with_the_interval_in_the_sentence():
     assert ratio.limit == 1.2
     assert ratio.sentence == (
         "p90 latency 1.00x blessed v3's at concurrency 1 "
-        "(95% interval 0.97-1.03x over 8 rounds; at most 1.2x)"
+        "(95% interval 0.97-1.03x over 8 turn pairs; at most 1.2x)"
     )
     assert ratio.levels[8] == {
         "ratio": pytest.approx(1.005, abs=1e-3),
         "low": 0.97,
         "high": 1.03,
-        "rounds": 8,
+        "pairs": 8,
         "state": "passed",
     }
     assert verdict.baseline_version == 3 and verdict.note == ""
@@ -133,12 +136,12 @@ def test_a_clearly_slower_candidate_fails_naming_the_level():
     assert ratio.value == pytest.approx((1.47 * 1.5) ** 0.5, abs=1e-4)
     assert verdict.sentence.startswith(
         "Not infra-blessed: p90 latency 1.48x blessed v3's at concurrency 8 "
-        "(95% interval 1.38-1.62x over 8 rounds; at most 1.2x). Compared at 95%"
+        "(95% interval 1.38-1.62x over 8 turn pairs; at most 1.2x). Compared at 95%"
     )
 
 
-def test_one_wild_round_neither_fails_an_identical_model_nor_passes_a_slow_one():
-    # One round of a busy machine at 6.5 (the p99 medians of old flipped on fewer).
+def test_one_wild_pair_neither_fails_an_identical_model_nor_passes_a_slow_one():
+    # One pair of a busy machine at 6.5 (the p99 medians of old flipped on fewer).
     noisy = {1: [*TWINS[:7], 6.5], 8: TWINS}
     verdict = decide(ratios=noisy)
     assert check(verdict, "latency_ratio").state != "failed"
@@ -146,19 +149,19 @@ def test_one_wild_round_neither_fails_an_identical_model_nor_passes_a_slow_one()
     assert check(decide(ratios={1: slow, 8: TWINS}), "latency_ratio").state != "passed"
 
 
-def test_too_few_rounds_are_inconclusive_and_pushed_by_default_saying_so():
+def test_too_few_pairs_are_inconclusive_and_pushed_by_default_saying_so():
     verdict = decide(ratios={1: [1.0, 1.1, 0.9], 8: [1.02, 0.98, 1.0]})
     ratio = check(verdict, "latency_ratio")
     assert ratio.state == "inconclusive" and ratio.passed
     assert verdict.blessed
     assert ratio.sentence == (
-        "p90 latency 1.00x blessed v3's at concurrency 1 (too few rounds for a 95% "
+        "p90 latency 1.00x blessed v3's at concurrency 1 (too few turn pairs for a 95% "
         "interval: 3; at most 1.2x): inconclusive, pushed as on_inconclusive: push says"
     )
     assert verdict.sentence.startswith("Infra-blessed, not all checks conclusive: ")
 
 
-def test_noisy_rounds_straddling_the_limit_are_inconclusive_and_refused_if_the_policy_says():
+def test_noisy_pairs_straddling_the_limit_are_inconclusive_and_refused_if_the_policy_says():
     straddling = [1.1, 1.3, 1.15, 1.25, 1.05, 1.35, 1.2, 1.28]
     refuse = {**POLICY, "on_inconclusive": "refuse"}
     verdict = decide(ratios={1: straddling, 8: TWINS}, policy=refuse)
@@ -166,15 +169,15 @@ def test_noisy_rounds_straddling_the_limit_are_inconclusive_and_refused_if_the_p
     assert ratio.state == "inconclusive" and not ratio.passed
     assert not verdict.blessed and failed(verdict) == ["latency_ratio"]
     assert ratio.sentence.endswith(
-        "(95% interval 1.05-1.35x over 8 rounds; at most 1.2x): inconclusive, refused as "
+        "(95% interval 1.05-1.35x over 8 turn pairs; at most 1.2x): inconclusive, refused as "
         "on_inconclusive: refuse says"
     )
     assert verdict.policy.endswith("an inconclusive comparison is refused.")
 
 
 def test_more_levels_tested_at_once_need_more_evidence():
-    # All 8 rounds above the limit: enough at 2 levels (bounds at 1 - 0.05/12 > 1 - 1/256),
-    # not at 4 (1 - 0.05/24 < 1 - 1/256: eight rounds bound nothing).
+    # All 8 pairs above the limit: enough at 2 levels (bounds at 1 - 0.05/12 > 1 - 1/256),
+    # not at 4 (1 - 0.05/24 < 1 - 1/256: eight pairs bound nothing).
     slower = [1.3, 1.32, 1.28, 1.35, 1.31, 1.29, 1.33, 1.3]
     two = decide(ratios={1: slower, 8: TWINS})
     assert check(two, "latency_ratio").state == "failed"
@@ -186,7 +189,7 @@ def test_more_levels_tested_at_once_need_more_evidence():
         policy={**POLICY, "concurrency": [1, 8, 16, 32]},
     )
     assert check(four, "latency_ratio").state == "inconclusive"
-    # ... and so do more looks at the same rounds.
+    # ... and so do more looks at the same pairs.
     more_looks = decide(ratios={1: slower, 8: TWINS}, policy={**POLICY, "max_rounds": 64})
     assert check(more_looks, "latency_ratio").state == "inconclusive"
 
@@ -208,7 +211,74 @@ def test_the_limit_is_the_policy_s():
     ratio = check(verdict, "latency_ratio")
     assert ratio.state == "passed"
     assert ratio.sentence.startswith("p95 latency 1.40x blessed v3's at concurrency 1 ")
-    assert ratio.sentence.endswith("(95% interval 1.30-1.45x over 8 rounds; at most 1.5x)")
+    assert ratio.sentence.endswith("(95% interval 1.30-1.45x over 8 turn pairs; at most 1.5x)")
+
+
+# --- pairs of turns, from what a round measured ----------------------------------------------
+
+# A candidate 1.3x slower on the same requests, with each turn's own jitter (two of eight
+# pairs below 1.2x), on a machine whose speed drifts from turn to turn, and one turn in
+# every round hit by a spike that triples its latencies: the blessed model's in even
+# rounds, the candidate's in odd ones.
+JITTER = [0.88, 1.05, 0.97, 1.12, 0.95, 1.02, 0.9, 1.06]
+BASE_MS = [1.0 + 0.02 * i for i in range(50)]  # one turn's 50 latencies, on a quiet machine
+
+
+def _turn(latencies: list[float], seconds: float) -> Sample:
+    return Sample(latencies_ms=latencies, seconds=seconds)
+
+
+def _round(index: int) -> dict[str, Sample]:
+    roles = {CANDIDATE: Sample(), BLESSED: Sample()}
+    for t, jitter in enumerate(JITTER):
+        machine = 1 + 0.1 * ((index + t) % 5)
+        spike = t == index % len(JITTER)
+        factor = {BLESSED: 3.0 if spike and index % 2 == 0 else 1.0}
+        factor[CANDIDATE] = 1.3 * jitter * (3.0 if spike and index % 2 else 1.0)
+        for role, sample in roles.items():
+            latencies = [v * machine * factor[role] for v in BASE_MS]
+            turn = _turn(latencies, sum(latencies) / 1000)
+            sample.turns.append(turn)
+            sample.latencies_ms += latencies
+            sample.seconds += turn.seconds
+    return roles
+
+
+def test_a_round_gives_one_ratio_per_pair_of_turns():
+    results = {1: [_round(r) for r in range(8)]}
+    latency, throughput = _ratios(results, 90.0)[1], _throughput_ratios(results)[1]
+    assert len(latency) == len(throughput) == 8 * len(JITTER)
+    # Turn t of round 1 against turn t of the blessed model, the machine's drift cancelled.
+    assert latency[8:16] == pytest.approx(
+        [1.3 * j * (3.0 if t == 1 else 1.0) for t, j in enumerate(JITTER)]
+    )
+    assert throughput[8:16] == pytest.approx(
+        [1 / (1.3 * j * (3.0 if t == 1 else 1.0)) for t, j in enumerate(JITTER)]
+    )
+    # A turn either model answered nothing in is no pair.
+    results[1][0][CANDIDATE].turns[3] = _turn([], 0.0)
+    assert len(_ratios(results, 90.0)[1]) == 8 * len(JITTER) - 1
+
+
+def test_64_turn_pairs_fail_a_candidate_1_3x_slower_where_its_8_rounds_could_not():
+    results = {1: [_round(r) for r in range(8)], 8: [_round(r + 1) for r in range(8)]}
+    ratios, throughput = _ratios(results, 90.0), _throughput_ratios(results)
+    verdict = decide(ratios=ratios, throughput_ratios=throughput)
+    latency = check(verdict, "latency_ratio")
+    assert latency.state == "failed", latency.sentence
+    assert latency.levels[1]["pairs"] == 64 and latency.levels[1]["low"] > 1.2
+    assert " over 64 turn pairs; at most 1.2x)" in latency.sentence
+    # Throughput 1 / 1.3 = 0.77x: below 0.8x, but too close to it for these pairs to say.
+    assert check(verdict, "throughput_ratio").state == "inconclusive"
+    # The same rounds paired whole (each round's p90 over its 400 requests), as before:
+    # the spikes swing every round's ratio (below 1 or above 2), and 8 bound nothing.
+    by_round = {
+        level: [r[CANDIDATE].percentile(90) / r[BLESSED].percentile(90) for r in rounds]
+        for level, rounds in results.items()
+    }
+    assert min(by_round[1]) < 1.0 and max(by_round[1]) > 2.0
+    rounds_only = decide(ratios=by_round, throughput_ratios=throughput)
+    assert check(rounds_only, "latency_ratio").state == "inconclusive"
 
 
 # --- throughput ratio --------------------------------------------------------------------
@@ -222,19 +292,19 @@ def test_a_candidate_with_clearly_less_throughput_fails():
     assert throughput.limit == 0.8 and throughput.state == "failed"
     assert throughput.sentence == (
         "throughput 0.55x blessed v3's at concurrency 8 "
-        "(95% interval 0.52-0.60x over 8 rounds; at least 0.8x)"
+        "(95% interval 0.52-0.60x over 8 turn pairs; at least 0.8x)"
     )
 
 
-def test_rounds_the_candidate_answered_for_only_some_levels_are_judged_on_those():
+def test_pairs_the_candidate_answered_for_only_some_levels_are_judged_on_those():
     verdict = decide(ratios={1: TWINS, 8: []}, throughput_ratios={1: TWINS, 8: []})
     ratio = check(verdict, "latency_ratio")
     assert ratio.passed and ratio.state == "passed" and list(ratio.levels) == [1]
-    assert "at concurrency 1 (95% interval 0.97-1.03x over 8 rounds" in ratio.sentence
+    assert "at concurrency 1 (95% interval 0.97-1.03x over 8 turn pairs" in ratio.sentence
 
 
-def test_a_candidate_that_answered_no_round_is_refused_not_crashed():
-    # Killed by the memory watch during its warm-up: every round failed, no ratio exists.
+def test_a_candidate_that_answered_no_turn_is_refused_not_crashed():
+    # Killed by the memory watch during its warm-up: every turn failed, no ratio exists.
     verdict = decide(
         ratios={1: [], 8: []},
         throughput_ratios={1: [], 8: []},
@@ -248,7 +318,7 @@ def test_a_candidate_that_answered_no_round_is_refused_not_crashed():
     assert not check(verdict, "memory").passed
     ratio = check(verdict, "latency_ratio")
     assert not ratio.passed and ratio.value is None and ratio.state == "failed"
-    assert "no round was answered by both" in ratio.sentence
+    assert "no turn pair was answered by both" in ratio.sentence
 
 
 # --- absolute checks -----------------------------------------------------------------------

@@ -1,12 +1,15 @@
-"""Confidence bounds on paired per-round ratios, for the sandbox's comparison checks. Pure:
-numbers in, numbers out.
+"""Confidence bounds on paired ratios, for the sandbox's comparison checks. Pure: numbers
+in, numbers out.
 
-Each round measures the candidate and the blessed model back to back on the same
-requests, so a round's ratio (candidate / blessed) cancels whatever the machine did to both
-in that second; what is left differs from round to round with a distribution nobody knows
-(a busy neighbour makes it heavy-tailed: one round of 16 reached 1.98 between two copies of
-one model). The bounds are therefore the sign test's: distribution-free bounds on the
-*median* ratio from the order statistics, which one wild round moves by one rank at most.
+Each pair is one turn of the candidate and one of the blessed model, back to back on the
+same requests, so its ratio (candidate / blessed) cancels whatever the machine did to both
+in that fraction of a second; what is left differs from pair to pair with a distribution
+nobody knows (a busy neighbour makes it heavy-tailed: between two copies of one model, one
+round's ratio of 16 reached 1.98). The bounds are therefore the sign test's:
+distribution-free bounds on the *median* ratio from the order statistics, which one wild
+pair moves by one rank at most. The test takes the pairs as independent; the pairs of one
+round are not quite (they share its minutes of the machine), which
+benchmarks/serving/run.py checks by comparing a model with itself under load.
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ def sign_rank(n: int, alpha: float) -> int:
 class Bounds:
     """The median of the ratios and one-sided bounds on it, each at 1 - alpha."""
 
-    rounds: int
+    pairs: int
     median: float | None
-    low: float  # 0.0 when there are too few rounds
-    high: float  # inf when there are too few rounds
+    low: float  # 0.0 when there are too few pairs
+    high: float  # inf when there are too few pairs
 
     @property
     def bounded(self) -> bool:

@@ -106,11 +106,13 @@ def traffic(
 
 @dataclass
 class Sample:
-    """One batch of requests to one model at one concurrency level."""
+    """One batch of requests to one model at one concurrency level (a round's batch keeps
+    its turns: the verdict pairs them turn by turn)."""
 
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    turns: list[Sample] = field(default_factory=list)
 
     @property
     def throughput(self) -> float:
@@ -221,7 +223,8 @@ def one_round(
 ) -> dict[str, Sample]:
     """``per_round`` requests to each role at ``level``, in turns of TURN requests taken in
     the order A B B A A B ... (``alternate`` picks A by ``index``); the same requests, in
-    the same order, to each role."""
+    the same order, to each role. Each role's Sample keeps its turns: turn t of one role
+    and turn t of the other ran back to back on the same requests, a pair."""
     roles = alternate(list(clients), index)
     samples = {role: Sample() for role in roles}
     for turn, begin in enumerate(range(0, per_round, TURN)):
@@ -231,6 +234,7 @@ def one_round(
             samples[role].latencies_ms += part.latencies_ms
             samples[role].errors += part.errors
             samples[role].seconds += part.seconds
+            samples[role].turns.append(part)
     return samples
 
 

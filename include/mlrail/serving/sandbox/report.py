@@ -1,5 +1,5 @@
 """The sandbox's HTML report (one self-contained file stored in the InfraBlessing): the
-verdict, per-model measurements, latency CDFs, per-round p99 ratios and memory over time."""
+verdict, per-model measurements, latency CDFs, per-turn-pair latency ratios and memory over time."""
 
 from __future__ import annotations
 
@@ -73,8 +73,8 @@ def report_html(verdict: dict[str, Any], measured: dict[str, Any], title: str) -
         ratio_chart = charts.lines(
             by_level,
             f"candidate p{measured.get('latency_quantile', 90):g} / blessed "
-            f"p{measured.get('latency_quantile', 90):g} per round",
-            "round",
+            f"p{measured.get('latency_quantile', 90):g} per turn pair",
+            "turn pair",
             "latency ratio (candidate / blessed)",
             colours={
                 name: charts.colour(i + len(MODEL_COLOURS)) for i, name in enumerate(by_level)

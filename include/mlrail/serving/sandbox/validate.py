@@ -5,6 +5,7 @@ requests checked on the candidate, memory watched throughout; the measurements t
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import signal
 import tempfile
@@ -90,6 +91,15 @@ class MemoryWatch:
         return max(sampled, rss_bytes(self.servers.running[role])[1])
 
 
+def trimmed_mean(values: list[float], share: float = 0.2) -> float:
+    """The mean without the ``share`` slowest and the ``share`` fastest values."""
+    if not values:
+        return math.inf
+    ordered = sorted(values)
+    cut = int(len(ordered) * share)
+    return float(np.mean(ordered[cut : len(ordered) - cut]))
+
+
 def _level_summary(rounds: list[dict[str, Sample]], role: str) -> dict[str, Any]:
     latencies = np.concatenate([np.asarray(r[role].latencies_ms) for r in rounds] or [[]])
     per_round = [r[role] for r in rounds]
@@ -105,31 +115,50 @@ def _level_summary(rounds: list[dict[str, Sample]], role: str) -> dict[str, Any]
     for q in (50, 90, 99):
         stats[f"round_p{q}_ms"] = [s.percentile(q) for s in per_round]
     stats["round_throughput_rps"] = [s.throughput for s in per_round]
+    # Turn by turn (rounds in order), aligned across roles: what the verdict pairs.
+    turns = [t for s in per_round for t in s.turns]
+    for q in (50, 90):
+        stats[f"turn_p{q}_ms"] = [t.percentile(q) for t in turns]
+    stats["turn_trimmed_mean_ms"] = [trimmed_mean(t.latencies_ms) for t in turns]
+    stats["turn_throughput_rps"] = [t.throughput for t in turns]
     stats["first_error"] = next((e for s in per_round for e in s.errors), None)
     return stats
 
 
-def _ratios(results: dict[int, list[dict[str, Sample]]], quantile: float) -> dict[int, list[float]]:
-    """Per level, each round's candidate / blessed ratio of the ``quantile`` latency."""
-    ratios = {}
-    for level, rounds in results.items():
-        ratios[level] = [
-            r[CANDIDATE].percentile(quantile) / r[BLESSED].percentile(quantile)
+def _pairs(results: dict[int, list[dict[str, Sample]]]) -> dict[int, list[tuple[Sample, Sample]]]:
+    """Per level, every pair of turns (candidate's, blessed's) that ran back to back on the
+    same requests and both answered some: a round of turns of TURN requests gives
+    requests_per_round / TURN pairs, each sharing the machine's state of that moment."""
+    return {
+        level: [
+            (mine, theirs)
             for r in rounds
-            if r[BLESSED].latencies_ms and r[CANDIDATE].latencies_ms
+            for mine, theirs in zip(r[CANDIDATE].turns, r[BLESSED].turns, strict=False)
+            if mine.latencies_ms and theirs.latencies_ms
         ]
-    return ratios
+        for level, rounds in results.items()
+    }
+
+
+def _ratios(results: dict[int, list[dict[str, Sample]]], quantile: float) -> dict[int, list[float]]:
+    """Per level, each turn pair's candidate / blessed ratio of the ``quantile`` latency of
+    the turn's requests."""
+    return {
+        level: [mine.percentile(quantile) / theirs.percentile(quantile) for mine, theirs in pairs]
+        for level, pairs in _pairs(results).items()
+    }
 
 
 def _throughput_ratios(results: dict[int, list[dict[str, Sample]]]) -> dict[int, list[float]]:
-    """Per level, each round's candidate / blessed ratio of requests answered per second."""
+    """Per level, each turn pair's candidate / blessed ratio of requests answered per
+    second."""
     return {
         level: [
-            r[CANDIDATE].throughput / r[BLESSED].throughput
-            for r in rounds
-            if r[BLESSED].throughput and r[CANDIDATE].throughput
+            mine.throughput / theirs.throughput
+            for mine, theirs in pairs
+            if mine.throughput and theirs.throughput
         ]
-        for level, rounds in results.items()
+        for level, pairs in _pairs(results).items()
     }
 
 

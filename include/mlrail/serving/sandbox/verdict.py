@@ -2,15 +2,18 @@
 reason per check. Pure: measurements in, verdict out.
 
 The comparison with the blessed model is a statistic with three states. Per concurrency
-level, each round gives a paired ratio (candidate / blessed) of the round's
-``latency_quantile`` latency and of its throughput; the sign test bounds the median ratio
-(mlrail.serving.sandbox.intervals). A check *fails* only when a bound puts the median beyond
-the limit, *passes* when the other bound puts it within, and is otherwise *inconclusive*,
-which the policy's ``on_inconclusive`` turns into a push or a refusal (and the sentence
-says which).
+level, each pair of turns (one of the candidate, one of the blessed model, back to back on
+the same requests: requests_per_round / TURN pairs per round) gives a paired ratio
+(candidate / blessed) of the turn's ``latency_quantile`` latency and of its throughput; the
+sign test bounds the median ratio (mlrail.serving.sandbox.intervals). Pairs, not rounds:
+eight rounds could bound a median no tighter than their extreme values, while the 64 pairs
+they hold bound it between about their 33rd and 67th percentiles. A check *fails* only
+when a bound puts the median beyond the limit, *passes* when the other bound puts it
+within, and is otherwise *inconclusive*, which the policy's ``on_inconclusive`` turns into
+a push or a refusal (and the sentence says which).
 
 Every bound is taken at 1 - alpha', alpha' = (1 - confidence) / (levels x 2 checks x looks):
-the validation looks at the rounds after every batch of ``rounds`` (up to ``max_rounds``)
+the validation looks at the pairs after every batch of ``rounds`` (up to ``max_rounds``)
 and adds a batch while a level is inconclusive, so over all levels, both checks and every
 look, the chance that a candidate within the limits is refused stays below
 1 - confidence (Bonferroni's union bound), and so does the chance that one beyond them
@@ -113,12 +116,12 @@ THROUGHPUT = _Kind("throughput_ratio", "min_throughput_ratio", at_most=False)
 def level_states(
     ratios: dict[int, list[float]], kind: _Kind, policy: dict[str, Any]
 ) -> dict[int, tuple[Bounds, str]]:
-    """Per level with at least one round: the bounds on the median ratio and its state."""
+    """Per level with at least one pair: the bounds on the median ratio and its state."""
     alpha, limit = bound_alpha(policy), policy[kind.limit_field]
     states = {}
     for level, values in ratios.items():
         bounds = median_bounds(values, alpha)
-        if bounds.rounds:
+        if bounds.pairs:
             states[level] = (bounds, judge_bounds(bounds, limit, kind.at_most))
     return states
 
@@ -155,9 +158,10 @@ def _deciding(states: dict[int, tuple[Bounds, str]], kind: _Kind) -> tuple[int, 
 
 def _interval(bounds: Bounds, confidence: float) -> str:
     if not bounds.bounded:
-        return f"too few rounds for a {confidence:.0%} interval: {bounds.rounds}"
+        return f"too few turn pairs for a {confidence:.0%} interval: {bounds.pairs}"
     return (
-        f"{confidence:.0%} interval {bounds.low:.2f}-{bounds.high:.2f}x over {bounds.rounds} rounds"
+        f"{confidence:.0%} interval {bounds.low:.2f}-{bounds.high:.2f}x "
+        f"over {bounds.pairs} turn pairs"
     )
 
 
@@ -167,8 +171,10 @@ def _comparison(
     what, limit_text = kind.describe(policy)
     limit = policy[kind.limit_field]
     states = level_states(ratios, kind, policy)
-    if not states:  # the candidate answered no round (killed, or every request failed)
-        sentence = f"{what} not compared with blessed v{version}'s: no round was answered by both"
+    if not states:  # the candidate answered no turn (killed, or every request failed)
+        sentence = (
+            f"{what} not compared with blessed v{version}'s: no turn pair was answered by both"
+        )
         return InfraCheck(kind.check, None, limit, False, sentence, FAILED)
     level, state = _deciding(states, kind)
     bounds = states[level][0]
@@ -181,7 +187,7 @@ def _comparison(
         action = "pushed" if passed else "refused"
         sentence += f": inconclusive, {action} as on_inconclusive: {policy['on_inconclusive']} says"
     per_level = {
-        lv: {"ratio": b.median, "low": b.low, "high": b.high, "rounds": b.rounds, "state": s}
+        lv: {"ratio": b.median, "low": b.low, "high": b.high, "pairs": b.pairs, "state": s}
         for lv, (b, s) in sorted(states.items())
     }
     return InfraCheck(
@@ -260,8 +266,8 @@ def decide_infra_blessing(
 ) -> InfraBlessing:
     """``measured``: the candidate's ``errors``, ``requests``, ``p99_by_level``,
     ``peak_rss_bytes``, ``killed``; ``ratios`` and ``throughput_ratios`` (level -> the
-    per-round candidate / blessed ratios of the ``latency_quantile`` latency and of the
-    throughput; absent without a blessed model); ``parity``; ``malformed`` and
+    candidate / blessed ratios of the ``latency_quantile`` latency and of the
+    throughput, one per turn pair; absent without a blessed model); ``parity``; ``malformed`` and
     ``healthy_after``. ``policy``: the spec's ``sandbox:`` fields."""
     checks = [_errors(measured)]
     ratios, described = measured.get("ratios"), ""
