@@ -154,6 +154,19 @@ def test_train_job_runs_defers_and_registers_the_model(upstream, vertex, tmp_pat
     assert again["cached"] and again["cached_from"] == result["execution_id"]
     assert len(vertex.created()) == 1
 
+    # With force (the trigger form's "recompute every stage"), a new job is submitted, and
+    # the hyperparameters it trains with are written anew, not taken from the cache.
+    from airflow.sdk.exceptions import TaskDeferred
+
+    with pytest.raises(TaskDeferred) as forced:
+        operator(spec_path, results).execute(context(force=True))
+    assert len(vertex.created()) == 2
+    pending = forced.value.trigger.resume["pending"]
+    hyperparameters = env.metadata.io_of(pending["execution_id"], "input")["hyperparameters"]
+    producer = env.metadata.producer_of(hyperparameters.id)
+    assert producer.state == "complete" and producer.run_id == "r1"
+    assert producer.id > result["execution_id"]
+
 
 def test_failed_job_fails_the_task_with_its_message_and_leaves_nothing(upstream, vertex):
     from airflow.sdk.exceptions import AirflowException, AirflowFailException

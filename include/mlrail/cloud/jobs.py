@@ -93,7 +93,7 @@ def begin_training(
     """The cache hit, or a recorded execution and its CreateCustomJobRequest."""
     _require_cloud_storage(env)
     inputs, params = train_inputs(
-        env, spec, run, examples_id, statistics_id, schema_id, hyperparameters_id
+        env, spec, run, examples_id, statistics_id, schema_id, hyperparameters_id, force
     )
     schema = env.artifacts.read_json(inputs["schema"].uri, "schema.json")
     train_component.check_training_data(env.artifacts, inputs["examples"], schema)
@@ -169,7 +169,7 @@ def begin_tuning(
     """The cache hit, a reuse of the last search (nothing to submit), or a recorded
     execution and its CreateHyperparameterTuningJobRequest."""
     _require_cloud_storage(env)
-    inputs, params = tune_inputs(env, spec, examples_id, statistics_id, schema_id)
+    inputs, params = tune_inputs(env, spec, examples_id, statistics_id, schema_id, force)
     module_path = params["module_path"]
     the_plan, module = tune_component.plan(env, params, inputs)
     if the_plan.decision == "reuse":
