@@ -34,13 +34,14 @@ def snapshot(env, model: str) -> dict:
     }
 
 
-def sandbox_processes(dag_id: str, run_id: str) -> list[int]:
-    """The pids of a run's sandbox servers still alive (other tests may run their own)."""
+def sandbox_processes(dag_id: str, run_id: str, store: str) -> list[int]:
+    """The pids of the sandbox servers of the run of metadata store ``store`` still alive
+    (other tests may run their own)."""
     import psutil
 
     from mlrail.serving.sandbox.servers import sandbox_root
 
-    root = str(sandbox_root(dag_id, run_id))
+    root = str(sandbox_root(dag_id, run_id, store))
     found = []
     for process in psutil.process_iter(["cmdline"]):
         try:

@@ -243,8 +243,10 @@ def fail_run(dag_id: str, run_id: str) -> None:
     from sqlalchemy import select
 
     from mlrail.components.sandbox import stop_sandbox
+    from mlrail_airflow.hooks import MlrailHook
 
-    stop_sandbox(None, dag_id, run_id)  # what stop_sandbox_servers would have done
+    # What stop_sandbox_servers would have done.
+    stop_sandbox(None, dag_id, run_id, MlrailHook().get_settings().metadata_url)
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
         dag = DBDagBag().get_dag_for_run(run, session=session)

@@ -69,5 +69,5 @@ def test_running_a_date_again_changes_nothing(request, airflow_project, taxi_fil
     states = {e.component: e.state for e in env.metadata.executions(run_id=again["run_id"])}
     assert states["train"] == states["evaluate"] == "cached" and states["push"] == "complete"
     assert states["sandbox"] == "complete"  # measured again, then its servers torn down
-    assert not sandbox_processes(DAG, again["run_id"])
+    assert not sandbox_processes(DAG, again["run_id"], settings.metadata_url)
     env.metadata.close()

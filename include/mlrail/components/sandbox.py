@@ -89,7 +89,7 @@ def start_sandbox(
     from mlrail.serving.sandbox.servers import sandbox_root, start_servers
 
     dag_id = run.dag_id or run.pipeline
-    root = sandbox_root(dag_id, run.run_id)
+    root = sandbox_root(dag_id, run.run_id, env.settings.metadata_url)
     models, same_as_blessed = models_to_serve(env, spec, model_id, root)
     servers = start_servers(models, root, spec.sandbox, spec.serving, f"{dag_id}/{run.run_id}")
     if hand_off:
@@ -100,9 +100,12 @@ def start_sandbox(
     return record
 
 
-def stop_sandbox(record: dict[str, Any] | None, dag_id: str = "", run_id: str = "") -> list[str]:
-    """Stop the servers in ``record``, and whatever the run's sandbox folder still records
-    (a setup that failed half-way); the roles that were still running."""
+def stop_sandbox(
+    record: dict[str, Any] | None, dag_id: str = "", run_id: str = "", store: str = ""
+) -> list[str]:
+    """Stop the servers in ``record``, and whatever the sandbox folder of the run
+    ``dag_id``/``run_id`` of the metadata store ``store`` still records (a setup that
+    failed half-way); the roles that were still running."""
     from mlrail.serving.sandbox.servers import Servers, sandbox_root, stop_leftovers, stop_servers
 
     stopped = []
@@ -110,7 +113,7 @@ def stop_sandbox(record: dict[str, Any] | None, dag_id: str = "", run_id: str = 
     if record:
         stopped += stop_servers(Servers.from_dict(record))
     if dag_id and run_id:
-        roots.append(sandbox_root(dag_id, run_id))
+        roots.append(sandbox_root(dag_id, run_id, store))
         stopped += stop_leftovers(roots[-1])
     for root in roots:  # copies of models from a remote artifact store
         for copy in root.parent.glob(f"{root.name}-*-model"):

@@ -61,15 +61,19 @@ class StopSandboxOperator(BaseOperator):
     template_fields = ("servers",)
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, servers: Any, **kwargs):
+    def __init__(self, *, servers: Any, mlrail_conn_id: str = "mlrail_default", **kwargs):
         super().__init__(**kwargs)
         self.servers = servers
+        self.mlrail_conn_id = mlrail_conn_id
 
     def execute(self, context: Any) -> list[str]:
         from mlrail.components.sandbox import stop_sandbox
+        from mlrail_airflow.hooks import MlrailHook
 
         record = self.servers if isinstance(self.servers, dict) else None
-        stopped = stop_sandbox(record, context["ti"].dag_id, context["run_id"])
+        # Which store's run: another project on this worker may have the same run ids.
+        store = MlrailHook(self.mlrail_conn_id).get_settings().metadata_url
+        stopped = stop_sandbox(record, context["ti"].dag_id, context["run_id"], store)
         self.log.info(
             "%s: ran; stopped sandbox servers: %s",
             self.task_id,

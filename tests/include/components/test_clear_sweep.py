@@ -88,7 +88,7 @@ def _clear_each(env, spec, run, results, failing: str | None = None):
                 assert not (again.result["copied"] or again.result["alias_moved"])
             elif name == "sandbox":  # measured again, by new servers, to the same verdict
                 assert again.result["infra_blessed"] == results[name].result["infra_blessed"]
-                assert not sandbox_processes(run.dag_id, run.run_id)
+                assert not sandbox_processes(run.dag_id, run.run_id, env.settings.metadata_url)
             else:
                 assert again.outputs == results[name].outputs, name
         assert snapshot(env, spec.model_name) == before, f"clearing {name} changed the stores"

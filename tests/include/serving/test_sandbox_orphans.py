@@ -41,6 +41,9 @@ pytestmark = pytest.mark.slow
 
 CPU = sorted(os.sched_getaffinity(0))[-1]
 POLICY = SandboxSpec(cpus=[CPU], max_loading_seconds=120.0)
+# The metadata store the runs belong to (part of their sandbox folder's name).
+STORE = "sqlite:///orphans"
+
 # Starts the servers of one run as a setup does, says so, and waits to be killed.
 SETUP = """
 import json, sys, time
@@ -48,7 +51,7 @@ from mlrail.serving.sandbox.servers import ModelToServe, sandbox_root, start_ser
 from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 model, policy = (json.loads(a) for a in sys.argv[1:3])
-root = sandbox_root("taxi_tips_training", sys.argv[3])
+root = sandbox_root("taxi_tips_training", sys.argv[3], "sqlite:///orphans")
 start_servers([ModelToServe(**model)], root, SandboxSpec(**policy), ServingSpec(),
               "taxi_tips_training/" + sys.argv[3])
 print("up", flush=True)
@@ -103,7 +106,7 @@ def killed_setup(model: ModelToServe, run_id: str, env: dict[str, str]) -> list[
     finally:
         setup.kill()
         setup.wait()
-    root = sandbox_root("taxi_tips_training", run_id)
+    root = sandbox_root("taxi_tips_training", run_id, STORE)
     pids = [s["pid"] for s in json.loads((root / STATE).read_text())["running"].values()]
     assert pids and all(alive(pid) for pid in pids)
     assert all(psutil.Process(pid).ppid() != setup.pid for pid in pids)  # orphans now
@@ -124,7 +127,7 @@ def other_process() -> subprocess.Popen:
 
 def recorded_folder(run_id: str, process: subprocess.Popen) -> Path:
     """A run's sandbox folder recording ``process`` as started (no holder yet)."""
-    root = sandbox_root("taxi_tips_training", run_id)
+    root = sandbox_root("taxi_tips_training", run_id, STORE)
     root.mkdir(parents=True)
     started = psutil.Process(process.pid).create_time()
     (root / SPAWNED).write_text(f"{process.pid} {started!r}\n")
@@ -160,7 +163,7 @@ def test_gc_stops_the_servers_a_killed_setup_left(blessed_model, tmpdir_env, set
         applied = mlrail(tmpdir_env, settings, "gc", "--apply")
         assert "stopped: sandbox servers of run taxi_tips_training/killed" in applied
         assert not any(alive(pid) for pid in pids)
-        assert not sandbox_root("taxi_tips_training", "killed").exists()
+        assert not sandbox_root("taxi_tips_training", "killed", STORE).exists()
         assert "nothing to clean" in mlrail(tmpdir_env, settings, "gc")
     finally:
         kill_left(pids)
@@ -174,11 +177,11 @@ def test_the_next_setup_of_another_run_stops_them_and_nothing_live(blessed_model
         claim(live, "taxi_tips_training/live")  # held by this test's process, alive
         recorded_folder("handed_off", handed_off)  # under Airflow: between setup and validation
 
-        root = sandbox_root("taxi_tips_training", "next")
+        root = sandbox_root("taxi_tips_training", "next", STORE)
         servers = start_servers([blessed_model], root, POLICY, ServingSpec(), "next")
         try:
             assert not any(alive(pid) for pid in pids)
-            assert not sandbox_root("taxi_tips_training", "killed").exists()
+            assert not sandbox_root("taxi_tips_training", "killed", STORE).exists()
             assert alive(held.pid) and alive(handed_off.pid) and (live / OWNER).exists()
             assert alive(servers.running[BLESSED].pid)
         finally:

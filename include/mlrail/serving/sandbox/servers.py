@@ -110,10 +110,12 @@ def sandbox_base() -> Path:
     return Path(tempfile.gettempdir()) / "mlrail-sandbox"
 
 
-def sandbox_root(dag_id: str, run_id: str) -> Path:
+def sandbox_root(dag_id: str, run_id: str, store: str) -> Path:
     """The run's sandbox folder: the same for every try of the run, so a later try finds
-    what an earlier one left."""
-    digest = hashlib.sha256(f"{dag_id}/{run_id}".encode()).hexdigest()[:16]
+    what an earlier one left. ``store`` is the metadata store's URL: two projects (or two
+    test sessions) on one machine may both have a ``taxi_tips_training/r1``, and one's new
+    try must not stop the other's servers as if they were its own earlier try's."""
+    digest = hashlib.sha256(f"{store}\n{dag_id}/{run_id}".encode()).hexdigest()[:16]
     return sandbox_base() / digest
 
 
