@@ -22,7 +22,8 @@ from mlrail.serving.sandbox.verdict import (
 from mlrail.spec import SandboxSpec, SpecError, load_spec
 from tests.include.spec.test_spec import GOOD, _spec
 
-POLICY = vars(SandboxSpec())  # ratio 1.2x, budget 250 ms, ceiling 4096 MB, tolerance 1e-5
+POLICY = vars(SandboxSpec())  # ratio 1.2x at p50, budget 250 ms, ceiling 4096 MB, tolerance 1e-5
+QUANTILE = POLICY["latency_quantile"]
 PROBES = ["missing field", "wrong type", "empty body", "oversize body", "bad JSON"]
 # Eight turn pairs of two copies of one model: the machine's noise, paired turn by turn.
 TWINS = [1.02, 0.97, 1.01, 0.99, 1.03, 0.98, 1.0, 1.01]
@@ -37,7 +38,7 @@ def measured(**changes) -> dict:
         "p99_by_level": {1: 8.0, 8: 30.0},
         "peak_rss_bytes": 600 * MB,
         "killed": False,
-        # per level, the candidate's p90 over the blessed model's, turn pair by turn pair
+        # per level, the candidate's p50 over the blessed model's, turn pair by turn pair
         "ratios": {1: TWINS, 8: TWINS[::-1]},
         # and its requests per second over the blessed model's
         "throughput_ratios": {1: TWINS[::-1], 8: TWINS},
@@ -109,7 +110,7 @@ def test_identical_models_pass_with_the_interval_in_the_sentence():
     assert ratio.value == pytest.approx((1.0 * 1.01) ** 0.5, abs=1e-4)
     assert ratio.limit == 1.2
     assert ratio.sentence == (
-        "p90 latency 1.00x blessed v3's at concurrency 1 "
+        "p50 latency 1.00x blessed v3's at concurrency 1 "
         "(95% interval 0.97-1.03x over 8 turn pairs; at most 1.2x)"
     )
     assert ratio.levels[8] == {
@@ -135,7 +136,7 @@ def test_a_clearly_slower_candidate_fails_naming_the_level():
     assert ratio.state == "failed"
     assert ratio.value == pytest.approx((1.47 * 1.5) ** 0.5, abs=1e-4)
     assert verdict.sentence.startswith(
-        "Not infra-blessed: p90 latency 1.48x blessed v3's at concurrency 8 "
+        "Not infra-blessed: p50 latency 1.48x blessed v3's at concurrency 8 "
         "(95% interval 1.38-1.62x over 8 turn pairs; at most 1.2x). Compared at 95%"
     )
 
@@ -155,7 +156,7 @@ def test_too_few_pairs_are_inconclusive_and_pushed_by_default_saying_so():
     assert ratio.state == "inconclusive" and ratio.passed
     assert verdict.blessed
     assert ratio.sentence == (
-        "p90 latency 1.00x blessed v3's at concurrency 1 (too few turn pairs for a 95% "
+        "p50 latency 1.00x blessed v3's at concurrency 1 (too few turn pairs for a 95% "
         "interval: 3; at most 1.2x): inconclusive, pushed as on_inconclusive: push says"
     )
     assert verdict.sentence.startswith("Infra-blessed, not all checks conclusive: ")
@@ -216,11 +217,11 @@ def test_the_limit_is_the_policy_s():
 
 # --- pairs of turns, from what a round measured ----------------------------------------------
 
-# A candidate 1.3x slower on the same requests, with each turn's own jitter (two of eight
-# pairs below 1.2x), on a machine whose speed drifts from turn to turn, and one turn in
-# every round hit by a spike that triples its latencies: the blessed model's in even
-# rounds, the candidate's in odd ones.
-JITTER = [0.88, 1.05, 0.97, 1.12, 0.95, 1.02, 0.9, 1.06]
+# A candidate 1.3x slower on the same requests, with each turn's own jitter (one of eight
+# pairs below 1.2x), on a machine whose speed drifts from turn to turn, and spikes that
+# triple a turn's latencies: five of the blessed model's turns in round 0 and five of the
+# candidate's in round 1, then one turn a round, the blessed model's in even rounds.
+JITTER = [0.88, 1.05, 0.97, 1.12, 0.95, 1.02, 0.96, 1.06]
 BASE_MS = [1.0 + 0.02 * i for i in range(50)]  # one turn's 50 latencies, on a quiet machine
 
 
@@ -228,13 +229,19 @@ def _turn(latencies: list[float], seconds: float) -> Sample:
     return Sample(latencies_ms=latencies, seconds=seconds)
 
 
+def _spiked(index: int, turn: int) -> str | None:
+    """Whose turn of this pair a spike hits, if anyone's."""
+    hit = turn < 5 if index < 2 else turn == index % len(JITTER)
+    return (BLESSED if index % 2 == 0 else CANDIDATE) if hit else None
+
+
 def _round(index: int) -> dict[str, Sample]:
     roles = {CANDIDATE: Sample(), BLESSED: Sample()}
     for t, jitter in enumerate(JITTER):
         machine = 1 + 0.1 * ((index + t) % 5)
-        spike = t == index % len(JITTER)
-        factor = {BLESSED: 3.0 if spike and index % 2 == 0 else 1.0}
-        factor[CANDIDATE] = 1.3 * jitter * (3.0 if spike and index % 2 else 1.0)
+        factor = {BLESSED: 1.0, CANDIDATE: 1.3 * jitter}
+        if hit := _spiked(index, t):
+            factor[hit] *= 3.0
         for role, sample in roles.items():
             latencies = [v * machine * factor[role] for v in BASE_MS]
             turn = _turn(latencies, sum(latencies) / 1000)
@@ -246,23 +253,20 @@ def _round(index: int) -> dict[str, Sample]:
 
 def test_a_round_gives_one_ratio_per_pair_of_turns():
     results = {1: [_round(r) for r in range(8)]}
-    latency, throughput = _ratios(results, 90.0)[1], _throughput_ratios(results)[1]
+    latency, throughput = _ratios(results, QUANTILE)[1], _throughput_ratios(results)[1]
     assert len(latency) == len(throughput) == 8 * len(JITTER)
-    # Turn t of round 1 against turn t of the blessed model, the machine's drift cancelled.
-    assert latency[8:16] == pytest.approx(
-        [1.3 * j * (3.0 if t == 1 else 1.0) for t, j in enumerate(JITTER)]
-    )
-    assert throughput[8:16] == pytest.approx(
-        [1 / (1.3 * j * (3.0 if t == 1 else 1.0)) for t, j in enumerate(JITTER)]
-    )
+    # Turn t of round 3 against turn t of the blessed model, the machine's drift cancelled.
+    expected = [1.3 * j * (3.0 if t == 3 else 1.0) for t, j in enumerate(JITTER)]
+    assert latency[24:32] == pytest.approx(expected)
+    assert throughput[24:32] == pytest.approx([1 / e for e in expected])
     # A turn either model answered nothing in is no pair.
     results[1][0][CANDIDATE].turns[3] = _turn([], 0.0)
-    assert len(_ratios(results, 90.0)[1]) == 8 * len(JITTER) - 1
+    assert len(_ratios(results, QUANTILE)[1]) == 8 * len(JITTER) - 1
 
 
 def test_64_turn_pairs_fail_a_candidate_1_3x_slower_where_its_8_rounds_could_not():
-    results = {1: [_round(r) for r in range(8)], 8: [_round(r + 1) for r in range(8)]}
-    ratios, throughput = _ratios(results, 90.0), _throughput_ratios(results)
+    results = {level: [_round(r) for r in range(8)] for level in (1, 8)}
+    ratios, throughput = _ratios(results, QUANTILE), _throughput_ratios(results)
     verdict = decide(ratios=ratios, throughput_ratios=throughput)
     latency = check(verdict, "latency_ratio")
     assert latency.state == "failed", latency.sentence
@@ -270,10 +274,10 @@ def test_64_turn_pairs_fail_a_candidate_1_3x_slower_where_its_8_rounds_could_not
     assert " over 64 turn pairs; at most 1.2x)" in latency.sentence
     # Throughput 1 / 1.3 = 0.77x: below 0.8x, but too close to it for these pairs to say.
     assert check(verdict, "throughput_ratio").state == "inconclusive"
-    # The same rounds paired whole (each round's p90 over its 400 requests), as before:
-    # the spikes swing every round's ratio (below 1 or above 2), and 8 bound nothing.
+    # The same rounds paired whole (each round's p50 over its 400 requests), as before: the
+    # spikes of rounds 0 and 1 swing theirs below 1 and above 2, and 8 bound nothing.
     by_round = {
-        level: [r[CANDIDATE].percentile(90) / r[BLESSED].percentile(90) for r in rounds]
+        level: [r[CANDIDATE].percentile(QUANTILE) / r[BLESSED].percentile(QUANTILE) for r in rounds]
         for level, rounds in results.items()
     }
     assert min(by_round[1]) < 1.0 and max(by_round[1]) > 2.0
@@ -450,7 +454,7 @@ def test_the_blessed_model_itself_is_judged_on_absolute_budgets():
 
 def test_the_sentence_lists_every_reason_when_blessed_and_the_failed_ones_when_not():
     good = decide()
-    assert good.sentence.startswith("Infra-blessed: all 321 valid requests answered; p90 ")
+    assert good.sentence.startswith("Infra-blessed: all 321 valid requests answered; p50 ")
     assert good.sentence == (
         "Infra-blessed: " + "; ".join(c.sentence for c in good.checks) + ". " + good.policy
     )
