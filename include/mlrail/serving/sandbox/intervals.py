@@ -8,8 +8,8 @@ nobody knows (a busy neighbour makes it heavy-tailed: between two copies of one 
 round's ratio of 16 reached 1.98). The bounds are therefore the sign test's:
 distribution-free bounds on the *median* ratio from the order statistics, which one wild
 pair moves by one rank at most. The test takes the pairs as independent; the pairs of one
-round are not quite (they share its minutes of the machine), which
-benchmarks/serving/run.py checks by comparing a model with itself under load.
+round are not quite (they share its seconds of the machine): mlrail.serving.sandbox.verdict
+says what that costs, as measured by benchmarks/serving/run.py and pair_dependence.py.
 """
 
 from __future__ import annotations
