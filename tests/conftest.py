@@ -243,10 +243,11 @@ def prepare(env):
     return run
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the marks
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist, tests sharing an expensive setup run on one worker
     (tests/shared_setups.py); `make test` runs two workers with ``--dist loadgroup``."""
-    if not getattr(config.option, "numprocesses", None):
+    if not getattr(config.option, "loadgroup", False):  # what xdist sets on its workers
         return
     from tests.shared_setups import groups
 

@@ -50,6 +50,6 @@ def groups(items) -> dict[str, str]:
     named = {}
     for root, nodeids in members.items():
         if len(nodeids) > 1:
-            name = f"{root[0]}@{root[1]}"
+            name = f"{root[0]}.{root[1]}"  # no "@": xdist splits the group off at the last one
             named.update(dict.fromkeys(nodeids, name))
     return named
