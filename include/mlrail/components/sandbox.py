@@ -87,7 +87,9 @@ def start_sandbox(
     process stops holding them; else it holds them until it stops them or dies."""
     from mlrail.serving.sandbox.orphans import hand_off as release
     from mlrail.serving.sandbox.servers import sandbox_root, start_servers
+    from mlrail.spec.machine import check_sandbox_machine
 
+    check_sandbox_machine(spec)  # CPUs and workers this worker holds, named by spec line
     dag_id = run.dag_id or run.pipeline
     root = sandbox_root(dag_id, run.run_id, env.settings.metadata_url)
     models, same_as_blessed = models_to_serve(env, spec, model_id, root)
