@@ -89,9 +89,10 @@ def label_of(values: list, task: str, name: str = "y", positive=None) -> dict:
     return infer_label(stats, name, task, positive)
 
 
-# A short sandbox: the same checks on fewer requests. Two rounds of 30 requests make a
-# noisy p99, and tests never judge the machine's speed, so the latency limits are wide;
-# tests/include/serving/test_sandbox.py holds the latency checks to account.
+# A short sandbox: the same checks on fewer requests. Two rounds of 30 requests are one
+# turn pair each, far too few to decide a comparison, and tests never judge the machine's
+# speed, so the limits are wide too; tests/include/serving/test_sandbox.py holds the
+# latency checks to account, and benchmarks/serving/run.py measures how often noise flips them.
 TEST_SANDBOX = {
     "concurrency": [1, 4],
     "rounds": 2,

@@ -45,7 +45,7 @@ class LineageLink(BaseOperatorLink):
 
 
 class SandboxReportLink(BaseOperatorLink):
-    """The sandbox's HTML report: verdict, latency CDFs, per-round ratios, memory."""
+    """The sandbox's HTML report: verdict, latency CDFs, latency ratios per turn pair, memory."""
 
     name = "sandbox report"
 
