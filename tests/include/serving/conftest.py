@@ -157,3 +157,22 @@ def server(trained):
         yield process.start()
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def blessed_model(trained):
+    """The pushed version of ``trained``, as the sandbox serves the blessed model (a
+    mlrail.serving.sandbox.servers.ModelToServe)."""
+    from mlrail.components.push import BLESSED as BLESSED_ALIAS
+    from mlrail.serving.sandbox.servers import BLESSED, ModelToServe
+    from mlrail.store.registry import ModelRegistry
+    from mlrail.store.runner import Env
+
+    env = Env.open(trained.settings)
+    try:
+        entry = ModelRegistry(env.metadata).resolve(MODEL, BLESSED_ALIAS)
+    finally:
+        env.metadata.close()
+    assert entry is not None, "the trained model was not pushed"
+    path = trained.model_folder / str(entry.version)
+    return ModelToServe(BLESSED, entry.model_artifact_id, str(path), trained.schema, entry.version)

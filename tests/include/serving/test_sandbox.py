@@ -52,7 +52,6 @@ from mlrail.serving.sandbox.verdict import InfraBlessing, decide_infra_blessing
 from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 from tests import sandbox_models
-from tests.include.serving.conftest import MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -79,23 +78,6 @@ COMPARISONS = {"latency_ratio", "throughput_ratio"}
 
 
 # --- shared: the blessed model, its server, the replayed requests --------------------------
-
-
-@pytest.fixture(scope="module")
-def blessed_model(trained) -> ModelToServe:
-    """The pushed version of ``trained``, as the sandbox serves the blessed model."""
-    from mlrail.components.push import BLESSED as BLESSED_ALIAS
-    from mlrail.store.registry import ModelRegistry
-    from mlrail.store.runner import Env
-
-    env = Env.open(trained.settings)
-    try:
-        entry = ModelRegistry(env.metadata).resolve(MODEL, BLESSED_ALIAS)
-    finally:
-        env.metadata.close()
-    assert entry is not None, "the trained model was not pushed"
-    path = trained.model_folder / str(entry.version)
-    return ModelToServe(BLESSED, entry.model_artifact_id, str(path), trained.schema, entry.version)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,6 @@ from mlrail.serving.sandbox.servers import (
 from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 from tests.conftest import ROOT
-from tests.include.serving.conftest import MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -57,21 +56,6 @@ start_servers([ModelToServe(**model)], root, SandboxSpec(**policy), ServingSpec(
 print("up", flush=True)
 time.sleep(600)
 """
-
-
-@pytest.fixture(scope="module")
-def blessed_model(trained) -> ModelToServe:
-    from mlrail.components.push import BLESSED as BLESSED_ALIAS
-    from mlrail.store.registry import ModelRegistry
-    from mlrail.store.runner import Env
-
-    env = Env.open(trained.settings)
-    try:
-        entry = ModelRegistry(env.metadata).resolve(MODEL, BLESSED_ALIAS)
-    finally:
-        env.metadata.close()
-    path = trained.model_folder / str(entry.version)
-    return ModelToServe(BLESSED, entry.model_artifact_id, str(path), trained.schema, entry.version)
 
 
 @pytest.fixture
