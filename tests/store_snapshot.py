@@ -39,7 +39,7 @@ def sandbox_processes(dag_id: str, run_id: str, store: str) -> list[int]:
     (other tests may run their own)."""
     import psutil
 
-    from mlrail.serving.sandbox.servers import sandbox_root
+    from mlrail.serving.sandbox.folder import sandbox_root
 
     root = str(sandbox_root(dag_id, run_id, store))
     found = []

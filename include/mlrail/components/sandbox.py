@@ -85,8 +85,9 @@ def start_sandbox(
     servers first); their record, as JSON, for the validation and ``stop_sandbox``. With
     ``hand_off`` (an Airflow setup task, which returns before the validation starts) this
     process stops holding them; else it holds them until it stops them or dies."""
+    from mlrail.serving.sandbox.folder import sandbox_root
     from mlrail.serving.sandbox.orphans import hand_off as release
-    from mlrail.serving.sandbox.servers import sandbox_root, start_servers
+    from mlrail.serving.sandbox.servers import start_servers
     from mlrail.spec.machine import check_sandbox_machine
 
     check_sandbox_machine(spec)  # CPUs and workers this worker holds, named by spec line
@@ -108,7 +109,8 @@ def stop_sandbox(
     """Stop the servers in ``record``, and whatever the sandbox folder of the run
     ``dag_id``/``run_id`` of the metadata store ``store`` still records (a setup that
     failed half-way); the roles that were still running."""
-    from mlrail.serving.sandbox.servers import Servers, sandbox_root, stop_leftovers, stop_servers
+    from mlrail.serving.sandbox.folder import sandbox_root
+    from mlrail.serving.sandbox.servers import Servers, stop_leftovers, stop_servers
 
     stopped = []
     roots = [Path(record["root"])] if record else []

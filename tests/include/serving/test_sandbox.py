@@ -30,12 +30,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlrail.serving.sandbox.folder import SPAWNED, STATE
 from mlrail.serving.sandbox.replay import Client, send_all, traffic
 from mlrail.serving.sandbox.servers import (
     BLESSED,
     CANDIDATE,
-    SPAWNED,
-    STATE,
     ModelLoadError,
     ModelToServe,
     RunningServer,

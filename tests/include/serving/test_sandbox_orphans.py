@@ -19,16 +19,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mlrail.serving.sandbox.folder import OWNER, SPAWNED, STATE, sandbox_root
 from mlrail.serving.sandbox.orphans import claim, find_orphans, hand_off, held
 from mlrail.serving.sandbox.servers import (
     BLESSED,
-    OWNER,
-    SPAWNED,
-    STATE,
     ModelToServe,
     RunningServer,
     Servers,
-    sandbox_root,
     start_servers,
     stop_servers,
 )
@@ -46,7 +43,8 @@ STORE = "sqlite:///orphans"
 # Starts the servers of one run as a setup does, says so, and waits to be killed.
 SETUP = """
 import json, sys, time
-from mlrail.serving.sandbox.servers import ModelToServe, sandbox_root, start_servers
+from mlrail.serving.sandbox.folder import sandbox_root
+from mlrail.serving.sandbox.servers import ModelToServe, start_servers
 from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 model, policy = (json.loads(a) for a in sys.argv[1:3])

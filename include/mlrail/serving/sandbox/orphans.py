@@ -24,15 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from mlrail.serving.sandbox.folder import LOCK, OWNER, STATE, sandbox_base
 from mlrail.serving.sandbox.servers import (
-    LOCK,
-    OWNER,
-    STATE,
     Servers,
     _alive,
     _spawned,
     check_running,
-    sandbox_base,
     stop_leftovers,
 )
 from mlrail.store import leases

@@ -27,7 +27,6 @@ each one's load time is measured from its own start.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,7 +34,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -46,14 +44,11 @@ from pathlib import Path
 
 from mlrail.errors import DeterministicError
 from mlrail.serving.config import ServerConfig
+from mlrail.serving.sandbox.folder import SPAWNED, STATE
 from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 
 CANDIDATE, BLESSED = "candidate", "blessed"
-STATE = "servers.json"
-OWNER = "owner.json"  # the process that holds the run's servers now, and the run
-LOCK = ".lock"  # beside the runs' folders: a claim and an orphan sweep never interleave
-SPAWNED = "spawned"  # a line "<pid> <create time>" per process started, loaded or not
 VERSION = 1  # each private serving root holds one version
 
 
@@ -103,20 +98,6 @@ class Servers:
     def from_dict(cls, data: dict) -> Servers:
         running = {r: RunningServer(**s) for r, s in data.get("running", {}).items()}
         return cls(data["root"], running)
-
-
-def sandbox_base() -> Path:
-    """Where every run's sandbox folder is: what an orphan sweep looks through."""
-    return Path(tempfile.gettempdir()) / "mlrail-sandbox"
-
-
-def sandbox_root(dag_id: str, run_id: str, store: str) -> Path:
-    """The run's sandbox folder: the same for every try of the run, so a later try finds
-    what an earlier one left. ``store`` is the metadata store's URL: two projects (or two
-    test sessions) on one machine may both have a ``taxi_tips_training/r1``, and one's new
-    try must not stop the other's servers as if they were its own earlier try's."""
-    digest = hashlib.sha256(f"{store}\n{dag_id}/{run_id}".encode()).hexdigest()[:16]
-    return sandbox_base() / digest
 
 
 def free_port() -> int:
