@@ -48,3 +48,23 @@ def test_unknown_section_is_refused(tmp_path):
     path.write_text("airflow:\n  conections: []\n")
     with pytest.raises(ValueError, match="unknown section\\(s\\) airflow.\\['conections'\\]"):
         read_settings(path)
+
+
+def test_the_connection_names_every_root(monkeypatch, tmp_path):
+    """Each root in the mlrail_default connection's extra, the request-log root too,
+    replaces the environment's; a root it leaves out comes from the environment."""
+    import json
+
+    from mlrail_airflow.hooks.mlrail import MlrailHook
+
+    monkeypatch.setenv("MLRAIL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLRAIL_LOG_ROOT", str(tmp_path / "env-logs"))
+    extra = {"artifact_root": "gs://acme/artifacts", "log_root": "gs://acme/logs"}
+    conn = {"conn_type": "generic", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_MLRAIL_DEFAULT", json.dumps(conn))
+    settings = MlrailHook().get_settings()
+    assert (settings.artifact_root, settings.log_root) == ("gs://acme/artifacts", "gs://acme/logs")
+    assert settings.serving_root == str(tmp_path / "home" / "serving")
+    del extra["log_root"]
+    monkeypatch.setenv("AIRFLOW_CONN_MLRAIL_DEFAULT", json.dumps(conn))
+    assert MlrailHook().get_settings().log_root == str(tmp_path / "env-logs")

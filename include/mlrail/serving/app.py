@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from mlrail.data.serving_logs import valid_request_id
 from mlrail.serving.batching import Batcher
 from mlrail.serving.config import ServerConfig
 from mlrail.serving.metrics import CONTENT_TYPE, ServerMetrics
@@ -31,7 +32,6 @@ from mlrail.serving.payload import (
     prediction_rows,
 )
 from mlrail.serving.repository import LoadFailure, ModelRepository, Registry
-from mlrail.serving.requestlog import valid_request_id
 from mlrail.serving.router import Router
 
 access_log = logging.getLogger("mlrail.serving.access")

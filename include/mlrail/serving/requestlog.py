@@ -1,14 +1,11 @@
-"""The request log and the feedback log the model server writes, and how pipelines read them.
-
-Layout (DESIGN.md, "The production loop"), Hive-partitioned by each row's UTC time::
-
-    <log_root>/<model>/requests/date=YYYY-MM-DD/hour=HH/<instance>-<seq>.parquet
-    <log_root>/<model>/feedback/date=YYYY-MM-DD/hour=HH/<instance>-<seq>.parquet
+"""The request log and the feedback log, as the model server writes them; their layout,
+columns and readers are mlrail.data.serving_logs.
 
 Each server process writes only its own files (the instance id holds host, pid and a
-random part, so a restarted container with pid 1 does not reuse its names). A file is
-written under a dot name in its partition and renamed when complete: pyarrow, Spark and
-BigQuery skip names that start with a dot, so readers never see a partial file.
+random part, so a restarted container with pid 1 does not reuse its names). A local file
+is written under a dot name in its partition and renamed when complete; an object in a
+bucket (``log_root`` a ``gs://`` URL) is uploaded under its name, and appears only when the
+upload completes. Either way readers never see a partial file.
 
 Rows are buffered and written by one background thread per log when ``max_rows`` rows are
 buffered or the oldest is ``max_seconds`` old, whichever comes first, so the request path
@@ -30,45 +27,41 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import math
 import numbers
 import os
-import re
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+import fsspec
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-TS = pa.timestamp("us", tz="UTC")
-REQUEST_COLUMNS = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("ts", TS),
-        ("model", pa.string()),
-        ("version", pa.string()),
-        ("arm", pa.string()),
-    ]
+from mlrail.data.serving_logs import (
+    FEATURE_TYPES,
+    FEEDBACK,
+    LATENCY,
+    PREDICTION,
+    REQUEST_COLUMNS,
+    REQUESTS,
+    feedback_columns,
+    file_name,
+    log_folder,
+    partition,
+    prediction_columns,
+    temporary_name,
+    valid_request_id,
 )
-LATENCY = pa.field("latency_ms", pa.float64())  # the last column of every file
-FEEDBACK_COLUMNS = pa.schema([("request_id", pa.string()), ("ts", TS), ("reward", pa.float64())])
-PARTITIONS = pa.schema([("date", pa.string()), ("hour", pa.string())])
-FEATURE_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
-PREDICTION = "prediction_"
+
 INT64 = (-(2**63), 2**63)
-# What a request id may be, in the log and in feedback: printable ASCII without spaces (a
-# UUID, a trace id), at most 128 characters, so an id is never a way to write kilobytes.
-REQUEST_ID = re.compile(r"[!-~]{1,128}")
 log = logging.getLogger(__name__)
 
 
@@ -78,11 +71,6 @@ class RecordError(ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"{field}: {message}")
-
-
-def valid_request_id(request_id: Any) -> bool:
-    """Whether ``request_id`` is an id the logs keep (see REQUEST_ID)."""
-    return isinstance(request_id, str) and REQUEST_ID.fullmatch(request_id) is not None
 
 
 def default_instance_id() -> str:
@@ -114,7 +102,9 @@ class _ParquetLog:
         if not str(log_root):
             raise ValueError("log_root: expected a folder (settings.log_root or serving.log_root)")
         _check_bounds(max_rows, max_seconds)
-        self.folder = Path(log_root) / model / self.kind
+        self.folder = log_folder(log_root, model, self.kind)
+        self._fs, self._path = fsspec.core.url_to_fs(self.folder)
+        self._local = isinstance(self._fs, fsspec.implementations.local.LocalFileSystem)
         self.model, self.instance_id = model, instance_id or default_instance_id()
         self.max_rows, self.max_seconds = max_rows, max_seconds
         self._buffer: list[dict] = []
@@ -169,8 +159,9 @@ class _ParquetLog:
                 self._cond.wait(left)
             return False
 
-    def flush(self) -> list[Path]:
-        """Write every buffered row now; return the files written (one per partition)."""
+    def flush(self) -> list[str]:
+        """Write every buffered row now; return the files written (one per partition), as
+        paths in the log's filesystem."""
         with self._cond:
             rows, self._buffer = self._buffer, []
             self._writing += 1
@@ -192,31 +183,42 @@ class _ParquetLog:
             self._cond.wait_for(lambda: self._writing == 0, timeout=30)
         self._thread.join(timeout=1)
 
-    def _write(self, rows: list[dict]) -> list[Path]:
-        by_hour: dict[tuple[str, str], list[dict]] = {}
+    def _write(self, rows: list[dict]) -> list[str]:
+        by_hour: dict[str, list[dict]] = {}
         for row in rows:
-            by_hour.setdefault((f"{row['ts']:%Y-%m-%d}", f"{row['ts']:%H}"), []).append(row)
+            by_hour.setdefault(partition(row["ts"]), []).append(row)
         written = []
-        for (date, hour), part in sorted(by_hour.items()):
+        for folder, part in sorted(by_hour.items()):
             table = self._encode(part)
             if table is None:
                 continue
-            folder = self.folder / f"date={date}" / f"hour={hour}"
-            name = f"{self.instance_id}-{self._seq:06d}.parquet"
+            path = f"{self._path}/{folder}/{file_name(self.instance_id, self._seq)}"
             self._seq += 1
-            temporary = folder / f".{name}.tmp"
             try:
-                folder.mkdir(parents=True, exist_ok=True)
-                pq.write_table(table, temporary)
-                # Readers list the folder: the file appears complete or not at all.
-                os.replace(temporary, folder / name)
+                self._put(table, path)
             except Exception as err:  # a full or read-only disk: these rows are lost
-                with contextlib.suppress(OSError):
-                    temporary.unlink(missing_ok=True)
                 self._drop(table.num_rows, err)
                 continue
-            written.append(folder / name)
+            written.append(path)
         return written
+
+    def _put(self, table: pa.Table, path: str) -> None:
+        """Write ``table`` at ``path`` so that readers see it complete or not at all."""
+        if not self._local:  # an object appears when its upload completes
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer)
+            self._fs.pipe_file(path, buffer.getvalue())
+            return
+        folder, name = path.rsplit("/", 1)
+        temporary = f"{folder}/{temporary_name(name)}"
+        try:
+            os.makedirs(folder, exist_ok=True)
+            pq.write_table(table, temporary)
+            os.replace(temporary, path)  # readers list the folder
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def _encode(self, rows: list[dict]) -> pa.Table | None:
         """The rows as a table; should that fail, the rows that encode alone, and the
@@ -329,17 +331,6 @@ def _kind_of(value: Any) -> pa.DataType | None:
     raise RecordError("prediction", f"expected numbers, strings or lists, got {value!r}")
 
 
-def _flatten(prediction: dict, prefix: str = PREDICTION) -> dict[str, Any]:
-    """``{"probabilities": {"a": 0.2}}`` -> ``{"prediction_probabilities_a": 0.2}``."""
-    flat = {}
-    for key, value in prediction.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}_"))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 class RequestLog(_ParquetLog):
     """The sampled request log of one model in one server process.
 
@@ -350,7 +341,7 @@ class RequestLog(_ParquetLog):
     lists of those. ``seed`` makes sampling reproducible (see is_sampled).
     """
 
-    kind = "requests"
+    kind = REQUESTS
 
     def __init__(
         self,
@@ -421,7 +412,7 @@ class RequestLog(_ParquetLog):
                 (features if key in self._schema_features else prediction)[key] = value
         for names, given in (
             (self._features, features),
-            (self._predictions, _flatten(prediction)),
+            (self._predictions, prediction_columns(prediction)),
         ):
             for name, value in given.items():
                 values[name] = self._column_value(names, name, value)
@@ -459,7 +450,7 @@ class FeedbackLog(_ParquetLog):
     and the join (labeled_samples) simply finds no request for it. What bounds such rows
     is their size: an id of at most 128 characters, a label in the domain, a number."""
 
-    kind = "feedback"
+    kind = FEEDBACK
 
     def __init__(
         self,
@@ -511,68 +502,4 @@ class FeedbackLog(_ParquetLog):
         return label
 
     def _table(self, rows: list[dict]) -> pa.Table:
-        schema = FEEDBACK_COLUMNS.insert(2, pa.field("label", self._label))
-        return pa.Table.from_pylist(rows, schema=schema)
-
-
-def _read(folder: Path, base: pa.Schema, last: tuple[pa.Field, ...] = (), where=None) -> pa.Table:
-    """Every complete file under ``folder`` as one table; columns missing from older files
-    (a feature or prediction field added later) are null there. ``last``: columns every
-    file has last, for an empty folder; ``where``: a pyarrow filter expression."""
-    partitioning = ds.partitioning(PARTITIONS, flavor="hive")
-    files = []
-    if folder.is_dir():
-        files = ds.dataset(folder, format="parquet", partitioning=partitioning).files
-    schema = pa.unify_schemas([base, *map(pq.read_schema, files)])
-    for column in (*last, *PARTITIONS):
-        if column.name not in schema.names:
-            schema = schema.append(column)
-    if not files:
-        return schema.empty_table()
-    dataset = ds.dataset(folder, schema=schema, format="parquet", partitioning=partitioning)
-    return dataset.to_table(filter=where)
-
-
-def read_requests(log_root, model: str, since: datetime | None = None) -> pa.Table:
-    """Every logged request row of ``model``, with the ``date`` and ``hour`` partitions;
-    with ``since`` (aware), only the rows logged from then on (older days' folders are not
-    read)."""
-    where = None
-    if since is not None:
-        since = since.astimezone(UTC)
-        where = (pc.field("date") >= since.strftime("%Y-%m-%d")) & (pc.field("ts") >= since)
-    return _read(Path(log_root) / model / "requests", REQUEST_COLUMNS, (LATENCY,), where)
-
-
-def read_feedback(log_root, model: str) -> pa.Table:
-    """Every feedback row of ``model``."""
-    base = FEEDBACK_COLUMNS.insert(2, pa.field("label", pa.null()))  # typed by the files
-    return _read(Path(log_root) / model / "feedback", base)
-
-
-def labeled_samples(log_root, model: str) -> pa.Table:
-    """Logged requests that got feedback, with ``label`` and ``reward``: per request, the
-    latest label and the latest reward sent (a correction replaces a label), and
-    ``feedback_ts``, when the latest arrived."""
-    feedback = read_feedback(log_root, model).sort_by("ts")
-    if feedback.num_rows == 0:  # no file types the label: aggregate it as strings
-        feedback = feedback.set_column(2, "label", pa.nulls(0, pa.string()))
-    latest = feedback.group_by("request_id", use_threads=False).aggregate(
-        [
-            ("label", "last", pc.ScalarAggregateOptions(skip_nulls=True)),
-            ("reward", "last", pc.ScalarAggregateOptions(skip_nulls=True)),
-            ("ts", "max"),
-        ]
-    )
-    latest = latest.rename_columns(
-        {"label_last": "label", "reward_last": "reward", "ts_max": "feedback_ts"}
-    )
-    requests = read_requests(log_root, model)
-    # By index, not Table.join: Acero joins no list columns (class probabilities).
-    where = pc.index_in(requests["request_id"], value_set=latest["request_id"])
-    labeled = requests.filter(pc.is_valid(where))
-    matched = latest.take(pc.drop_null(where))
-    for name in ("label", "reward", "feedback_ts"):
-        column = name if name not in labeled.column_names else f"{name}_feedback"
-        labeled = labeled.append_column(column, matched[name])
-    return labeled
+        return pa.Table.from_pylist(rows, schema=feedback_columns(self._label))

@@ -5,7 +5,7 @@ Resolution order for each location: an explicit argument, then the environment
 ``MLRAIL_LOG_ROOT``), then a folder under ``MLRAIL_HOME`` (default ``./.mlrail``).
 
 ``log_root`` holds what model servers write and pipelines read back: the request and
-feedback logs (mlrail.serving.requestlog); a spec's ``serving.log_root`` replaces it.
+feedback logs (mlrail.data.serving_logs); a spec's ``serving.log_root`` replaces it.
 
 ``data_roots`` are the folders and URL prefixes a run's data source (the training DAG's
 ``data_source`` param) must lie in: an explicit list, then ``MLRAIL_DATA_ROOTS``

@@ -28,8 +28,9 @@ def connection_extra(hook: BaseHook, conn_id: str) -> dict[str, Any] | None:
 
 class MlrailHook(BaseHook):
     """Reads the ``mlrail_default`` connection; its extra holds ``artifact_root``,
-    ``metadata_url``, ``serving_root`` and ``data_roots`` (the folders and URL prefixes a
-    run's ``data_source`` must lie in). Any of them missing (or the connection itself)
+    ``metadata_url``, ``serving_root``, ``log_root`` (the model servers' request and
+    feedback logs) and ``data_roots`` (the folders and URL prefixes a run's
+    ``data_source`` must lie in). Any of them missing (or the connection itself)
     falls back to the ``MLRAIL_*`` environment and then to ``$MLRAIL_HOME`` (for
     ``data_roots``: each spec's project ``data`` folder and the folder of its source)."""
 
@@ -56,6 +57,7 @@ class MlrailHook(BaseHook):
             artifact_root=extra.get("artifact_root"),
             metadata_url=extra.get("metadata_url"),
             serving_root=extra.get("serving_root"),
+            log_root=extra.get("log_root"),
             data_roots=data_roots_of(
                 extra.get("data_roots"), f"connection {self.mlrail_conn_id}: extra data_roots"
             ),

@@ -89,7 +89,7 @@ def feedback_server(trained, tmp_path_factory):
 
 
 def test_labeled_samples_join_logged_requests_to_their_feedback(trained, tmp_path):
-    from mlrail.serving.requestlog import labeled_samples
+    from mlrail.data.serving_logs import labeled_samples
 
     assert trained.schema["label"]["type"] == "int"  # the label column keeps the schema's type
     log_root = tmp_path / "logs"

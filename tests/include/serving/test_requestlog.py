@@ -11,14 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from mlrail.serving.requestlog import (
-    FeedbackLog,
-    RecordError,
-    RequestLog,
-    is_sampled,
-    labeled_samples,
-    read_requests,
-)
+from mlrail.data.serving_logs import labeled_samples, read_requests
+from mlrail.serving.requestlog import FeedbackLog, RecordError, RequestLog, is_sampled
 
 SCHEMA = {
     "label": {"name": "big_tipper", "type": "int"},
@@ -187,7 +181,7 @@ def test_a_buffer_across_an_hour_boundary_writes_one_file_per_partition(tmp_path
     written = log.flush()
     log.close()
     folder = tmp_path / "taxi" / "requests"
-    assert sorted(str(p.relative_to(folder)) for p in written) == [
+    assert sorted(str(Path(p).relative_to(folder)) for p in written) == [
         "date=2026-01-01/hour=23/host-1-abc-000000.parquet",
         "date=2026-01-02/hour=00/host-1-abc-000001.parquet",
         "date=2026-01-02/hour=01/host-1-abc-000002.parquet",
@@ -335,3 +329,22 @@ def test_a_file_that_cannot_be_written_drops_its_rows_and_the_writer_carries_on(
     log.close()
     assert read_requests(tmp_path, "taxi")["request_id"].to_pylist() == ["c", "d"]
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_a_log_root_url_is_written_through_its_filesystem(tmp_path):
+    """log_root ``gs://...`` in production; memory:// here: no file lands in a local
+    folder named after the URL, and the readers find every row."""
+    import fsspec
+
+    root = f"memory://requestlog-{tmp_path.name}"
+    log = _log(root, columns=SCHEMA, instance_id="host-1-abc")
+    log.append(_rows(["a", "b"]))
+    written = log.flush()
+    log.append(_rows(["c"]))
+    log.close()
+    memory = fsspec.filesystem("memory")
+    assert len(written) == 1 and memory.exists(written[0])
+    assert "/taxi/requests/date=" in written[0] and written[0].endswith("-000000.parquet")
+    assert sorted(read_requests(root, "taxi")["request_id"].to_pylist()) == ["a", "b", "c"]
+    assert not any(Path().glob("memory:*")) and not (tmp_path / "taxi").exists()
+    memory.rm(root, recursive=True)

@@ -309,7 +309,7 @@ def test_a_version_pushed_while_requests_flow_is_picked_up_and_a_partial_one_nev
 
 
 def test_every_instance_is_in_the_request_log_after_a_graceful_stop(trained, tmp_path):
-    from mlrail.serving.requestlog import read_requests
+    from mlrail.data.serving_logs import read_requests
     from tests.include.serving.conftest import ServerProcess
 
     log_root = tmp_path / "logs"

@@ -75,7 +75,7 @@ def _served(trained, spec: Path, *flags: str, env_logs: Path, rows: list[dict]) 
 
 @pytest.mark.slow
 def test_the_spec_sets_batching_and_the_request_log_and_flags_override_it(trained, tmp_path):
-    from mlrail.serving.requestlog import read_requests
+    from mlrail.data.serving_logs import read_requests
 
     serving = {
         "max_batch_size": 1,

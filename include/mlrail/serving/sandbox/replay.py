@@ -59,7 +59,7 @@ def distinct_logged(log_root: str, model: str, schema: dict, since: datetime) ->
     The server logs a request only once it has answered it 200 (``Server.log_rows`` runs
     after the prediction; a refused or failed request raises before it), so every logged
     row is an answered request: the log has no status column to filter on."""
-    from mlrail.serving.requestlog import read_requests
+    from mlrail.data.serving_logs import read_requests
 
     logged = read_requests(log_root, model, since=since)
     if not logged.num_rows:
