@@ -524,16 +524,18 @@ def compare(
             if neighbour is not None:
                 neighbour.stop()
         verdict = decide_infra_blessing(measured, vars(policy), 1)
-        checks = {c.check: c for c in verdict.checks}
+        checks = {c.name: c for c in verdict.checks}
         states = {name: checks[name].state for name in COMPARISON_CHECKS}
         verdicts[kind].append(
             {
                 "outcome": turn_pairs.outcome(states),
                 "states": states,
-                "blessed": verdict.blessed,
-                "failed_checks": [c.check for c in verdict.checks if c.state == "failed"],
+                "blessed": verdict.lets_through,
+                "failed_checks": [c.name for c in verdict.checks if c.state == "failed"],
                 "sentences": {name: checks[name].sentence for name in COMPARISON_CHECKS},
-                "levels": {name: checks[name].levels for name in COMPARISON_CHECKS},
+                "levels": {
+                    name: checks[name].details.get("levels", {}) for name in COMPARISON_CHECKS
+                },
                 "pairs_by_level": {lv: len(v) for lv, v in measured["ratios"].items()},
                 "offline_outcome_by_statistic": {
                     name: turn_pairs.offline_outcome(measured, policy, name)

@@ -18,7 +18,8 @@ def _lineage(args: argparse.Namespace) -> None:
 
 
 def _summary(args: argparse.Namespace) -> None:
-    from mlrail.store.summary import format_summary, run_summary
+    from mlrail.reports.summary import format_summary
+    from mlrail.store.summary import run_summary
 
     summary = run_summary(Env.open(), args.run, prefix=args.dag_id or "")
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))

@@ -335,8 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
     from airflow.configuration import conf as airflow_conf
 
+    from mlrail.reports.summary import format_summary
     from mlrail.store.runner import Env
-    from mlrail.store.summary import format_summary
     from mlrail_airflow.hooks.mlrail import MlrailHook
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -157,7 +157,8 @@ def test_multiclass_string_label_from_a_csv_with_missing_values(project):
     assert set(metrics["per_class"]) == {"Adelie", "Chinstrap", "Gentoo"}
     matrix = metrics["confusion_matrix"]["matrix"]
     assert sum(map(sum, matrix)) == metrics["example_count"]
-    assert steps["evaluate"].result["blessed"], steps["evaluate"].result["reasons"]
+    verdict = steps["evaluate"].result["verdict"]
+    assert verdict["lets_through"], verdict["sentence"]
 
     serve = _serve(steps)
     rows = datasets.penguins().iloc[:40]

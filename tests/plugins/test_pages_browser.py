@@ -218,8 +218,9 @@ def test_a_model_version_page(browser, ui_project):
     with _open(browser, ui_project, f"/mlrail/models/{MODEL}/versions/2") as page:
         _check_page(page, "model-version")
         checks = _table(page, "check")
-        assert {r[0] for r in checks["rows"]} == {"threshold", "vs blessed v1"}
-        assert all(r[4] in ("pass", "fail") for r in checks["rows"])
+        assert {r[0] for r in checks["rows"]} == {"threshold", "baseline"}
+        assert {r[1] for r in checks["rows"]} == {"test"}  # the slice every check is on
+        assert all(r[5] in ("pass", "fail") for r in checks["rows"])
         metrics = _table(page, "v2 (candidate)")
         assert metrics["header"][1:] == ["v2 (candidate)", "v1 (blessed then)", "difference"]
         links = _links(page)

@@ -107,17 +107,18 @@ def test_validation_blesses_a_first_model_and_teardown_stops_its_server(trained)
     try:
         assert list(record["running"]) == ["candidate"] and _servers_of(record)
         result = _validate(path, results, record)
-        assert result["infra_blessed"], result["infra_sentence"]
-        assert "No blessed model to compare with" in result["infra_sentence"]
+        verdict = result["verdict"]
+        assert verdict["lets_through"], verdict["sentence"]
+        assert "No blessed model to compare with" in verdict["sentence"]
         # The report holds the verdict's every check and sentence, and a chart per level
         # and of memory (no per-round ratios: nothing to compare with).
         folder = Path(result["artifacts"]["infra_blessing"]["uri"])
         blessing = json.loads((folder / "blessing.json").read_text())
         page = Page((folder / "report.html").read_text())
         checks = page.table_with("check")
-        assert checks.column("check") == [c["check"] for c in blessing["checks"]]
+        assert checks.column("check") == [c["name"] for c in blessing["checks"]]
         assert set(checks.column("result")) == {"pass"}
-        assert " ".join(result["infra_sentence"].split()) in page.text
+        assert " ".join(verdict["sentence"].split()) in page.text
         assert page.svgs == len(load_spec(path).sandbox.concurrency) + 1
     finally:
         assert _stop(record) == ["candidate"]
@@ -144,7 +145,7 @@ def test_a_cleared_setup_stops_the_servers_an_earlier_try_left(trained):
     second = _start(path, results, try_number=2)
     try:
         assert not _servers_of(first) and _servers_of(second)
-        assert _validate(path, results, second)["infra_blessed"]
+        assert _validate(path, results, second)["verdict"]["lets_through"]
     finally:
         _stop(second)
     assert not _servers_of(second)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from typing import TYPE_CHECKING
@@ -21,3 +22,9 @@ def all_components() -> list[Component]:
             if isinstance(value, Component):
                 found[value.name] = value
     return sorted(found.values(), key=lambda c: c.name)
+
+
+@functools.cache
+def component_named(name: str) -> Component | None:
+    """The Component called ``name`` (None if there is none)."""
+    return next((c for c in all_components() if c.name == name), None)

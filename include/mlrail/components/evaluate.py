@@ -9,9 +9,11 @@ import pyarrow.parquet as pq
 from mlrail.data.labels import class_names, encode
 from mlrail.data.schema import check_columns
 from mlrail.evaluation.blessing import decide_blessing
+from mlrail.evaluation.catalog import METRICS
 from mlrail.evaluation.metrics import task_metrics
 from mlrail.evaluation.predict import predict_saved_model
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.verdict import summary_of
 
 
 def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
@@ -39,16 +41,31 @@ def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
         p.get("baseline_version"),
         p["tolerance"],
     )
-    verdict = blessing.to_dict()
+    # The push moves the blessed alias only if it still points where this verdict compared.
+    document = {**blessing.to_dict(), "baseline_version": p.get("baseline_version")}
     (ctx.outputs["evaluation"] / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (ctx.outputs["blessing"] / "blessing.json").write_text(json.dumps(verdict, indent=2))
+    (ctx.outputs["blessing"] / "blessing.json").write_text(json.dumps(document, indent=2))
     return ExecutorOutput(
         properties={
             "evaluation": {"metrics": metrics["candidate"]},
-            "blessing": {"blessed": blessing.blessed, "sentence": blessing.sentence},
+            "blessing": blessing.summary(),
         },
-        result={"metrics": metrics, "blessed": blessing.blessed, "reasons": blessing.sentence},
+        result={"metrics": metrics, "verdict": blessing.summary()},
     )
+
+
+def _legacy_verdict(result: dict) -> dict | None:
+    """Results recorded before the shared verdict type: ``blessed`` and ``reasons``."""
+    if "reasons" not in result:
+        return None
+    return summary_of({"blessed": result.get("blessed"), "sentence": result["reasons"]})
+
+
+def _describe(result: dict) -> list[str]:
+    metrics = result["metrics"]["candidate"]
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRICS and v is not None)
+    verdict = COMPONENT.verdict_of(result)
+    return [f"metrics (test split): {shown}", f"evaluate: {verdict['sentence']}"]
 
 
 # Cacheable: the verdict depends on which model is blessed when it runs, and that model
@@ -57,4 +74,6 @@ COMPONENT = Component(
     name="evaluate",
     executor=evaluate,
     outputs={"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"},
+    reads_verdict=_legacy_verdict,
+    describe=_describe,
 )

@@ -43,4 +43,11 @@ def ingest(ctx: ExecutorContext) -> ExecutorOutput:
     return ExecutorOutput(properties={"examples": properties}, result=result)
 
 
-COMPONENT = Component(name="ingest", executor=ingest, outputs={"examples": "Examples"})
+def _describe(result: dict) -> list[str]:
+    rows = ", ".join(f"{split} {n}" for split, n in result.get("rows", {}).items())
+    return [f"dataset version {result.get('dataset_version')}: {rows} rows"]
+
+
+COMPONENT = Component(
+    name="ingest", executor=ingest, outputs={"examples": "Examples"}, describe=_describe
+)

@@ -23,6 +23,7 @@ from mlrail.errors import DeterministicError
 from mlrail.store.metadata import Execution
 from mlrail.store.registry import AliasMovedError, ModelRegistry, OlderVersionError
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput
+from mlrail.verdict import FAILED, PASSED, Check, Verdict, summary_of
 
 BLESSED = "blessed"
 # Hidden copies under way in the serving folder: ``.<version>.staging-e<execution>-<tag>``;
@@ -94,12 +95,13 @@ def copy_model_atomically(source: Path, target: Path, execution_id: int) -> bool
     return True
 
 
-def refusal(ctx: ExecutorContext, blessing: dict) -> str | None:
-    """Why the model may not be pushed, naming each blessing that is missing or failed;
-    None when both its evaluation and its sandbox validation blessed it."""
+def refusals(ctx: ExecutorContext, blessing: dict) -> list[str]:
+    """Why the model may not be pushed, one reason per blessing that is missing or failed;
+    none when both its evaluation and its sandbox validation let it through."""
     reasons = []
-    if not blessing["blessed"]:
-        reasons.append(f"the evaluation did not bless it ({blessing['sentence']})")
+    evaluated = summary_of(blessing)
+    if not evaluated["lets_through"]:
+        reasons.append(f"the evaluation did not bless it ({evaluated['sentence']})")
     model = ctx.inputs["model"]
     infra = ctx.inputs.get("infra_blessing")
     if infra is None:
@@ -111,19 +113,28 @@ def refusal(ctx: ExecutorContext, blessing: dict) -> str | None:
                 f"InfraBlessing #{infra.id} is for model artifact "
                 f"{verdict.get('model_artifact_id')}, not this model ({model.id})"
             )
-        elif not verdict["blessed"]:
+        elif not summary_of(verdict)["lets_through"]:
             reasons.append(f"the sandbox did not infra-bless it ({verdict['sentence']})")
-    return "not pushed: " + "; and ".join(reasons) if reasons else None
+    return reasons
+
+
+def decision(reasons: list[str], version: int | None = None, why: str = "") -> Verdict:
+    """The push as a verdict (what pages show of it): refused with ``reasons``, else
+    ``version`` in place because of ``why`` (both blessings' sentences)."""
+    if reasons:
+        checks = tuple(Check("blessings", FAILED, reason) for reason in reasons)
+    else:
+        checks = (Check("blessings", PASSED, why),)
+    return Verdict("push", checks, (f"Version {version} in place", "Not pushed"))
 
 
 def push(ctx: ExecutorContext) -> ExecutorOutput:
     artifacts, p = ctx.env.artifacts, ctx.params
     blessing = artifacts.read_json(ctx.inputs["blessing"].uri, "blessing.json")
-    reason = refusal(ctx, blessing)
-    if reason is not None:
-        return ExecutorOutput(
-            result={"pushed": False, "reason": reason}, skipped=frozenset({"pushed_model"})
-        )
+    reasons = refusals(ctx, blessing)
+    if reasons:
+        result = {"pushed": False, "reason": "not pushed: " + "; and ".join(reasons)}
+        return ExecutorOutput(result=result, skipped=frozenset({"pushed_model"}))
     infra = artifacts.read_json(ctx.inputs["infra_blessing"].uri, "blessing.json")
     why = f"{blessing['sentence']} {infra['sentence']}"
     registry, name, model = ModelRegistry(ctx.env.metadata), p["model_name"], ctx.inputs["model"]
@@ -190,10 +201,29 @@ def push_leftovers(env: Env, execution: Execution) -> list[str]:
     return paths
 
 
+def _verdict(result: dict) -> dict | None:
+    """A push's result as a verdict: what it did, and why."""
+    if "pushed" not in result:
+        return None
+    if result["pushed"]:
+        return decision([], result.get("version"), result.get("reason", "")).summary()
+    reason = result.get("reason") or "not pushed"
+    return decision([reason.removeprefix("not pushed: ")]).summary()
+
+
+def _describe(result: dict) -> list[str]:
+    if not result.get("pushed"):
+        return [result["reason"]] if result.get("reason") else []
+    note = "" if result.get("copied") else " (already there; nothing copied)"
+    return [f"pushed: version {result['version']} at {result['serving_path']}{note}"]
+
+
 COMPONENT = Component(
     name="push",
     executor=push,
     outputs={"pushed_model": "PushedModel"},
     cacheable=False,
     leftovers=push_leftovers,
+    reads_verdict=_verdict,
+    describe=_describe,
 )

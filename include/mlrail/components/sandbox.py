@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from mlrail.store.metadata import Artifact
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput, RunInfo
+from mlrail.verdict import summary_of
 
 
 def _trained_schema(env: Env, model: Artifact) -> dict:
@@ -195,14 +196,18 @@ def _validate(ctx: ExecutorContext, servers) -> ExecutorOutput:
     title = f"Sandbox: {p['model_name']} candidate (model artifact #{model.id})"
     (out / "report.html").write_text(report_html(verdict, measured, title))
     return ExecutorOutput(
-        properties={
-            "infra_blessing": {
-                "blessed": blessing.blessed,
-                "sentence": blessing.sentence,
-                "model_artifact_id": model.id,
-            }
-        },
-        result={"infra_blessed": blessing.blessed, "infra_sentence": blessing.sentence},
+        properties={"infra_blessing": {**blessing.summary(), "model_artifact_id": model.id}},
+        result={"verdict": blessing.summary()},
+    )
+
+
+def _legacy_verdict(result: dict) -> dict | None:
+    """Results recorded before the shared verdict type: ``infra_blessed`` and
+    ``infra_sentence``."""
+    if "infra_sentence" not in result:
+        return None
+    return summary_of(
+        {"blessed": result.get("infra_blessed"), "sentence": result["infra_sentence"]}
     )
 
 
@@ -213,4 +218,5 @@ COMPONENT = Component(
     executor=validate_sandbox,
     outputs={"infra_blessing": "InfraBlessing"},
     cacheable=False,
+    reads_verdict=_legacy_verdict,
 )

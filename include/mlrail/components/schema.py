@@ -19,6 +19,7 @@ from mlrail.data.validation import (
     validate_statistics,
 )
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
+from mlrail.verdict import FAILED, PASSED
 
 
 def _statistics(ctx: ExecutorContext) -> dict:
@@ -126,9 +127,30 @@ def validate(ctx: ExecutorContext) -> ExecutorOutput:
     counts = {"blocking": document["blocking"], "warnings": document["warnings"]}
     return ExecutorOutput(
         properties={"anomalies": {**counts, "gx_docs": "gx_docs/index.html" if summary else None}},
-        result={**counts, "messages": [f"[{a.severity}] {a.message}" for a in anomalies]},
+        result={
+            **counts,
+            "messages": [f"[{a.severity}] {a.message}" for a in anomalies],
+            "verdict": document["verdict"],
+        },
     )
 
 
+def _legacy_verdict(result: dict) -> dict | None:
+    """Results recorded before the shared verdict type: the counts alone."""
+    if "blocking" not in result:
+        return None
+    blocking, warnings = result["blocking"], result.get("warnings", 0)
+    return {
+        "state": FAILED if blocking else PASSED,
+        "lets_through": not blocking,
+        "sentence": f"{blocking} blocking anomalies, {warnings} warnings",
+    }
+
+
 INFER = Component(name="schema", executor=infer, outputs={"schema": "Schema"})
-VALIDATE = Component(name="validate", executor=validate, outputs={"anomalies": "Anomalies"})
+VALIDATE = Component(
+    name="validate",
+    executor=validate,
+    outputs={"anomalies": "Anomalies"},
+    reads_verdict=_legacy_verdict,
+)

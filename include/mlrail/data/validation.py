@@ -14,8 +14,11 @@ import numpy as np
 
 from mlrail.data.labels import REGRESSION
 from mlrail.errors import DeterministicError
+from mlrail.verdict import FAILED, Check, Verdict
 
 BLOCKING, WARNING = "blocking", "warning"
+GATE = "validation"
+WORDS = ("Valid", "Not valid")
 
 
 class BlockingAnomaliesError(DeterministicError, RuntimeError):
@@ -323,9 +326,27 @@ def schema_changes(
 
 
 def anomalies_document(anomalies: list[Anomaly]) -> dict[str, Any]:
+    """The Anomalies artifact's document: the verdict's outcome, the counts, and every
+    anomaly with its details."""
     blocking = [a for a in anomalies if a.severity == BLOCKING]
     return {
+        "verdict": validation_verdict(anomalies).summary(),
         "blocking": len(blocking),
         "warnings": len(anomalies) - len(blocking),
         "anomalies": [asdict(a) for a in anomalies],
     }
+
+
+def validation_verdict(anomalies: list[Anomaly]) -> Verdict:
+    """The anomalies as a verdict (mlrail.verdict): one failed check each, blocking the
+    run when its severity is blocking, a warning otherwise."""
+    checks = tuple(
+        Check(
+            a.kind, FAILED, a.message, a.column, a.split,
+            blocks=a.severity == BLOCKING, details=a.details,
+        )
+        for a in anomalies
+    )
+    blocking = sum(c.blocks for c in checks)
+    counted = f"{blocking} blocking anomalies, {len(checks) - blocking} warnings."
+    return Verdict(GATE, checks, WORDS, note=counted)

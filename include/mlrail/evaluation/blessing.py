@@ -1,49 +1,24 @@
-"""The blessing verdict: thresholds and comparison with the blessed model, with reasons."""
+"""The model blessing: thresholds and the comparison with the blessed model, as a verdict
+(mlrail.verdict) with one check per metric and bound."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlrail.evaluation.catalog import higher_is_better
+from mlrail.verdict import FAILED, PASSED, Check, Verdict
 
-
-@dataclass(frozen=True)
-class Check:
-    check: str  # threshold | baseline
-    metric: str
-    value: float | None
-    bound: float | None
-    passed: bool
-    sentence: str
-
-
-@dataclass(frozen=True)
-class Blessing:
-    blessed: bool
-    checks: list[Check]
-    baseline_version: int | None
-
-    @property
-    def sentence(self) -> str:
-        failed = [c.sentence for c in self.checks if not c.passed]
-        if failed:
-            return "Not blessed: " + "; ".join(failed) + "."
-        if not self.checks:
-            return "Blessed: no thresholds configured and no blessed model to compare with."
-        return "Blessed: " + "; ".join(c.sentence for c in self.checks) + "."
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "blessed": self.blessed,
-            "sentence": self.sentence,
-            "baseline_version": self.baseline_version,
-            "checks": [asdict(c) for c in self.checks],
-        }
+GATE = "model_blessing"
+WORDS = ("Blessed", "Not blessed")
+SLICE = "test"  # every check is measured on the test split
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def _state(ok: bool) -> str:
+    return PASSED if ok else FAILED
 
 
 def threshold_checks(metrics: dict[str, Any], thresholds: dict[str, dict]) -> list[Check]:
@@ -56,16 +31,8 @@ def threshold_checks(metrics: dict[str, Any], thresholds: dict[str, dict]) -> li
                 continue
             ok = value is not None and (value >= bound if side == "min" else value <= bound)
             op = ">=" if side == "min" else "<="
-            checks.append(
-                Check(
-                    "threshold",
-                    metric,
-                    value,
-                    bound,
-                    ok,
-                    f"{metric} {_fmt(value)} {'' if ok else 'is not '}{op} {bound}",
-                )
-            )
+            sentence = f"{metric} {_fmt(value)} {'' if ok else 'is not '}{op} {bound}"
+            checks.append(Check("threshold", _state(ok), sentence, metric, SLICE, value, bound))
     return checks
 
 
@@ -85,7 +52,7 @@ def baseline_checks(
             f"{metric} {_fmt(value)} vs blessed v{version} {_fmt(reference)} "
             f"({'within' if ok else verb + ' beyond'} the allowed {allowed})"
         )
-        checks.append(Check("baseline", metric, value, bound, ok, sentence))
+        checks.append(Check("baseline", _state(ok), sentence, metric, SLICE, value, bound))
     return checks
 
 
@@ -95,10 +62,13 @@ def decide_blessing(
     baseline: dict[str, Any] | None,
     baseline_version: int | None,
     tolerance: dict[str, float],
-) -> Blessing:
+) -> Verdict:
     """Blessed when every threshold holds and no metric is worse than the blessed model's
     by more than its tolerance."""
     checks = threshold_checks(metrics, thresholds)
+    compared = ""
     if baseline is not None:
         checks += baseline_checks(metrics, baseline, baseline_version, tolerance)
-    return Blessing(all(c.passed for c in checks), checks, baseline_version)
+        compared = f"blessed v{baseline_version}"
+    note = "" if checks else "No thresholds configured and no blessed model to compare with."
+    return Verdict(GATE, tuple(checks), WORDS, compared, note)

@@ -16,12 +16,16 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
+from mlrail.components import component_named
+from mlrail.evaluation.blessing import GATE as MODEL_BLESSING
 from mlrail.reports.binning import shared_bins
+from mlrail.reports.verdicts import view
 from mlrail.store.lineage import model_lineage
 from mlrail.store.metadata import Artifact, Execution
 from mlrail.store.registry import ModelRegistry, ModelVersion
 from mlrail.store.runner import Env
 from mlrail.store.summary import run_summary
+from mlrail.verdict import summary_of
 
 # Pipeline stages in the order a training DAG runs them; others follow in the order recorded.
 STAGE_ORDER = (
@@ -121,7 +125,7 @@ def version_row(env: Env, registry: ModelRegistry, version: ModelVersion) -> dic
     """One line of a model's version table."""
     model = env.metadata.get_artifact(version.model_artifact_id)
     training = env.metadata.producer_of(model.id)
-    blessing = _blessing_of(env, version) or {}
+    blessing = summary_of(_blessing_of(env, version)) or {}
     return {
         "version": version.version,
         "aliases": registry.aliases_of(version.model, version.version),
@@ -129,7 +133,7 @@ def version_row(env: Env, registry: ModelRegistry, version: ModelVersion) -> dic
         "published_at": version.published_at,
         "model_artifact": artifact_summary(env, model),
         "training_run": None if training is None else execution_summary(training),
-        "blessed": blessing.get("blessed"),
+        "blessed": blessing.get("lets_through"),
         "verdict": blessing.get("sentence"),
         "metrics": model.properties.get("final", {}),
     }
@@ -199,10 +203,8 @@ def _evaluations(env: Env, model_artifact_id: int) -> list[dict[str, Any]]:
                 "execution": execution_summary(execution),
                 "blessing_artifact": artifact_summary(env, outputs["blessing"]),
                 "evaluation_artifact": artifact_summary(env, outputs["evaluation"]),
-                "blessed": blessing["blessed"],
-                "sentence": blessing["sentence"],
+                "verdict": view(blessing, MODEL_BLESSING),
                 "baseline_version": blessing.get("baseline_version"),
-                "checks": blessing["checks"],
                 "metrics": metrics,
             }
         )
@@ -224,9 +226,7 @@ def _sandboxes(env: Env, model_artifact_id: int) -> list[dict[str, Any]]:
             {
                 "execution": execution_summary(execution),
                 "artifact": artifact_summary(env, verdict),
-                "blessed": blessing["blessed"],
-                "sentence": blessing["sentence"],
-                "checks": blessing["checks"],
+                "verdict": view(blessing, "infra_blessing"),
             }
         )
     return found[::-1]
@@ -297,20 +297,11 @@ def _stage_order(component: str) -> int:
     return STAGE_ORDER.index(component) if component in STAGE_ORDER else len(STAGE_ORDER)
 
 
-def _verdict_of(component: str, result: dict[str, Any]) -> tuple[str | None, bool | None]:
-    """The sentence a stage's result gives its verdict in, and whether it passed."""
-    if component == "evaluate" and "reasons" in result:
-        return result["reasons"], result.get("blessed")
-    if component == "validate" and "blocking" in result:
-        blocking, warnings = result.get("blocking", 0), result.get("warnings", 0)
-        return f"{blocking} blocking anomalies, {warnings} warnings", blocking == 0
-    if component == "sandbox" and "infra_sentence" in result:
-        return result["infra_sentence"], result.get("infra_blessed")
-    if component == "push" and "pushed" in result:
-        if result["pushed"]:
-            return f"version {result.get('version')} in place: {result.get('reason', '')}", True
-        return result.get("reason"), False
-    return None, None
+def verdict_of(component: str, result: dict[str, Any]) -> dict[str, Any] | None:
+    """The verdict a stage's result gives (``state``, ``lets_through``, ``sentence``), as
+    its component reads it; None when the stage decides nothing."""
+    known = component_named(component)
+    return known.verdict_of(result) if known else result.get("verdict")
 
 
 def _pushed_version(component: str, result: dict[str, Any]) -> dict[str, Any] | None:
@@ -333,15 +324,15 @@ def run_page(env: Env, dag_id: str, run_id: str) -> dict[str, Any]:
         e = latest[component]
         origin = env.metadata.get_execution(e.cached_from) if e.cached_from else None
         outputs = env.metadata.io_of(e.id, "output")
-        verdict, passed = _verdict_of(component, e.result or {})
+        verdict = verdict_of(component, e.result or {}) or {}
         stages.append(
             {
                 **execution_summary(e),
                 "tries": sum(1 for x in executions if x.component == component),
                 "cached_from_run": None if origin is None else execution_summary(origin),
                 "outputs": {slot: artifact_summary(env, a) for slot, a in outputs.items()},
-                "verdict": verdict,
-                "passed": passed,
+                "verdict": verdict.get("sentence"),
+                "passed": verdict.get("lets_through"),
                 "error": e.error,
                 "data_docs": component == "validate" and "anomalies" in outputs,
                 "sandbox_report": outputs["infra_blessing"].id
@@ -385,7 +376,7 @@ def runs_page(env: Env, dag_id: str) -> dict[str, Any]:
                     c for c, e in latest.items() if e.state in ("failed", "interrupted")
                 ),
                 "running": "running" in states,
-                "blessed": evaluate.get("blessed"),
+                "blessed": (verdict_of("evaluate", evaluate) or {}).get("lets_through"),
                 "pushed_version": push.get("version") if push.get("pushed") else None,
                 "triggered_by": (context.get("properties") or {}).get("triggered_by"),
             }

@@ -116,6 +116,12 @@ class Component:
     ``leftovers(env, execution)`` lists what an interrupted execution of this component
     may have left outside its own artifact folder (the push's copies in the serving
     folder); the runner and ``python -m mlrail gc`` remove them.
+
+    A component that decides something puts its verdict's summary (mlrail.verdict) in its
+    result under ``verdict``; ``reads_verdict(result)`` reads one from a result without it
+    (recorded before results carried it, or a push, whose result says what it did), so
+    pages and summaries read any store the same way. ``describe(result)`` gives the lines a
+    run summary shows for a result; by default its verdict, if it has one.
     """
 
     name: str
@@ -123,6 +129,22 @@ class Component:
     outputs: dict[str, str]
     cacheable: bool = True
     leftovers: Callable[[Env, Execution], list[str]] | None = None
+    reads_verdict: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    describe: Callable[[dict[str, Any]], list[str]] | None = None
+
+    def verdict_of(self, result: dict[str, Any]) -> dict[str, Any] | None:
+        """The verdict summary of one of this component's results (``state``,
+        ``lets_through``, ``sentence``), or None when it decides nothing."""
+        if "verdict" in result:
+            return result["verdict"]
+        return self.reads_verdict(result) if self.reads_verdict else None
+
+    def summary_lines(self, result: dict[str, Any]) -> list[str]:
+        """What a run summary says of one of this component's results."""
+        if self.describe is not None:
+            return self.describe(result)
+        verdict = self.verdict_of(result)
+        return [f"{self.name}: {verdict['sentence']}"] if verdict else []
 
 
 @dataclass(frozen=True)

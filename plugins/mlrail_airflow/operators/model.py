@@ -88,7 +88,7 @@ class EvaluateModelOperator(MlrailBaseOperator):
 
         ids = [self.input_id(name) for name in ("model", "examples", "schema")]
         result = evaluate_model(env, spec, run, *ids, force)
-        self.log.info("verdict: %s", result.result["reasons"])
+        self.log.info("verdict: %s", result.result["verdict"]["sentence"])
         return result
 
 

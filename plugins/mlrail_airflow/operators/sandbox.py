@@ -50,7 +50,7 @@ class ValidateSandboxOperator(MlrailBaseOperator):
 
         ids = [self.input_id(name) for name in ("model", "examples", "schema")]
         result = validate_sandbox(env, spec, run, *ids, self.servers)
-        self.log.info("sandbox verdict: %s", result.result["infra_sentence"])
+        self.log.info("sandbox verdict: %s", result.result["verdict"]["sentence"])
         return result
 
 

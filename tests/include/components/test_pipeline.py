@@ -21,9 +21,11 @@ from mlrail.components.pipeline import (
 )
 from mlrail.components.push import StaleBlessingError
 from mlrail.data.datagen import write_dataset
+from mlrail.reports.summary import format_summary
 from mlrail.store.lineage import format_lineage, model_lineage
 from mlrail.store.registry import ModelRegistry
 from mlrail.store.runner import RunInfo
+from mlrail.store.summary import run_summary
 from tests.conftest import spec_for
 
 pytestmark = pytest.mark.slow
@@ -37,7 +39,8 @@ def _states(env, run_id):
 def test_second_run_is_served_from_cache_and_lineage_is_complete(env, taxi_file, taxi_frame):
     spec = spec_for(taxi_file)
     first = run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="one"))
-    assert first["evaluate"].result["blessed"], first["evaluate"].result["reasons"]
+    verdict = first["evaluate"].result["verdict"]
+    assert verdict["lets_through"], verdict["sentence"]
     assert first["push"].result["pushed"] and first["push"].result["version"] == 1
 
     run_training_pipeline(env, spec, RunInfo(spec.pipeline, spec.digest, run_id="two"))
@@ -59,6 +62,17 @@ def test_second_run_is_served_from_cache_and_lineage_is_complete(env, taxi_file,
     # Run two found v1 blessed and in place: no second PushedModel for the same push.
     assert [p["execution"]["run_id"] for p in report["pushes"]] == ["one"]
     assert "version 1" in format_lineage(report)
+    # The summary says what each stage's component says of its result, verdicts included.
+    said = format_summary(run_summary(env, "taxi_tips/one")).splitlines()
+    for start in (
+        "  dataset version 1: train ",
+        "  validate: Valid",
+        "  metrics (test split): auc ",
+        "  evaluate: Blessed: ",
+        "  sandbox: Infra-blessed",
+        "  pushed: version 1 at ",
+    ):
+        assert sum(line.startswith(start) for line in said) == 1, (start, said)
 
     # A new row makes a new dataset version: everything downstream recomputes.
     more = pd.concat([taxi_frame, taxi_frame.iloc[:50].assign(trip_id=lambda f: f.trip_id + "x")])
@@ -218,7 +232,7 @@ def test_clearing_an_old_runs_evaluate_never_rolls_the_model_back(env, taxi_file
     model, schema = one["train"].outputs["model"].id, one["schema"].outputs["schema"].id
     examples = one["ingest"].outputs["examples"].id
     evaluated = evaluate_model(env, spec, again, model, examples, schema)
-    assert evaluated.result["blessed"] and "baseline" in evaluated.result["metrics"]
+    assert evaluated.result["verdict"]["lets_through"] and "baseline" in evaluated.result["metrics"]
     with sandbox.sandbox_running(env, spec, again, model) as servers:
         infra = validate_sandbox(env, spec, again, model, examples, schema, servers)
     blessing = evaluated.outputs["blessing"].id

@@ -28,9 +28,12 @@ THRESHOLDS = {"auc": {"min": 0.7, "max": None}}
 
 def test_threshold_failure_is_explained():
     verdict = decide_blessing({"auc": 0.65}, THRESHOLDS, None, None, {})
-    assert not verdict.blessed
+    assert not verdict.lets_through and verdict.state == "failed"
     assert verdict.sentence == "Not blessed: auc 0.6500 is not >= 0.7."
-    assert verdict.to_dict()["checks"][0]["passed"] is False
+    check = verdict.to_dict()["checks"][0]
+    assert (check["state"], check["metric"], check["slice"], check["bound"]) == (
+        "failed", "auc", "test", 0.7,
+    )
 
 
 def test_baseline_comparison_both_directions():
@@ -41,7 +44,8 @@ def test_baseline_comparison_both_directions():
         3,
         {"auc": 0.01, "log_loss": 0.02},
     )
-    assert ok.blessed and "vs blessed v3" in ok.sentence
+    assert ok.lets_through and "vs blessed v3" in ok.sentence
+    assert ok.compared_with == "blessed v3"
     worse = decide_blessing(
         {"auc": 0.78, "log_loss": 0.45},
         THRESHOLDS,
@@ -49,12 +53,20 @@ def test_baseline_comparison_both_directions():
         3,
         {"auc": 0.01, "log_loss": 0.02},
     )
-    failed = {c.metric for c in worse.checks if not c.passed}
-    assert not worse.blessed and failed == {"auc", "log_loss"}
+    failed = {c.metric for c in worse.checks if c.state == "failed"}
+    assert not worse.lets_through and failed == {"auc", "log_loss"}
     assert "fell beyond the allowed 0.01" in worse.sentence
     assert "rose beyond the allowed 0.02" in worse.sentence
 
 
 def test_missing_metric_fails_its_check():
     verdict = decide_blessing({"auc": None}, THRESHOLDS, None, None, {})
-    assert not verdict.blessed and "auc n/a" in verdict.sentence
+    assert not verdict.lets_through and "auc n/a" in verdict.sentence
+
+
+def test_nothing_to_check_is_blessed_and_says_why():
+    verdict = decide_blessing({"auc": 0.5}, {}, None, None, {})
+    assert verdict.lets_through and verdict.state == "passed"
+    assert verdict.sentence == (
+        "Blessed. No thresholds configured and no blessed model to compare with."
+    )

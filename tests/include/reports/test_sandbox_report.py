@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from mlrail.serving.sandbox.report import report_html
+from mlrail.verdict import Check, Verdict
 
 SVG = "{http://www.w3.org/2000/svg}"
 MB = 1024 * 1024
@@ -42,16 +43,8 @@ def _model(scale: float, version, rss_mb: float) -> dict:
     }
 
 
-def _check(name: str, value: float, limit: float) -> dict:
-    return {
-        "check": name,
-        "value": value,
-        "limit": limit,
-        "passed": True,
-        "sentence": f"{name} within its limit",
-        "state": "passed",
-        "levels": {},
-    }
+def _check(name: str, value: float, limit: float) -> Check:
+    return Check(name, "passed", f"{name} within its limit", name, None, value, limit)
 
 
 def _report() -> str:
@@ -76,14 +69,7 @@ def _report() -> str:
         _check("p99_budget", 40.0, BUDGET_MS),
         _check("memory", 700.0, CEILING_MB),
     ]
-    verdict = {
-        "blessed": True,
-        "sentence": "Infra-blessed.",
-        "baseline_version": 1,
-        "note": "",
-        "policy": "",
-        "checks": checks,
-    }
+    verdict = Verdict("infra_blessing", checks, ("Infra-blessed", "Not infra-blessed")).to_dict()
     return report_html(verdict, measured, "sandbox")
 
 

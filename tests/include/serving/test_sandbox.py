@@ -47,9 +47,10 @@ from mlrail.serving.sandbox.servers import (
     stop_servers,
 )
 from mlrail.serving.sandbox.validate import MB, measure
-from mlrail.serving.sandbox.verdict import InfraBlessing, decide_infra_blessing
+from mlrail.serving.sandbox.verdict import decide_infra_blessing
 from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
+from mlrail.verdict import Verdict
 from tests import sandbox_models
 
 pytestmark = pytest.mark.slow
@@ -160,7 +161,7 @@ def judge(
     parity_table: pa.Table,
     schema: dict,
     policy: SandboxSpec = POLICY,
-) -> tuple[InfraBlessing, dict]:
+) -> tuple[Verdict, dict]:
     """Measure the running candidate (against the blessed server, if given) and decide."""
     roles = {CANDIDATE: candidate.running[CANDIDATE]}
     if blessed is not None:
@@ -173,12 +174,12 @@ def judge(
     return decide_infra_blessing(measured, vars(policy), version), measured
 
 
-def checks(verdict: InfraBlessing) -> dict:
-    return {c.check: c for c in verdict.checks}
+def checks(verdict: Verdict) -> dict:
+    return {c.name: c for c in verdict.checks}
 
 
-def failed(verdict: InfraBlessing) -> set[str]:
-    return {c.check for c in verdict.checks if not c.passed}
+def failed(verdict: Verdict) -> set[str]:
+    return {c.name for c in verdict.checks if c.blocks}
 
 
 # --- candidates ------------------------------------------------------------------------
@@ -217,15 +218,15 @@ def test_a_slower_candidate_is_not_infra_blessed_on_its_latency_ratio(
         verdict, measured = judge(
             candidate, blessed_server, slowed_model, replayed, parity_table, trained.schema
         )
-    assert not verdict.blessed
+    assert not verdict.lets_through
     assert "latency_ratio" in failed(verdict), verdict.sentence
     assert failed(verdict) <= COMPARISONS, verdict.sentence  # and only the comparisons
     ratio = checks(verdict)["latency_ratio"]
-    assert ratio.state == "failed" and ratio.limit == 1.2 and ratio.value > 1.2
+    assert ratio.state == "failed" and ratio.bound == 1.2 and ratio.value > 1.2
     # The level named is one whose lower bound is above the limit; its figures are the
     # median of the measured per-turn-pair ratios and the pairs they came from.
     level = int(ratio.sentence.split(" at concurrency ")[1].split(" ")[0])
-    named = ratio.levels[level]
+    named = ratio.details["levels"][level]
     assert named["state"] == "failed" and named["low"] > 1.2
     values = measured["ratios"][level]
     assert named["pairs"] == len(values) and named["low"] in values
@@ -256,10 +257,10 @@ def test_a_memory_hungry_candidate_is_not_infra_blessed_on_memory(
         verdict, measured = judge(
             candidate, blessed_server, hungry, replayed, parity_table, trained.schema, policy
         )
-    assert not verdict.blessed
+    assert not verdict.lets_through
     memory = checks(verdict)["memory"]
-    assert not memory.passed, verdict.sentence
-    assert memory.limit == policy.memory_limit_mb
+    assert memory.blocks, verdict.sentence
+    assert memory.bound == policy.memory_limit_mb
     assert memory.value > policy.memory_limit_mb or measured["killed"]
     assert f"(ceiling {policy.memory_limit_mb} MB)" in memory.sentence
     if measured["killed"]:  # the sandbox stopped it, as the machine's OOM killer would
@@ -290,7 +291,7 @@ def test_a_batch_skewed_candidate_fails_parity_only(
         verdict, measured = judge(
             candidate, blessed_server, skewed, replayed, parity_table, trained.schema, policy
         )
-    assert not verdict.blessed
+    assert not verdict.lets_through
     assert failed(verdict) == {"parity"}, verdict.sentence
     parity = checks(verdict)["parity"]
     assert parity.value > policy.parity_tolerance
@@ -298,7 +299,7 @@ def test_a_batch_skewed_candidate_fails_parity_only(
         f"served answers differ from in-process predictions on {policy.parity_rows} rows"
     )
     assert f"worst at row {measured['parity']['worst_row']}" in parity.sentence
-    assert checks(verdict)["errors"].passed and checks(verdict)["malformed"].passed
+    assert checks(verdict)["errors"].state == checks(verdict)["malformed"].state == "passed"
     assert verdict.sentence.startswith(f"Not infra-blessed: {parity.sentence}")
 
 
@@ -314,7 +315,7 @@ def test_the_blessed_model_against_itself_is_infra_blessed(
     )
     # Not failed: passed, or inconclusive and pushed (the default on_inconclusive); which
     # one is the machine's noise at the time, so it is not asserted.
-    assert verdict.blessed, (verdict.sentence, measured["ratios"])
+    assert verdict.lets_through, (verdict.sentence, measured["ratios"])
     for name in COMPARISONS:
         assert checks(verdict)[name].state in ("passed", "inconclusive"), verdict.sentence
     # More rounds only in whole batches, and only up to the policy's budget (a round of
@@ -337,8 +338,8 @@ def test_a_first_model_is_judged_on_absolute_budgets(
     model_dir = Path(blessed_model.local_path)
     verdict, measured = judge(twin, None, model_dir, replayed, parity_table, trained.schema)
     assert measured["ratios"] is None
-    assert verdict.blessed, verdict.sentence
-    assert verdict.baseline_version is None
+    assert verdict.lets_through, verdict.sentence
+    assert verdict.compared_with == ""
     assert not COMPARISONS & set(checks(verdict))
     assert verdict.sentence.endswith(
         ". No blessed model to compare with: judged on absolute budgets only."

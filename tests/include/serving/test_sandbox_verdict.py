@@ -13,13 +13,13 @@ from mlrail.serving.sandbox.servers import BLESSED, CANDIDATE
 from mlrail.serving.sandbox.validate import _ratios, _throughput_ratios
 from mlrail.serving.sandbox.verdict import (
     MB,
-    InfraBlessing,
     bound_alpha,
     decide_infra_blessing,
     looks,
     undecided_levels,
 )
 from mlrail.spec import SandboxSpec, SpecError, load_spec
+from mlrail.verdict import Verdict
 from tests.include.spec.test_spec import GOOD, _spec
 
 POLICY = vars(SandboxSpec())  # ratio 1.2x at p50, budget 250 ms, ceiling 4096 MB, tolerance 1e-5
@@ -53,17 +53,17 @@ def decide(baseline_version: int | None = 3, policy: dict | None = None, **chang
     return decide_infra_blessing(measured(**changes), policy or POLICY, baseline_version)
 
 
-def check(verdict: InfraBlessing, name: str):
-    (found,) = [c for c in verdict.checks if c.check == name]
+def check(verdict: Verdict, name: str):
+    (found,) = [c for c in verdict.checks if c.name == name]
     return found
 
 
-def failed(verdict: InfraBlessing) -> list[str]:
-    return [c.check for c in verdict.checks if not c.passed]
+def failed(verdict: Verdict) -> list[str]:
+    return [c.name for c in verdict.checks if c.blocks]
 
 
-def states(verdict: InfraBlessing) -> dict[str, str]:
-    return {c.check: c.state for c in verdict.checks}
+def states(verdict: Verdict) -> dict[str, str]:
+    return {c.name: c.state for c in verdict.checks}
 
 
 # --- the statistic -------------------------------------------------------------------------
@@ -95,9 +95,9 @@ def test_the_bounds_are_shared_among_levels_checks_and_looks():
 
 def test_identical_models_pass_with_the_interval_in_the_sentence():
     verdict = decide()
-    assert verdict.blessed and failed(verdict) == []
+    assert verdict.lets_through and failed(verdict) == []
     assert set(states(verdict).values()) == {"passed"}
-    assert [c.check for c in verdict.checks] == [
+    assert [c.name for c in verdict.checks] == [
         "errors",
         "latency_ratio",
         "throughput_ratio",
@@ -108,19 +108,19 @@ def test_identical_models_pass_with_the_interval_in_the_sentence():
     ]
     ratio = check(verdict, "latency_ratio")
     assert ratio.value == pytest.approx((1.0 * 1.01) ** 0.5, abs=1e-4)
-    assert ratio.limit == 1.2
+    assert ratio.bound == 1.2
     assert ratio.sentence == (
         "p50 latency 1.00x blessed v3's at concurrency 1 "
         "(95% interval 0.97-1.03x over 8 turn pairs; at most 1.2x)"
     )
-    assert ratio.levels[8] == {
+    assert ratio.details["levels"][8] == {
         "ratio": pytest.approx(1.005, abs=1e-3),
         "low": 0.97,
         "high": 1.03,
         "pairs": 8,
         "state": "passed",
     }
-    assert verdict.baseline_version == 3 and verdict.note == ""
+    assert verdict.compared_with == "blessed v3" and verdict.note == ""
     assert verdict.policy == (
         "Compared at 95% confidence, corrected for 2 levels x 2 checks x 3 looks of 8 rounds "
         "(at most 24); an inconclusive comparison is pushed."
@@ -131,7 +131,7 @@ def test_identical_models_pass_with_the_interval_in_the_sentence():
 def test_a_clearly_slower_candidate_fails_naming_the_level():
     slower = [1.45, 1.5, 1.38, 1.62, 1.41, 1.55, 1.47, 1.52]
     verdict = decide(ratios={1: TWINS, 8: slower})
-    assert not verdict.blessed and failed(verdict) == ["latency_ratio"]
+    assert not verdict.lets_through and failed(verdict) == ["latency_ratio"]
     ratio = check(verdict, "latency_ratio")
     assert ratio.state == "failed"
     assert ratio.value == pytest.approx((1.47 * 1.5) ** 0.5, abs=1e-4)
@@ -153,8 +153,8 @@ def test_one_wild_pair_neither_fails_an_identical_model_nor_passes_a_slow_one():
 def test_too_few_pairs_are_inconclusive_and_pushed_by_default_saying_so():
     verdict = decide(ratios={1: [1.0, 1.1, 0.9], 8: [1.02, 0.98, 1.0]})
     ratio = check(verdict, "latency_ratio")
-    assert ratio.state == "inconclusive" and ratio.passed
-    assert verdict.blessed
+    assert ratio.state == "inconclusive" and not ratio.blocks
+    assert verdict.lets_through
     assert ratio.sentence == (
         "p50 latency 1.00x blessed v3's at concurrency 1 (too few turn pairs for a 95% "
         "interval: 3; at most 1.2x): inconclusive, pushed as on_inconclusive: push says"
@@ -167,8 +167,8 @@ def test_noisy_pairs_straddling_the_limit_are_inconclusive_and_refused_if_the_po
     refuse = {**POLICY, "on_inconclusive": "refuse"}
     verdict = decide(ratios={1: straddling, 8: TWINS}, policy=refuse)
     ratio = check(verdict, "latency_ratio")
-    assert ratio.state == "inconclusive" and not ratio.passed
-    assert not verdict.blessed and failed(verdict) == ["latency_ratio"]
+    assert ratio.state == "inconclusive" and ratio.blocks
+    assert not verdict.lets_through and failed(verdict) == ["latency_ratio"]
     assert ratio.sentence.endswith(
         "(95% interval 1.05-1.35x over 8 turn pairs; at most 1.2x): inconclusive, refused as "
         "on_inconclusive: refuse says"
@@ -208,7 +208,7 @@ def test_the_limit_is_the_policy_s():
     assert check(decide(ratios=late), "latency_ratio").state == "failed"
     looser = {**POLICY, "max_latency_ratio": 1.5, "latency_quantile": 95.0}
     verdict = decide(ratios=late, policy=looser)
-    assert verdict.blessed
+    assert verdict.lets_through
     ratio = check(verdict, "latency_ratio")
     assert ratio.state == "passed"
     assert ratio.sentence.startswith("p95 latency 1.40x blessed v3's at concurrency 1 ")
@@ -270,7 +270,8 @@ def test_64_turn_pairs_fail_a_candidate_1_3x_slower_where_its_8_rounds_could_not
     verdict = decide(ratios=ratios, throughput_ratios=throughput)
     latency = check(verdict, "latency_ratio")
     assert latency.state == "failed", latency.sentence
-    assert latency.levels[1]["pairs"] == 64 and latency.levels[1]["low"] > 1.2
+    at_one = latency.details["levels"][1]
+    assert at_one["pairs"] == 64 and at_one["low"] > 1.2
     assert " over 64 turn pairs; at most 1.2x)" in latency.sentence
     # Throughput 1 / 1.3 = 0.77x: below 0.8x, but too close to it for these pairs to say.
     assert check(verdict, "throughput_ratio").state == "inconclusive"
@@ -293,7 +294,7 @@ def test_a_candidate_with_clearly_less_throughput_fails():
     verdict = decide(throughput_ratios={1: TWINS, 8: halved})
     assert failed(verdict) == ["throughput_ratio"]
     throughput = check(verdict, "throughput_ratio")
-    assert throughput.limit == 0.8 and throughput.state == "failed"
+    assert throughput.bound == 0.8 and throughput.state == "failed"
     assert throughput.sentence == (
         "throughput 0.55x blessed v3's at concurrency 8 "
         "(95% interval 0.52-0.60x over 8 turn pairs; at least 0.8x)"
@@ -303,7 +304,7 @@ def test_a_candidate_with_clearly_less_throughput_fails():
 def test_pairs_the_candidate_answered_for_only_some_levels_are_judged_on_those():
     verdict = decide(ratios={1: TWINS, 8: []}, throughput_ratios={1: TWINS, 8: []})
     ratio = check(verdict, "latency_ratio")
-    assert ratio.passed and ratio.state == "passed" and list(ratio.levels) == [1]
+    assert not ratio.blocks and ratio.state == "passed" and list(ratio.details["levels"]) == [1]
     assert "at concurrency 1 (95% interval 0.97-1.03x over 8 turn pairs" in ratio.sentence
 
 
@@ -318,10 +319,10 @@ def test_a_candidate_that_answered_no_turn_is_refused_not_crashed():
         peak_rss_bytes=5000 * MB,
         killed=True,
     )
-    assert not verdict.blessed
-    assert not check(verdict, "memory").passed
+    assert not verdict.lets_through
+    assert check(verdict, "memory").blocks
     ratio = check(verdict, "latency_ratio")
-    assert not ratio.passed and ratio.value is None and ratio.state == "failed"
+    assert ratio.blocks and ratio.value is None and ratio.state == "failed"
     assert "no turn pair was answered by both" in ratio.sentence
 
 
@@ -332,18 +333,18 @@ def test_the_p99_budget_is_judged_at_the_worst_level():
     verdict = decide(p99_by_level={1: 12.0, 8: 300.0})
     assert failed(verdict) == ["p99_budget"]
     budget = check(verdict, "p99_budget")
-    assert (budget.value, budget.limit) == (pytest.approx(300.0), 250.0)
+    assert (budget.value, budget.bound) == (pytest.approx(300.0), 250.0)
     assert budget.sentence == "p99 latency 300.0 ms at concurrency 8 (budget 250 ms)"
-    assert check(decide(p99_by_level={1: 12.0, 8: 250.0}), "p99_budget").passed
+    assert check(decide(p99_by_level={1: 12.0, 8: 250.0}), "p99_budget").state == "passed"
 
 
 def test_memory_above_the_ceiling_fails():
     verdict = decide(peak_rss_bytes=5000 * MB)
     assert failed(verdict) == ["memory"]
     memory = check(verdict, "memory")
-    assert (memory.value, memory.limit) == (pytest.approx(5000.0), 4096)
+    assert (memory.value, memory.bound) == (pytest.approx(5000.0), 4096)
     assert memory.sentence == "peak memory 5000 MB (ceiling 4096 MB)"
-    assert check(decide(peak_rss_bytes=4096 * MB), "memory").passed
+    assert check(decide(peak_rss_bytes=4096 * MB), "memory").state == "passed"
 
 
 def test_a_candidate_killed_for_its_memory_fails_even_if_its_last_sample_was_lower():
@@ -365,7 +366,7 @@ def test_parity_within_the_tolerance_passes_and_beyond_it_names_the_row():
     verdict = decide(parity=skewed)
     assert failed(verdict) == ["parity"]
     parity = check(verdict, "parity")
-    assert (parity.value, parity.limit) == (pytest.approx(0.25), 1e-5)
+    assert (parity.value, parity.bound) == (pytest.approx(0.25), 1e-5)
     assert parity.sentence == (
         "served answers differ from in-process predictions on 200 rows "
         "(largest difference 0.25, tolerance 1e-05, worst at row 17)"
@@ -413,17 +414,17 @@ def test_malformed_requests_must_each_get_a_4xx_and_leave_the_server_healthy():
         "(ConnectionResetError), the server was not healthy afterwards (expected a 4xx each)"
     )
     ok = check(decide(), "malformed")
-    assert ok.passed and ok.sentence == (
+    assert not ok.blocks and ok.sentence == (
         "5 malformed requests each got a 4xx, and the server stayed healthy"
     )
-    assert not check(decide(healthy_after=False), "malformed").passed
+    assert check(decide(healthy_after=False), "malformed").blocks
 
 
 def test_failed_valid_requests_fail_naming_the_first():
     verdict = decide(errors=3, first_error="HTTP 500: b'boom'")
     assert failed(verdict) == ["errors"]
     errors = check(verdict, "errors")
-    assert (errors.value, errors.limit) == (3, 0)
+    assert (errors.value, errors.bound) == (3, 0)
     assert errors.sentence == "3 of 321 valid requests failed (first: HTTP 500: b'boom')"
     assert check(decide(), "errors").sentence == "all 321 valid requests answered"
 
@@ -433,9 +434,9 @@ def test_failed_valid_requests_fail_naming_the_first():
 
 def test_a_first_model_is_judged_on_absolute_budgets_only():
     verdict = decide(baseline_version=None, ratios=None)
-    assert verdict.blessed
-    assert "p99_ratio" not in [c.check for c in verdict.checks]
-    assert verdict.baseline_version is None
+    assert verdict.lets_through
+    assert "p99_ratio" not in [c.name for c in verdict.checks]
+    assert verdict.compared_with == ""
     assert verdict.note == "No blessed model to compare with: judged on absolute budgets only."
     assert verdict.sentence.endswith(". " + verdict.note)
     slow = decide(baseline_version=None, ratios=None, p99_by_level={1: 400.0})
@@ -447,8 +448,8 @@ def test_a_first_model_is_judged_on_absolute_budgets_only():
 
 def test_the_blessed_model_itself_is_judged_on_absolute_budgets():
     verdict = decide(baseline_version=3, ratios=None, same_as_blessed=True)
-    assert verdict.blessed
-    assert "p99_ratio" not in [c.check for c in verdict.checks]
+    assert verdict.lets_through
+    assert "p99_ratio" not in [c.name for c in verdict.checks]
     assert verdict.note == "The candidate is blessed v3 itself: judged on absolute budgets."
 
 
@@ -464,18 +465,21 @@ def test_the_sentence_lists_every_reason_when_blessed_and_the_failed_ones_when_n
         "peak memory 5000 MB (ceiling 4096 MB). " + bad.policy
     )
     record = bad.to_dict()
-    assert record["blessed"] is False and record["sentence"] == bad.sentence
-    assert record["baseline_version"] == 3
-    assert [c["check"] for c in record["checks"]] == [c.check for c in bad.checks]
+    assert record["lets_through"] is False and record["sentence"] == bad.sentence
+    assert record["state"] == "failed" and record["compared_with"] == "blessed v3"
+    assert [c["name"] for c in record["checks"]] == [c.name for c in bad.checks]
     assert record["checks"][0] == {
-        "check": "errors",
-        "value": 1,
-        "limit": 0,
-        "passed": False,
-        "sentence": "1 of 321 valid requests failed (first: HTTP 503)",
+        "name": "errors",
         "state": "failed",
-        "levels": {},
+        "sentence": "1 of 321 valid requests failed (first: HTTP 503)",
+        "metric": "errors",
+        "slice": None,
+        "value": 1,
+        "bound": 0,
+        "blocks": True,
+        "details": {},
     }
+    assert Verdict.from_dict(record) == bad
     assert record["checks"][1]["state"] == "passed" and record["policy"] == bad.policy
 
 

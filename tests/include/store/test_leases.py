@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from mlrail.reports.summary import format_summary
 from mlrail.store.leases import owner_gone
 from mlrail.store.metadata import Execution
 from mlrail.store.recovery import execution_folder
 from mlrail.store.runner import Env
-from mlrail.store.summary import format_summary, run_summary
+from mlrail.store.summary import run_summary
 from tests.conftest import ROOT
 from tests.include.store import lease_worker
 

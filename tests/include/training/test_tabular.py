@@ -41,7 +41,7 @@ def test_regression_from_a_spec_alone_tunes_trains_and_pushes(env, tmp_path):
     assert set(tune["best"]) == {"learning_rate", "hidden_units", "dropout"}
     metrics = results["evaluate"].result["metrics"]["candidate"]
     assert metrics["r2"] > 0.3, metrics
-    assert results["push"].result["pushed"], results["evaluate"].result["reasons"]
+    assert results["push"].result["pushed"], results["evaluate"].result["verdict"]["sentence"]
 
 
 def test_a_model_that_cannot_answer_for_the_task_fails_before_training(env, prepare, tmp_path):

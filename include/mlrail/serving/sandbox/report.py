@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlrail.reports import charts, render
+from mlrail.reports.verdicts import view
 
 MB = 1024 * 1024
 # One colour per model in every chart of the report; other series (concurrency levels)
@@ -15,7 +16,7 @@ MODEL_COLOURS = {"candidate": charts.colour(0), "blessed": charts.colour(1)}
 
 def _limit(verdict: dict[str, Any], *checks: str) -> float | None:
     """The policy's limit a check of the verdict was held to (None if it has none)."""
-    found = (c.get("limit") for c in verdict.get("checks", []) if c.get("check") in checks)
+    found = (c["bound"] for c in verdict["checks"] if c["name"] in checks)
     return next((v for v in found if v is not None), None)
 
 
@@ -29,7 +30,7 @@ def _latency_limits(verdict: dict[str, Any]) -> list[charts.Limit]:
 
 def _ratio_limits(verdict: dict[str, Any]) -> list[charts.Limit]:
     limits = [charts.Limit("y", 1.0, "equal latency", guide=True)]
-    limit = _limit(verdict, "latency_ratio", "p99_ratio")
+    limit = _limit(verdict, "latency_ratio")
     if limit is not None:
         limits.append(charts.Limit("y", limit, f"limit {limit:g}x"))
     return limits
@@ -98,7 +99,7 @@ def report_html(verdict: dict[str, Any], measured: dict[str, Any], title: str) -
         "sandbox.html",
         standalone=True,
         title=title,
-        verdict=verdict,
+        verdict=view(verdict),
         models=models,
         levels=levels,
         traffic=measured["traffic"],

@@ -1,5 +1,5 @@
-"""The InfraBlessing verdict: the sandbox's measurements against the spec's policy, with one
-reason per check. Pure: measurements in, verdict out.
+"""The InfraBlessing verdict (mlrail.verdict): the sandbox's measurements against the spec's
+policy, with one check each. Pure: measurements in, verdict out.
 
 The comparison with the blessed model is a statistic with three states. Per concurrency
 level, each pair of turns (one of the candidate, one of the blessed model, back to back on
@@ -30,60 +30,15 @@ concurrency 8, where the pairs of a round correlate most, fails or passes a chec
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mlrail.serving.sandbox.intervals import Bounds, judge_bounds, median_bounds
+from mlrail.verdict import FAILED, INCONCLUSIVE, PASSED, Check, Verdict
 
 MB = 1024 * 1024
-PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
-
-
-@dataclass(frozen=True)
-class InfraCheck:
-    check: str  # errors | latency_ratio | throughput_ratio | p99_budget | memory | ...
-    value: float | None
-    limit: float | None
-    passed: bool  # lets the push through: passed, or inconclusive under on_inconclusive: push
-    sentence: str
-    state: str = ""  # passed | failed | inconclusive ("" = passed if passed else failed)
-    levels: dict[int, dict] = field(default_factory=dict)  # per concurrency: ratio, bounds
-
-    def __post_init__(self) -> None:
-        if not self.state:
-            object.__setattr__(self, "state", PASSED if self.passed else FAILED)
-
-
-@dataclass(frozen=True)
-class InfraBlessing:
-    blessed: bool
-    checks: list[InfraCheck]
-    baseline_version: int | None
-    note: str = ""  # what the candidate was compared with
-    policy: str = ""  # the statistical policy the comparison applied
-
-    @property
-    def sentence(self) -> str:
-        failed = [c.sentence for c in self.checks if not c.passed]
-        if failed:
-            head = "Not infra-blessed: " + "; ".join(failed)
-        elif any(c.state == INCONCLUSIVE for c in self.checks):
-            head = "Infra-blessed, not all checks conclusive: " + "; ".join(
-                c.sentence for c in self.checks
-            )
-        else:
-            head = "Infra-blessed: " + "; ".join(c.sentence for c in self.checks)
-        return " ".join(part for part in (f"{head}.", self.note, self.policy) if part)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "blessed": self.blessed,
-            "sentence": self.sentence,
-            "baseline_version": self.baseline_version,
-            "note": self.note,
-            "policy": self.policy,
-            "checks": [asdict(c) for c in self.checks],
-        }
+GATE = "infra_blessing"
+WORDS = ("Infra-blessed", "Not infra-blessed")
 
 
 # --- the comparison with the blessed model ----------------------------------------------
@@ -174,7 +129,7 @@ def _interval(bounds: Bounds, confidence: float) -> str:
 
 def _comparison(
     ratios: dict[int, list[float]], kind: _Kind, policy: dict[str, Any], version: int
-) -> InfraCheck:
+) -> Check:
     what, limit_text = kind.describe(policy)
     limit = policy[kind.limit_field]
     states = level_states(ratios, kind, policy)
@@ -182,23 +137,24 @@ def _comparison(
         sentence = (
             f"{what} not compared with blessed v{version}'s: no turn pair was answered by both"
         )
-        return InfraCheck(kind.check, None, limit, False, sentence, FAILED)
+        return Check(kind.check, FAILED, sentence, what, None, None, limit)
     level, state = _deciding(states, kind)
     bounds = states[level][0]
     sentence = (
         f"{what} {bounds.median:.2f}x blessed v{version}'s at concurrency {level} "
         f"({_interval(bounds, policy['confidence'])}; {limit_text})"
     )
-    passed = state == PASSED or (state == INCONCLUSIVE and policy["on_inconclusive"] == "push")
+    through = state == PASSED or (state == INCONCLUSIVE and policy["on_inconclusive"] == "push")
     if state == INCONCLUSIVE:
-        action = "pushed" if passed else "refused"
+        action = "pushed" if through else "refused"
         sentence += f": inconclusive, {action} as on_inconclusive: {policy['on_inconclusive']} says"
     per_level = {
         lv: {"ratio": b.median, "low": b.low, "high": b.high, "pairs": b.pairs, "state": s}
         for lv, (b, s) in sorted(states.items())
     }
-    return InfraCheck(
-        kind.check, round(bounds.median, 4), limit, passed, sentence, state, per_level
+    return Check(
+        kind.check, state, sentence, what, f"concurrency {level}", round(bounds.median, 4),
+        limit, blocks=not through, details={"levels": per_level},
     )
 
 
@@ -216,37 +172,42 @@ def describe_policy(policy: dict[str, Any]) -> str:
 # --- the absolute checks ------------------------------------------------------------------
 
 
-def _errors(measured: dict) -> InfraCheck:
+def _check(name: str, ok: bool, sentence: str, value, bound, where: str | None = None) -> Check:
+    """An absolute check: passed or failed, nothing in between."""
+    return Check(name, PASSED if ok else FAILED, sentence, name, where, value, bound)
+
+
+def _errors(measured: dict) -> Check:
     errors, total = measured["errors"], measured["requests"]
     if errors:
         first = measured.get("first_error") or "unknown"
         sentence = f"{errors} of {total} valid requests failed (first: {first})"
     else:
         sentence = f"all {total} valid requests answered"
-    return InfraCheck("errors", errors, 0, errors == 0, sentence)
+    return _check("errors", errors == 0, sentence, errors, 0)
 
 
-def _budget(p99_by_level: dict[int, float], budget: float) -> InfraCheck:
+def _budget(p99_by_level: dict[int, float], budget: float) -> Check:
     level, worst = max(p99_by_level.items(), key=lambda item: item[1])
     ok = worst <= budget
     sentence = f"p99 latency {worst:.1f} ms at concurrency {level} (budget {budget:g} ms)"
-    return InfraCheck("p99_budget", round(worst, 3), budget, ok, sentence)
+    return _check("p99_budget", ok, sentence, round(worst, 3), budget, f"concurrency {level}")
 
 
-def _memory(peak_bytes: int, limit_mb: float, killed: bool) -> InfraCheck:
+def _memory(peak_bytes: int, limit_mb: float, killed: bool) -> Check:
     peak = peak_bytes / MB
     ok = peak <= limit_mb and not killed
     sentence = f"peak memory {peak:.0f} MB (ceiling {limit_mb:g} MB)"
     if killed:
         sentence += ", stopped by the sandbox for going above it"
-    return InfraCheck("memory", round(peak, 1), limit_mb, ok, sentence)
+    return _check("memory", ok, sentence, round(peak, 1), limit_mb)
 
 
-def _parity(parity: dict, tolerance: float) -> InfraCheck:
+def _parity(parity: dict, tolerance: float) -> Check:
     worst, rows = parity["max_diff"], parity["rows"]
     if parity.get("error"):
-        return InfraCheck(
-            "parity", None, tolerance, False, f"parity could not be checked: {parity['error']}"
+        return _check(
+            "parity", False, f"parity could not be checked: {parity['error']}", None, tolerance
         )
     ok = worst <= tolerance
     where = f", worst at row {parity['worst_row']}" if not ok else ""
@@ -254,10 +215,10 @@ def _parity(parity: dict, tolerance: float) -> InfraCheck:
         f"served answers {'equal' if ok else 'differ from'} in-process predictions on "
         f"{rows} rows (largest difference {worst:.2g}, tolerance {tolerance:g}{where})"
     )
-    return InfraCheck("parity", worst, tolerance, ok, sentence)
+    return _check("parity", ok, sentence, worst, tolerance)
 
 
-def _malformed(probes: list[dict], healthy_after: bool) -> InfraCheck:
+def _malformed(probes: list[dict], healthy_after: bool) -> Check:
     wrong = [f"{p['probe']} got {p['status']}" for p in probes if not p["ok"]]
     ok = not wrong and healthy_after
     if ok:
@@ -265,12 +226,12 @@ def _malformed(probes: list[dict], healthy_after: bool) -> InfraCheck:
     else:
         problems = wrong + ([] if healthy_after else ["the server was not healthy afterwards"])
         sentence = "malformed requests: " + ", ".join(problems) + " (expected a 4xx each)"
-    return InfraCheck("malformed", len(wrong), 0, ok, sentence)
+    return _check("malformed", ok, sentence, len(wrong), 0)
 
 
 def decide_infra_blessing(
     measured: dict[str, Any], policy: dict[str, Any], baseline_version: int | None
-) -> InfraBlessing:
+) -> Verdict:
     """``measured``: the candidate's ``errors``, ``requests``, ``p99_by_level``,
     ``peak_rss_bytes``, ``killed``; ``ratios`` and ``throughput_ratios`` (level -> the
     candidate / blessed ratios of the ``latency_quantile`` latency and of the
@@ -293,5 +254,5 @@ def decide_infra_blessing(
     )
     checks.append(_parity(measured["parity"], policy["parity_tolerance"]))
     checks.append(_malformed(measured["malformed"], measured["healthy_after"]))
-    blessed = all(c.passed for c in checks)
-    return InfraBlessing(blessed, checks, baseline_version, note, described)
+    compared = "" if not described else f"blessed v{baseline_version}"
+    return Verdict(GATE, tuple(checks), WORDS, compared, note, described)
