@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--early-stopping-metric",
         default="val_loss",
         help="what early stopping watches (default val_loss); its direction comes from "
-        "mlrail.evaluation.catalog",
+        "mlrail.spec.metrics",
     )
     parser.add_argument("--loss-log", help="write every step's global loss here (tests)")
     return parser

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from mlrail.evaluation.catalog import higher_is_better
+from mlrail.spec.metrics import higher_is_better
 
 if TYPE_CHECKING:
     from mlrail.spec import PipelineSpec

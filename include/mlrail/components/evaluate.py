@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 from mlrail.data.labels import class_names, encode
 from mlrail.data.schema import check_columns
 from mlrail.evaluation.blessing import decide_blessing
-from mlrail.evaluation.catalog import METRICS
 from mlrail.evaluation.metrics import task_metrics
 from mlrail.evaluation.predict import predict_saved_model
+from mlrail.spec.metrics import METRICS
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 from mlrail.verdict import summary_of
 

@@ -19,6 +19,7 @@ from mlrail.components import tune as tune_component
 from mlrail.data.dataset import DataRoots, resolve_dataset, source_text
 from mlrail.data.expectations import load_user_suites
 from mlrail.data.validation import BlockingAnomaliesError
+from mlrail.deployment.aliases import BLESSED
 from mlrail.spec import PipelineSpec
 from mlrail.spec.overrides import read_overrides
 from mlrail.store.cache import code_version
@@ -132,7 +133,7 @@ def reference_schema(env: Env, spec: PipelineSpec, schema: Artifact) -> tuple[Ar
     """The schema a new dataset version must stay compatible with, and what it is: the one
     the blessed model was trained with, else the newest other schema of this pipeline (the
     previous dataset version's). None for a first run."""
-    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, push_component.BLESSED)
+    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, BLESSED)
     if blessed is not None:
         training = env.metadata.producer_of(blessed.model_artifact_id)
         trained_on = training and env.metadata.io_of(training.id, "input").get("schema")
@@ -342,7 +343,7 @@ def evaluate_model(
         "thresholds": {m: vars(t) for m, t in spec.evaluation.thresholds.items()},
         "tolerance": spec.evaluation.baseline_tolerance,
     }
-    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, push_component.BLESSED)
+    blessed = ModelRegistry(env.metadata).resolve(spec.model_name, BLESSED)
     baseline = blessed and env.metadata.get_artifact(blessed.model_artifact_id)
     # The blessed model itself (a re-run after its own push, or a cached training) has
     # nothing to be compared with: its first evaluation stands, and is reused.

@@ -14,21 +14,17 @@ help, and the on-call person reads why in the task's error.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from pathlib import Path
 
+from mlrail.deployment.aliases import BLESSED
+from mlrail.deployment.copy import copy_model_atomically
 from mlrail.errors import DeterministicError
 from mlrail.store.metadata import Execution
 from mlrail.store.registry import AliasMovedError, ModelRegistry, OlderVersionError
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput
+from mlrail.store.staging import staged_by
 from mlrail.verdict import FAILED, PASSED, Check, Verdict, summary_of
-
-BLESSED = "blessed"
-# Hidden copies under way in the serving folder: ``.<version>.staging-e<execution>-<tag>``;
-# the execution id lets cleanup tell a dead push's leftovers from a live one's.
-STAGING = ".{version}.staging-e{execution}-"
 
 
 class StaleBlessingError(DeterministicError):
@@ -69,30 +65,6 @@ def _refusal(
     if current != conflict.expected:
         return stale_sentence(run_id, conflict)
     return None
-
-
-def copy_model_atomically(source: Path, target: Path, execution_id: int) -> bool:
-    """Copy a SavedModel directory to ``target``; False if a complete copy is already there.
-
-    The copy is built in a hidden sibling and renamed into place, so a server watching the
-    model folder (TF Serving polls ``<model>/<version>/``) never loads a partial version.
-    Within the copy, saved_model.pb is written last because servers treat it as the sign
-    that the model is complete.
-    """
-    if (target / "saved_model.pb").exists():
-        return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = STAGING.format(version=target.name, execution=execution_id)
-    staging = target.with_name(prefix + uuid.uuid4().hex[:8])
-    try:
-        shutil.copytree(source, staging, ignore=shutil.ignore_patterns("saved_model.pb"))
-        shutil.copy2(source / "saved_model.pb", staging / "saved_model.pb")
-        if target.exists():  # an earlier attempt left a folder without saved_model.pb
-            shutil.rmtree(target)
-        os.rename(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return True
 
 
 def refusals(ctx: ExecutorContext, blessing: dict) -> list[str]:
@@ -186,6 +158,12 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
     return ExecutorOutput(properties={"pushed_model": record}, result=result)
 
 
+def serving_roots(env: Env, execution: Execution | None) -> list[str]:
+    """Where a push copies models: its execution's serving root, else the settings'."""
+    root = execution.parameters.get("serving_root") if execution is not None else None
+    return [root or env.settings.serving_root]
+
+
 def push_leftovers(env: Env, execution: Execution) -> list[str]:
     """What a push that died left in the serving folder: its hidden copies under way, and
     the folder of a version it reserved but never published (a server may load it)."""
@@ -193,7 +171,7 @@ def push_leftovers(env: Env, execution: Execution) -> list[str]:
     if "serving_root" not in params:
         return []
     folder = Path(params["serving_root"]) / params["model_name"]
-    paths = [str(p) for p in folder.glob(f".*.staging-e{execution.id}-*")]
+    paths = [str(p) for p in staged_by(folder, execution.id)]
     registry = ModelRegistry(env.metadata)
     for version in registry.reserved_by(params["model_name"], execution.id):
         if (folder / str(version)).exists():
@@ -224,6 +202,7 @@ COMPONENT = Component(
     outputs={"pushed_model": "PushedModel"},
     cacheable=False,
     leftovers=push_leftovers,
+    staging_roots=serving_roots,
     reads_verdict=_verdict,
     describe=_describe,
 )

@@ -46,7 +46,7 @@ def _local_model(env: Env, model: Artifact, root: Path, role: str) -> str:
 def models_to_serve(env: Env, spec, model_id: int, root: Path) -> tuple[list, int | None]:
     """The candidate, and the blessed model unless the candidate is the blessed model;
     and in that case the blessed version the candidate is."""
-    from mlrail.components.push import BLESSED
+    from mlrail.deployment.aliases import BLESSED
     from mlrail.serving.sandbox.servers import BLESSED as BLESSED_ROLE
     from mlrail.serving.sandbox.servers import CANDIDATE, ModelToServe
     from mlrail.store.registry import ModelRegistry

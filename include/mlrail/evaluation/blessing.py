@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlrail.evaluation.catalog import higher_is_better
+from mlrail.spec.metrics import higher_is_better
 from mlrail.verdict import FAILED, PASSED, Check, Verdict
 
 GATE = "model_blessing"

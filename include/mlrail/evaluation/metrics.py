@@ -3,7 +3,7 @@
 Targets are what mlrail.data.labels encodes: the value (regression) or the class index
 (classification). Rows whose class the model does not know (``UNKNOWN``) cannot be
 scored by a classifier: they are left out and counted in ``unseen_label_rows``. The
-scalar metrics each function returns are exactly those evaluation.catalog lists for its
+scalar metrics each function returns are exactly those spec.metrics lists for its
 task (a test holds them to it); the rest (counts, per-class tables) is context.
 """
 

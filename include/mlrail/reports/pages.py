@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrail.components import component_named
+from mlrail.deployment.aliases import ALIASES
 from mlrail.evaluation.blessing import GATE as MODEL_BLESSING
 from mlrail.reports.binning import shared_bins
 from mlrail.reports.verdicts import view
@@ -40,7 +41,6 @@ STAGE_ORDER = (
     "sandbox",
     "push",
 )
-ALIASES = ("blessed", "production", "canary")  # shown as columns even when unset
 
 
 def display_path(env: Env, uri: str) -> str:

@@ -14,8 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-# As a module: importing the catalogue first imports this package through spec.tasks.
-from mlrail.evaluation import catalog
+from mlrail.spec import metrics as catalog
 from mlrail.spec.errors import SpecError, not_negative, one_of, positive, share
 from mlrail.spec.names import ALLOWED, RULE, unusable_names
 from mlrail.spec.sandbox import SandboxSpec
@@ -219,7 +218,7 @@ class TrainSpec:
     start_after: str = ""
     start_before: str = ""
     early_stopping_patience: int = 0  # epochs without improvement; 0 = off
-    early_stopping_metric: str = "val_loss"  # which way is better: evaluation.catalog
+    early_stopping_metric: str = "val_loss"  # which way is better: spec.metrics
 
     def __post_init__(self) -> None:
         for name in ("start_after", "start_before"):
@@ -382,7 +381,7 @@ class PipelineSpec:
 
     @property
     def tune_objective(self) -> str:
-        """``tune.objective``, or the task's default (evaluation.catalog)."""
+        """``tune.objective``, or the task's default (spec.metrics)."""
         return self.tune.objective or catalog.default_objective(self.task)
 
     @property

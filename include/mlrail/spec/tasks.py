@@ -1,4 +1,4 @@
-"""The tasks a spec can name (``task:``); what each produces is in evaluation.catalog."""
+"""The tasks a spec can name (``task:``); what each produces is in spec.metrics."""
 
 BINARY = "binary_classification"
 MULTICLASS = "multiclass_classification"

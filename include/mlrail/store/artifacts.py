@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import fsspec
+
+from mlrail.store.staging import staging_path
 
 MARKER = "_MLRAIL_COMMITTED"
 
@@ -103,7 +104,7 @@ class ArtifactStore:
         if self.is_local:
             final = Path(uri)
             final.parent.mkdir(parents=True, exist_ok=True)
-            staging = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex[:8]}")
+            staging = staging_path(final)
             staging.mkdir()
         else:
             staging = Path(tempfile.mkdtemp(prefix="mlrail-staging-"))

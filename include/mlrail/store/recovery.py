@@ -6,15 +6,14 @@ directories and outputs that were never registered) and what its component lists
 leftovers elsewhere (a push's copies in the serving folder). This happens when the next
 run of that component starts, and for everything at once with ``python -m mlrail gc``.
 
-Staging folders are also found by name (``.<slot>.staging-*`` under the artifact root,
-``.<version>.staging-*`` under a serving folder), so leftovers of processes that died
-before leases existed are found too.
+Staging folders are also found by name (mlrail.store.staging: under the artifact root,
+and under the folders a component says it builds copies in, such as a push's serving
+folder), so leftovers of processes that died before leases existed are found too.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +21,12 @@ from typing import TYPE_CHECKING
 
 from mlrail.store import leases
 from mlrail.store.metadata import Execution
+from mlrail.store.staging import PATTERN, staging_of
 
 if TYPE_CHECKING:
     from mlrail.store.runner import Component, Env
 
 log = logging.getLogger("mlrail")
-
-# ``.<name>.staging-<tag>``; a push's tag starts with ``e<execution id>-``.
-_STAGING = re.compile(r"^\.(?P<name>.+)\.staging-(?:e(?P<execution>\d+)-)?[0-9a-f]+$")
-
 
 @dataclass(frozen=True)
 class Leftover:
@@ -113,23 +109,25 @@ def _live_ids(env: Env) -> set[int]:
     return {e.id for e in env.metadata.executions(state="running") if not leases.is_gone(e)}
 
 
-def stray_staging(env: Env, serving_roots: Iterable[str]) -> list[Leftover]:
-    """Staging folders whose writer is no longer running (found by name, not by record)."""
+def stray_staging(env: Env, copy_roots: Iterable[str]) -> list[Leftover]:
+    """Staging folders whose writer is no longer running (found by name, not by record):
+    under the artifact root, and one level down in each of ``copy_roots`` (the folders
+    components build copies in: ``<root>/<model>/.<version>.staging-e<execution>-...``)."""
     live = _live_ids(env)
     found = []
     if env.artifacts.is_local:
-        for path in Path(env.artifacts.root).glob("**/.*.staging-*"):
+        for path in Path(env.artifacts.root).glob(f"**/{PATTERN}"):
             owner = path.parent.name
             if not (owner.isdigit() and int(owner) in live):
                 found.append(Leftover(str(path), "staging folder of a writer that is gone"))
-    for root in serving_roots:
-        for path in Path(root).glob("*/.*.staging-*"):
-            match = _STAGING.match(path.name)
-            execution = match and match["execution"]
+    for root in copy_roots:
+        for path in Path(root).glob(f"*/{PATTERN}"):
+            staged = staging_of(path)
+            execution = staged and staged[1]
             if execution is None and live:
-                continue  # an old-style copy: cannot tell whose; only safe when nothing runs
-            if execution is None or int(execution) not in live:
-                found.append(Leftover(str(path), "copy of a push that is gone"))
+                continue  # an untagged copy: cannot tell whose; only safe when nothing runs
+            if execution is None or execution not in live:
+                found.append(Leftover(str(path), "copy of an execution that is gone"))
     return found
 
 
@@ -148,12 +146,17 @@ def collect(env: Env, components: Iterable[Component]) -> list[Leftover]:
         )
         found += [Leftover(path, reason, execution.id) for path in paths]
     live = _live_ids(env)
-    serving_roots = {env.settings.serving_root}
+    copy_roots = set()
     for component in by_name.values():
-        if component.leftovers is None:
+        if component.staging_roots is not None:
+            copy_roots.update(component.staging_roots(env, None))
+        if component.leftovers is None and component.staging_roots is None:
             continue
         for execution in env.metadata.executions(component=component.name):
-            serving_roots.add(execution.parameters.get("serving_root") or env.settings.serving_root)
+            if component.staging_roots is not None:
+                copy_roots.update(component.staging_roots(env, execution))
+            if component.leftovers is None:
+                continue
             if execution.id in live or execution.state == "running":
                 continue
             found += [
@@ -165,7 +168,7 @@ def collect(env: Env, components: Iterable[Component]) -> list[Leftover]:
                 for path in component.leftovers(env, execution)
             ]
     known = {f.path for f in found}
-    found += [f for f in stray_staging(env, sorted(serving_roots)) if f.path not in known]
+    found += [f for f in stray_staging(env, sorted(copy_roots)) if f.path not in known]
     return found
 
 

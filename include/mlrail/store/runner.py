@@ -115,7 +115,10 @@ class Component:
 
     ``leftovers(env, execution)`` lists what an interrupted execution of this component
     may have left outside its own artifact folder (the push's copies in the serving
-    folder); the runner and ``python -m mlrail gc`` remove them.
+    folder); the runner and ``python -m mlrail gc`` remove them. ``staging_roots(env,
+    execution)`` names the folders outside the artifact root where it builds copies
+    (mlrail.store.staging), for an execution or, given None, by default: cleanup looks
+    there for the copies of writers that are gone, found by name.
 
     A component that decides something puts its verdict's summary (mlrail.verdict) in its
     result under ``verdict``; ``reads_verdict(result)`` reads one from a result without it
@@ -129,6 +132,7 @@ class Component:
     outputs: dict[str, str]
     cacheable: bool = True
     leftovers: Callable[[Env, Execution], list[str]] | None = None
+    staging_roots: Callable[[Env, Execution | None], list[str]] | None = None
     reads_verdict: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     describe: Callable[[dict[str, Any]], list[str]] | None = None
 

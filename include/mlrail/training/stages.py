@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from mlrail.evaluation.catalog import direction
+from mlrail.spec.metrics import direction
 from mlrail.training.feeder import FeederConfig, make_dataset
 
 

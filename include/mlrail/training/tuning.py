@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlrail.evaluation.catalog import direction
+from mlrail.spec.metrics import direction
 
 DECISIONS = ("reuse", "narrow", "full")
 POLICIES = ("auto", *DECISIONS)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlrail.components import push
+from mlrail.deployment.aliases import BLESSED
 from mlrail.store.registry import ModelRegistry, OlderVersionError
 from mlrail.store.runner import Component, ExecutorOutput, RunInfo, run_component
 from tests.conftest import ROOT
@@ -92,7 +93,7 @@ def runs(env):
 
 
 def _blessed(env) -> int:
-    return ModelRegistry(env.metadata).resolve("taxi", push.BLESSED).version
+    return ModelRegistry(env.metadata).resolve("taxi", BLESSED).version
 
 
 def test_re_running_an_old_push_never_rolls_back(env, runs):
@@ -151,8 +152,8 @@ def test_an_old_model_re_evaluated_against_the_blessed_one_is_not_pushed(env, ru
     ]
     # The registry refuses it whoever calls; only a person's explicit rollback goes back.
     with pytest.raises(OlderVersionError, match="v1 of model 'taxi' was trained before v2"):
-        registry.publish("taxi", 1, push.BLESSED, "re-evaluated", "someone", 2)
-    assert registry.publish("taxi", 1, push.BLESSED, "v2 misbehaves", "oncall", 2, rollback=True)
+        registry.publish("taxi", 1, BLESSED, "re-evaluated", "someone", 2)
+    assert registry.publish("taxi", 1, BLESSED, "v2 misbehaves", "oncall", 2, rollback=True)
     assert _blessed(env) == 1
 
 

@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from mlrail.evaluation.catalog import direction, higher_is_better, metrics_for
 from mlrail.evaluation.metrics import (
     binary_metrics,
     multiclass_metrics,
     regression_metrics,
     task_metrics,
 )
+from mlrail.spec.metrics import direction, higher_is_better, metrics_for
 
 CLASSES = ["a", "b", "c"]
 # Six rows: true classes and the model's probabilities.

@@ -163,7 +163,7 @@ def server(trained):
 def blessed_model(trained):
     """The pushed version of ``trained``, as the sandbox serves the blessed model (a
     mlrail.serving.sandbox.servers.ModelToServe)."""
-    from mlrail.components.push import BLESSED as BLESSED_ALIAS
+    from mlrail.deployment.aliases import BLESSED as BLESSED_ALIAS
     from mlrail.serving.sandbox.servers import BLESSED, ModelToServe
     from mlrail.store.registry import ModelRegistry
     from mlrail.store.runner import Env

@@ -266,7 +266,7 @@ def test_labels_follow_the_registry(server, trained):
 def test_a_version_pushed_while_requests_flow_is_picked_up_and_a_partial_one_never(server, trained):
     import shutil
 
-    from mlrail.components.push import copy_model_atomically
+    from mlrail.deployment.copy import copy_model_atomically
 
     source = trained.model_folder / "1"
     # A push that died halfway: everything but saved_model.pb, under a version's name.

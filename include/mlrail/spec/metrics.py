@@ -1,9 +1,11 @@
 """What each task's evaluation produces, and which way each metric is better.
 
-One place for these facts: the spec checks thresholds, tolerances and the tuner's
-objective against it, the blessing compares with the blessed model by it, the tuner and
-early stopping take their direction from it. Pure Python, cheap to import at DAG parse
-time; the functions that compute the metrics are in :mod:`mlrail.evaluation.metrics`.
+One place for these facts, in the spec's package because a spec names them: the spec
+checks thresholds, tolerances and the tuner's objective against it, the blessing compares
+with the blessed model by it, the tuner and early stopping take their direction from it,
+and none of them is imported by the spec (the dependency runs one way). Pure Python, cheap
+to import at DAG parse time; the functions that compute the metrics are in
+:mod:`mlrail.evaluation.metrics`.
 """
 
 from __future__ import annotations
