@@ -1,8 +1,8 @@
 """One training entrypoint, the same locally and in a Vertex AI custom container.
 
     python -m mlrail.train --strategy {single,mirrored,multi_worker,parameter_server} \\
-        --train-data TRAIN.parquet --eval-data EVAL.parquet --schema schema.json \\
-        --statistics statistics.json --hyperparameters hyperparameters.json \\
+        --train-data TRAIN.parquet --eval-data EVAL.parquet --schema SCHEMA.json \\
+        --statistics STATISTICS.json --hyperparameters HYPERPARAMETERS.json \\
         --module include/models/taxi_tips.py --model-dir OUT
 
 Vertex AI sets ``AIP_MODEL_DIR``, ``AIP_TRAINING_DATA_URI``, ``AIP_VALIDATION_DATA_URI`` and

@@ -6,6 +6,8 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
+from mlrail.store.files import REPORT
+
 PREFIX = "/mlrail"
 
 
@@ -54,4 +56,4 @@ class SandboxReportLink(BaseOperatorLink):
         blessing = ((result or {}).get("artifacts") or {}).get("infra_blessing")
         if not blessing:
             return ""
-        return f"{PREFIX}/artifacts/{blessing['id']}/files/report.html"
+        return f"{PREFIX}/artifacts/{blessing['id']}/files/{REPORT.name}"

@@ -28,6 +28,7 @@ from mlrail.components import train as train_component
 from mlrail.components import tune as tune_component
 from mlrail.components.pipeline import train_inputs, tune_inputs
 from mlrail.spec import PipelineSpec
+from mlrail.store.files import HYPERPARAMETERS, SCHEMA, STATISTICS, split_uri
 from mlrail.store.runner import (
     ComponentResult,
     Env,
@@ -95,7 +96,7 @@ def begin_training(
     inputs, params = train_inputs(
         env, spec, run, examples_id, statistics_id, schema_id, hyperparameters_id, force
     )
-    schema = env.artifacts.read_json(inputs["schema"].uri, "schema.json")
+    schema = SCHEMA.read(env.artifacts, inputs["schema"])
     train_component.check_training_data(env.artifacts, inputs["examples"], schema)
     module = params["module_path"]
     params = {**params, **vertex_parameters(spec)}
@@ -118,11 +119,11 @@ def begin_training(
         env.artifacts.fs.makedirs(f"{model_uri}/source", exist_ok=True)  # a no-op on GCS
         env.artifacts.fs.pipe(source, Path(module).read_bytes())
         files = {
-            "train_data": f"{inputs['examples'].uri}/train/data.parquet",
-            "eval_data": f"{inputs['examples'].uri}/eval/data.parquet",
-            "schema": f"{inputs['schema'].uri}/schema.json",
-            "statistics": f"{inputs['statistics'].uri}/statistics.json",
-            "hyperparameters": f"{inputs['hyperparameters'].uri}/hyperparameters.json",
+            "train_data": split_uri(inputs["examples"].uri, "train"),
+            "eval_data": split_uri(inputs["examples"].uri, "eval"),
+            "schema": SCHEMA.uri(inputs["schema"].uri),
+            "statistics": STATISTICS.uri(inputs["statistics"].uri),
+            "hyperparameters": HYPERPARAMETERS.uri(inputs["hyperparameters"].uri),
             "module": source,
             "model_dir": model_uri,
         }
@@ -210,10 +211,10 @@ def begin_tuning(
         fs.pipe(f"{out}/plan.json", json.dumps(decided).encode())
         examples = inputs["examples"]
         files = {
-            "train-data": f"{examples.uri}/train/data.parquet",
-            "eval-data": f"{examples.uri}/eval/data.parquet",
-            "schema": f"{inputs['schema'].uri}/schema.json",
-            "statistics": f"{inputs['statistics'].uri}/statistics.json",
+            "train-data": split_uri(examples.uri, "train"),
+            "eval-data": split_uri(examples.uri, "eval"),
+            "schema": SCHEMA.uri(inputs["schema"].uri),
+            "statistics": STATISTICS.uri(inputs["statistics"].uri),
             "module": f"{out}/source/{Path(module_path).name}",
             "space": f"{out}/search_space.json",
         }
@@ -276,7 +277,7 @@ def finish_tuning(env: Env, pending: PendingExecution, job_json: str) -> Compone
         content, output = tune_component.tuning_output(
             p, the_plan, best, space, trials, p["parallel_trials"], vertex_job=job.name
         )
-        fs.pipe(f"{out}/hyperparameters.json", content.encode())
+        fs.pipe(HYPERPARAMETERS.uri(out), content.encode())
     except BaseException as err:
         abandon(env, pending, err)
         raise

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pyarrow.parquet as pq
 
 from mlrail.data.labels import class_names, encode
@@ -12,17 +10,18 @@ from mlrail.evaluation.blessing import decide_blessing
 from mlrail.evaluation.metrics import task_metrics
 from mlrail.evaluation.predict import predict_saved_model
 from mlrail.spec.metrics import METRICS
+from mlrail.store.files import BLESSING, EVALUATION_METRICS, SCHEMA, split_path
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 from mlrail.verdict import summary_of
 
 
 def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
     artifacts, p = ctx.env.artifacts, ctx.params
-    schema = artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
+    schema = SCHEMA.read(artifacts, ctx.inputs["schema"])
     label = schema["label"]
     columns = [f["name"] for f in schema["features"]] + [label["name"]]
     with artifacts.read(ctx.inputs["examples"].uri) as examples:
-        path = examples / "test" / "data.parquet"
+        path = split_path(examples, "test")
         check_columns(pq.read_schema(path), schema, "the test split")
         test = pq.read_table(path, columns=columns)
     targets = encode(test.column(label["name"]), label)
@@ -43,8 +42,8 @@ def evaluate(ctx: ExecutorContext) -> ExecutorOutput:
     )
     # The push moves the blessed alias only if it still points where this verdict compared.
     document = {**blessing.to_dict(), "baseline_version": p.get("baseline_version")}
-    (ctx.outputs["evaluation"] / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (ctx.outputs["blessing"] / "blessing.json").write_text(json.dumps(document, indent=2))
+    EVALUATION_METRICS.write(ctx.outputs["evaluation"], metrics)
+    BLESSING.write(ctx.outputs["blessing"], document)
     return ExecutorOutput(
         properties={
             "evaluation": {"metrics": metrics["candidate"]},

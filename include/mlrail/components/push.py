@@ -13,13 +13,13 @@ help, and the on-call person reads why in the task's error.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from mlrail.deployment.aliases import BLESSED
 from mlrail.deployment.copy import copy_model_atomically
 from mlrail.errors import DeterministicError
+from mlrail.store.files import BLESSING, PUSH
 from mlrail.store.metadata import Execution
 from mlrail.store.registry import AliasMovedError, ModelRegistry, OlderVersionError
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput
@@ -79,7 +79,7 @@ def refusals(ctx: ExecutorContext, blessing: dict) -> list[str]:
     if infra is None:
         reasons.append("it has no InfraBlessing: run the sandbox validation before the push")
     else:
-        verdict = ctx.env.artifacts.read_json(infra.uri, "blessing.json")
+        verdict = BLESSING.read(ctx.env.artifacts, infra)
         if verdict.get("model_artifact_id") != model.id:
             reasons.append(
                 f"InfraBlessing #{infra.id} is for model artifact "
@@ -102,12 +102,12 @@ def decision(reasons: list[str], version: int | None = None, why: str = "") -> V
 
 def push(ctx: ExecutorContext) -> ExecutorOutput:
     artifacts, p = ctx.env.artifacts, ctx.params
-    blessing = artifacts.read_json(ctx.inputs["blessing"].uri, "blessing.json")
+    blessing = BLESSING.read(artifacts, ctx.inputs["blessing"])
     reasons = refusals(ctx, blessing)
     if reasons:
         result = {"pushed": False, "reason": "not pushed: " + "; and ".join(reasons)}
         return ExecutorOutput(result=result, skipped=frozenset({"pushed_model"}))
-    infra = artifacts.read_json(ctx.inputs["infra_blessing"].uri, "blessing.json")
+    infra = BLESSING.read(artifacts, ctx.inputs["infra_blessing"])
     why = f"{blessing['sentence']} {infra['sentence']}"
     registry, name, model = ModelRegistry(ctx.env.metadata), p["model_name"], ctx.inputs["model"]
     compared = blessing.get("baseline_version")
@@ -154,7 +154,7 @@ def push(ctx: ExecutorContext) -> ExecutorOutput:
         return ExecutorOutput(result=result, skipped=frozenset({"pushed_model"}))
     record = {k: result[k] for k in ("model", "version", "serving_path")}
     record["model_artifact_id"] = model.id
-    (ctx.outputs["pushed_model"] / "push.json").write_text(json.dumps(record, indent=2))
+    PUSH.write(ctx.outputs["pushed_model"], record)
     return ExecutorOutput(properties={"pushed_model": record}, result=result)
 
 

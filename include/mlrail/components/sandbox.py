@@ -8,7 +8,6 @@ pipelines use ``sandbox_running``. The validation itself is an ordinary componen
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from mlrail.store.files import BLESSING, MEASUREMENTS, REPORT, SCHEMA, split_path
 from mlrail.store.metadata import Artifact
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput, RunInfo
 from mlrail.verdict import summary_of
@@ -155,7 +155,7 @@ def _validate(ctx: ExecutorContext, servers) -> ExecutorOutput:
 
     artifacts, p = ctx.env.artifacts, ctx.params
     policy = SandboxSpec(**p["policy"])
-    schema = artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
+    schema = SCHEMA.read(artifacts, ctx.inputs["schema"])
     model = ctx.inputs["model"]
     candidate = servers.running["candidate"]
     if candidate.model_artifact_id != model.id:
@@ -164,7 +164,7 @@ def _validate(ctx: ExecutorContext, servers) -> ExecutorOutput:
             f"candidate {model.id}: clear the sandbox's setup task too"
         )
     with artifacts.read(ctx.inputs["examples"].uri) as examples, artifacts.read(model.uri) as local:
-        test_split = pq.read_table(examples / "test" / "data.parquet")
+        test_split = pq.read_table(split_path(examples, "test"))
         replayed = traffic(
             test_split,
             schema,
@@ -191,10 +191,10 @@ def _validate(ctx: ExecutorContext, servers) -> ExecutorOutput:
     blessing = decide_infra_blessing(measured, p["policy"], baseline_version)
     verdict = {**blessing.to_dict(), "model_artifact_id": model.id}
     out = ctx.outputs["infra_blessing"]
-    (out / "blessing.json").write_text(json.dumps(verdict, indent=2))
-    (out / "measurements.json").write_text(json.dumps(measured, indent=2, default=str))
+    BLESSING.write(out, verdict)
+    MEASUREMENTS.write(out, measured, default=str)
     title = f"Sandbox: {p['model_name']} candidate (model artifact #{model.id})"
-    (out / "report.html").write_text(report_html(verdict, measured, title))
+    REPORT.write_text(out, report_html(verdict, measured, title))
     return ExecutorOutput(
         properties={"infra_blessing": {**blessing.summary(), "model_artifact_id": model.id}},
         result={"verdict": blessing.summary()},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pyarrow as pa
 
@@ -18,12 +16,13 @@ from mlrail.data.validation import (
     schema_changes,
     validate_statistics,
 )
+from mlrail.store.files import ANOMALIES, SCHEMA, STATISTICS, split_uri
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 from mlrail.verdict import FAILED, PASSED
 
 
 def _statistics(ctx: ExecutorContext) -> dict:
-    return ctx.env.artifacts.read_json(ctx.inputs["statistics"].uri, "statistics.json")
+    return STATISTICS.read(ctx.env.artifacts, ctx.inputs["statistics"])
 
 
 def infer(ctx: ExecutorContext) -> ExecutorOutput:
@@ -39,7 +38,7 @@ def infer(ctx: ExecutorContext) -> ExecutorOutput:
     )
     if p.get("overrides"):
         schema = apply_overrides(schema, p["overrides"], p["overrides_file"])
-    (ctx.outputs["schema"] / "schema.json").write_text(json.dumps(schema, indent=2))
+    SCHEMA.write(ctx.outputs["schema"], schema)
     roles = {f["name"]: f["role"] for f in schema["features"]}
     label = schema["label"]
     result = {"features": roles, "label": {k: v for k, v in label.items() if k != "name"}}
@@ -48,7 +47,7 @@ def infer(ctx: ExecutorContext) -> ExecutorOutput:
 
 def _sample(examples_uri: str, split: str, rows: int) -> pd.DataFrame:
     batches, taken = [], 0
-    for batch in iter_batches(f"{examples_uri}/{split}/data.parquet"):
+    for batch in iter_batches(split_uri(examples_uri, split)):
         batches.append(batch.slice(0, rows - taken))
         taken += batches[-1].num_rows
         if taken >= rows:
@@ -92,11 +91,11 @@ def _expectation_anomalies(summary: dict, suites: list[SuiteSpec]) -> list[Anoma
 
 
 def validate(ctx: ExecutorContext) -> ExecutorOutput:
-    schema = ctx.env.artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
+    schema = SCHEMA.read(ctx.env.artifacts, ctx.inputs["schema"])
     statistics = _statistics(ctx)
     anomalies = validate_statistics(statistics["splits"], schema, ctx.params["limits"])
     if "reference_schema" in ctx.inputs:
-        reference = ctx.env.artifacts.read_json(ctx.inputs["reference_schema"].uri, "schema.json")
+        reference = SCHEMA.read(ctx.env.artifacts, ctx.inputs["reference_schema"])
         severity = ctx.params["limits"]["schema_change"]
         anomalies = schema_changes(reference, schema, ctx.params["reference"], severity) + anomalies
     gx = ctx.params["expectations"]
@@ -123,7 +122,7 @@ def validate(ctx: ExecutorContext) -> ExecutorOutput:
         )
         anomalies += _expectation_anomalies(summary, suites)
     document = {**anomalies_document(anomalies), "great_expectations": summary}
-    (ctx.outputs["anomalies"] / "anomalies.json").write_text(json.dumps(document, indent=2))
+    ANOMALIES.write(ctx.outputs["anomalies"], document)
     counts = {"blocking": document["blocking"], "warnings": document["warnings"]}
     return ExecutorOutput(
         properties={"anomalies": {**counts, "gx_docs": "gx_docs/index.html" if summary else None}},

@@ -6,10 +6,9 @@ dataset version that already has them are served without opening any data file.
 
 from __future__ import annotations
 
-import json
-
 from mlrail.data.statistics import StatsConfig
 from mlrail.data.statistics.engine import compute_split_statistics
+from mlrail.store.files import STATISTICS, split_uri
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 
 
@@ -22,7 +21,7 @@ def compute_statistics(ctx: ExecutorContext) -> ExecutorOutput:
         categorical_max_unique=p["categorical_max_unique"],
     )
     split_paths = {
-        split: [f"{examples.uri}/{split}/data.parquet"] for split in examples.properties["splits"]
+        split: [split_uri(examples.uri, split)] for split in examples.properties["splits"]
     }
     ctx.env.artifacts.verify(examples.uri)
     # Features and the label: ids and excluded columns are in the Examples, not the model.
@@ -36,7 +35,7 @@ def compute_statistics(ctx: ExecutorContext) -> ExecutorOutput:
         p["beam_options"],
         columns=[*props["features"], props["label"]],
     )
-    (ctx.outputs["statistics"] / "statistics.json").write_text(json.dumps(document))
+    STATISTICS.write(ctx.outputs["statistics"], document, indent=None)
     rows = {name: s["rows"] for name, s in document["splits"].items()}
     return ExecutorOutput(
         properties={

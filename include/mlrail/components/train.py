@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 
 from mlrail.data.schema import check_columns
 from mlrail.store.artifacts import ArtifactStore
+from mlrail.store.files import HYPERPARAMETERS as HYPERPARAMETERS_FILE
+from mlrail.store.files import SCHEMA, STATISTICS, split_uri
 from mlrail.store.metadata import Artifact
 from mlrail.store.runner import Component, ExecutorContext, ExecutorOutput
 from mlrail.training.stages import resolve_stages
@@ -20,9 +22,7 @@ from mlrail.training.stages import resolve_stages
 def write_hyperparameters(ctx: ExecutorContext) -> ExecutorOutput:
     """Record the hyperparameters a training will use (module defaults + spec overrides)."""
     values = ctx.params["values"]
-    (ctx.outputs["hyperparameters"] / "hyperparameters.json").write_text(
-        json.dumps(values, indent=2, sort_keys=True)
-    )
+    HYPERPARAMETERS_FILE.write(ctx.outputs["hyperparameters"], values, sort_keys=True)
     return ExecutorOutput(
         properties={"hyperparameters": {"values": values, "source": ctx.params["source"]}},
         result={"hyperparameters": values},
@@ -71,7 +71,7 @@ def check_training_data(artifacts: ArtifactStore, examples: Artifact, schema: di
     a wrong type fails here with the column's name, not inside TensorFlow."""
     artifacts.verify(examples.uri)
     for split in ("train", "eval"):
-        with artifacts.fs.open(f"{examples.uri}/{split}/data.parquet", "rb") as handle:
+        with artifacts.fs.open(split_uri(examples.uri, split), "rb") as handle:
             check_columns(pq.read_schema(handle), schema, f"the {split} split ({examples.uri})")
 
 
@@ -80,22 +80,20 @@ def _local_args(ctx: ExecutorContext, files: Path) -> list[str]:
     (artifacts may live on an object store; the entrypoint reads local paths)."""
     artifacts, p = ctx.env.artifacts, ctx.params
     examples = ctx.inputs["examples"]
-    check_training_data(
-        artifacts, examples, artifacts.read_json(ctx.inputs["schema"].uri, "schema.json")
-    )
-    hparams = artifacts.read_json(ctx.inputs["hyperparameters"].uri, "hyperparameters.json")
-    for slot, name in (("schema", "schema.json"), ("statistics", "statistics.json")):
-        (files / name).write_text(json.dumps(artifacts.read_json(ctx.inputs[slot].uri, name)))
-    (files / "hyperparameters.json").write_text(json.dumps(hparams))
+    check_training_data(artifacts, examples, SCHEMA.read(artifacts, ctx.inputs["schema"]))
+    hparams = HYPERPARAMETERS_FILE.read(artifacts, ctx.inputs["hyperparameters"])
+    for slot, file in (("schema", SCHEMA), ("statistics", STATISTICS)):
+        file.write(files, file.read(artifacts, ctx.inputs[slot]), indent=None)
+    HYPERPARAMETERS_FILE.write(files, hparams, indent=None)
     (files / "stages.json").write_text(json.dumps(resolve_stages(p.get("stages"), hparams)))
     return entrypoint_args(
         p,
         {
-            "train_data": f"{examples.uri}/train/data.parquet",
-            "eval_data": f"{examples.uri}/eval/data.parquet",
-            "schema": str(files / "schema.json"),
-            "statistics": str(files / "statistics.json"),
-            "hyperparameters": str(files / "hyperparameters.json"),
+            "train_data": split_uri(examples.uri, "train"),
+            "eval_data": split_uri(examples.uri, "eval"),
+            "schema": str(SCHEMA.path(files)),
+            "statistics": str(STATISTICS.path(files)),
+            "hyperparameters": str(HYPERPARAMETERS_FILE.path(files)),
             "stages": str(files / "stages.json"),
             "module": p["module_path"],
             "model_dir": str(ctx.outputs["model"]),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mlrail.components.train import check_training_data
 from mlrail.search_job import SearchJob, run_search
+from mlrail.store.files import HYPERPARAMETERS, SCHEMA, STATISTICS, split_uri
 from mlrail.store.metadata import Artifact
 from mlrail.store.runner import Component, Env, ExecutorContext, ExecutorOutput
 from mlrail.training.modules import load_model_module
@@ -84,14 +85,14 @@ def _search_space(ctx: ExecutorContext, schema: dict, decision: str) -> tuple[tu
     """The module's hyperparameter_space, searched in this process or in parallel trials."""
     p, examples = ctx.params, ctx.inputs["examples"]
     previous = p.get("previous") or {}
-    statistics = ctx.env.artifacts.read_json(ctx.inputs["statistics"].uri, "statistics.json")
+    statistics = STATISTICS.read(ctx.env.artifacts, ctx.inputs["statistics"])
     start = None
     if decision == "narrow":
         start = narrowed(previous["space"], previous["best"], p["narrow_epsilon"]).get_config()
     job = SearchJob(
         module_path=p["module_path"],
-        train_path=f"{examples.uri}/train/data.parquet",
-        eval_path=f"{examples.uri}/eval/data.parquet",
+        train_path=split_uri(examples.uri, "train"),
+        eval_path=split_uri(examples.uri, "eval"),
         schema=schema,
         features=statistics["splits"]["train"]["features"],
         defaults=p["defaults"],
@@ -115,13 +116,13 @@ def _search_tuner_fn(ctx: ExecutorContext, module, schema: dict) -> tuple[tuple,
     p, examples = ctx.params, ctx.inputs["examples"]
     splits = examples.properties["splits"]
     with tempfile.TemporaryDirectory(prefix="mlrail-tuner-fn-") as working:
-        schema_path = Path(working) / "schema.json"
-        schema_path.write_text(json.dumps(schema))
+        schema_path = SCHEMA.path(Path(working))
+        SCHEMA.write(Path(working), schema, indent=None)
         arguments = tuner_fn_args(
             train_steps=trial_steps(p, splits["train"]),
             working_dir=Path(working) / "tuning",
-            train_path=f"{examples.uri}/train/data.parquet",
-            eval_path=f"{examples.uri}/eval/data.parquet",
+            train_path=split_uri(examples.uri, "train"),
+            eval_path=split_uri(examples.uri, "eval"),
             train_rows=splits["train"],
             eval_rows=splits["eval"],
             schema_path=str(schema_path),
@@ -149,7 +150,7 @@ def plan(env: Env, p: dict, inputs: dict[str, Artifact]) -> tuple[TunePlan, obje
     """The plan for these inputs and parameters, and the loaded model module."""
     module = load_model_module(p["module_path"])
     searcher = _searcher(module, p)
-    schema = env.artifacts.read_json(inputs["schema"].uri, "schema.json")
+    schema = SCHEMA.read(env.artifacts, inputs["schema"])
     check_training_data(env.artifacts, inputs["examples"], schema)
     rows = inputs["examples"].properties["splits"]["train"]
     current = TuningState(rows, schema_shape(schema), p["module_version"])
@@ -160,8 +161,8 @@ def plan(env: Env, p: dict, inputs: dict[str, Artifact]) -> tuple[TunePlan, obje
 
 
 def tune(ctx: ExecutorContext) -> ExecutorOutput:
-    """Decide (reuse, narrow or full), search, and write the Hyperparameters artifact:
-    ``hyperparameters.json`` holds the values for build_model, or for a tuner_fn module
+    """Decide (reuse, narrow or full), search, and write the Hyperparameters artifact: its
+    file (mlrail.store.files) holds the values for build_model, or for a tuner_fn module
     the KerasTuner config its run_fn reads with ``HyperParameters.from_config``."""
     the_plan, module = plan(ctx.env, ctx.params, ctx.inputs)
     previous = the_plan.previous
@@ -171,7 +172,7 @@ def tune(ctx: ExecutorContext) -> ExecutorOutput:
     elif the_plan.decision != "reuse":
         (best, space, trials), parallel = _search_tuner_fn(ctx, module, the_plan.schema)
     content, output = tuning_output(ctx.params, the_plan, best, space, trials, parallel)
-    (ctx.outputs["hyperparameters"] / "hyperparameters.json").write_text(content)
+    HYPERPARAMETERS.write_text(ctx.outputs["hyperparameters"], content)
     return output
 
 
@@ -184,7 +185,7 @@ def tuning_output(
     parallel: int,
     **extra: str,
 ) -> tuple[str, ExecutorOutput]:
-    """``hyperparameters.json``'s text and the artifact's properties and task result,
+    """The Hyperparameters file's text and the artifact's properties and task result,
     wherever the search ran; ``extra`` (e.g. the remote job) goes into both."""
     values = {**p["defaults"], **best}
     # TFX's Trainer gives run_fn the best HyperParameters' config, not bare values.

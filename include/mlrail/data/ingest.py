@@ -32,6 +32,7 @@ from mlrail.data.split import (
 )
 from mlrail.errors import DataError
 from mlrail.spec.names import ALLOWED, unusable_names
+from mlrail.store.files import split_path, split_uri
 
 ROW_GROUP = 262_144
 
@@ -113,8 +114,9 @@ class _SplitWriters:
         if self.schema is None:
             self.schema = table.schema
             for name in SPLITS:
-                (self.out / name).mkdir()
-                self.writers[name] = pq.ParquetWriter(self.out / name / "data.parquet", self.schema)
+                path = split_path(self.out, name)
+                path.parent.mkdir()
+                self.writers[name] = pq.ParquetWriter(path, self.schema)
         try:
             table = table.cast(self.schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
@@ -149,7 +151,7 @@ def read_ledger(examples_dir: str, columns: list[str]) -> Ledger:
 
     def parts() -> Iterator[tuple[int, pa.Table]]:
         for code, name in enumerate(SPLITS):
-            for batch in iter_batches(f"{examples_dir}/{name}/data.parquet", columns=columns):
+            for batch in iter_batches(split_uri(examples_dir, name), columns=columns):
                 yield code, batch
 
     return Ledger.build(columns, parts())
@@ -187,7 +189,7 @@ def write_examples(
     request: SplitRequest,
     previous: PreviousVersion | None = None,
 ) -> dict[str, Any]:
-    """Write the Examples of ``source`` into ``out`` (``<split>/data.parquet``) and return
+    """Write the Examples of ``source`` into ``out`` (mlrail.store.files.split_path) and return
     their properties; rows ``previous`` had keep their split."""
     writers = _SplitWriters(out)
     assigner = _Assigner(request)

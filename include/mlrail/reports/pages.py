@@ -21,6 +21,7 @@ from mlrail.deployment.aliases import ALIASES
 from mlrail.evaluation.blessing import GATE as MODEL_BLESSING
 from mlrail.reports.binning import shared_bins
 from mlrail.reports.verdicts import view
+from mlrail.store.files import ANOMALIES, BLESSING, EVALUATION_METRICS, SCHEMA, STATISTICS
 from mlrail.store.lineage import model_lineage
 from mlrail.store.metadata import Artifact, Execution
 from mlrail.store.registry import ModelRegistry, ModelVersion
@@ -196,8 +197,8 @@ def _evaluations(env: Env, model_artifact_id: int) -> list[dict[str, Any]]:
         outputs = env.metadata.io_of(execution.id, "output")
         if "blessing" not in outputs or "evaluation" not in outputs:
             continue
-        blessing = env.artifacts.read_json(outputs["blessing"].uri, "blessing.json")
-        metrics = env.artifacts.read_json(outputs["evaluation"].uri, "metrics.json")
+        blessing = BLESSING.read(env.artifacts, outputs["blessing"])
+        metrics = EVALUATION_METRICS.read(env.artifacts, outputs["evaluation"])
         found.append(
             {
                 "execution": execution_summary(execution),
@@ -221,7 +222,7 @@ def _sandboxes(env: Env, model_artifact_id: int) -> list[dict[str, Any]]:
         verdict = env.metadata.io_of(execution.id, "output").get("infra_blessing")
         if execution.state != "complete" or verdict is None:
             continue
-        blessing = env.artifacts.read_json(verdict.uri, "blessing.json")
+        blessing = BLESSING.read(env.artifacts, verdict)
         found.append(
             {
                 "execution": execution_summary(execution),
@@ -487,12 +488,10 @@ def statistics_page(env: Env, artifact_id: int) -> dict[str, Any]:
     statistics = env.metadata.get_artifact(artifact_id)
     if statistics.type != "DatasetStatistics":
         raise LookupError(f"artifact #{artifact_id} is a {statistics.type}, not statistics")
-    document = env.artifacts.read_json(statistics.uri, "statistics.json")
+    document = STATISTICS.read(env.artifacts, statistics)
     schema_artifact, anomalies_artifact = _schema_and_anomalies(env, statistics)
-    schema = schema_artifact and env.artifacts.read_json(schema_artifact.uri, "schema.json")
-    anomalies = anomalies_artifact and env.artifacts.read_json(
-        anomalies_artifact.uri, "anomalies.json"
-    )
+    schema = schema_artifact and SCHEMA.read(env.artifacts, schema_artifact)
+    anomalies = anomalies_artifact and ANOMALIES.read(env.artifacts, anomalies_artifact)
     producer = env.metadata.producer_of(statistics.id)
     examples = env.metadata.io_of(producer.id, "input").get("examples") if producer else None
     features = _feature_rows(document, schema)

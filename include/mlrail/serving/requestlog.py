@@ -334,7 +334,7 @@ def _kind_of(value: Any) -> pa.DataType | None:
 class RequestLog(_ParquetLog):
     """The sampled request log of one model in one server process.
 
-    ``columns`` is the model's schema (mlrail.data.schema, a schema.json artifact): each
+    ``columns`` is the model's schema (mlrail.data.schema, a Schema artifact's): each
     feature becomes a column of its type. Without it, features are typed like
     predictions. Prediction fields become ``prediction_<key>`` columns (nested dicts
     joined with ``_``), typed by the first value seen: numbers float64, strings, bools,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlrail.store.files import SCHEMA
 from mlrail.store.metadata import Artifact, Execution
 from mlrail.store.registry import ModelRegistry
 from mlrail.store.runner import Env
@@ -73,7 +74,7 @@ def trained_schema(env: Env, model_artifact_id: int) -> dict | None:
     when no training execution recorded one."""
     training = env.metadata.producer_of(model_artifact_id)
     schema = training and env.metadata.io_of(training.id, "input").get("schema")
-    return None if schema is None else env.artifacts.read_json(schema.uri, "schema.json")
+    return None if schema is None else SCHEMA.read(env.artifacts, schema)
 
 
 def _first(artifacts: list[Artifact], type: str) -> Artifact | None:

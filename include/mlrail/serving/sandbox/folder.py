@@ -17,6 +17,11 @@ SPAWNED = "spawned"  # a line "<pid> <create time>" per process started, loaded 
 LOCK = ".lock"  # beside the runs' folders: a claim and an orphan sweep never interleave
 
 
+def schema_file(root: Path, role: str) -> Path:
+    """The schema a server of ``role`` (candidate, blessed) checks requests against."""
+    return root / f"{role}-schema.json"
+
+
 def sandbox_base() -> Path:
     """Where every run's sandbox folder is: what an orphan sweep looks through."""
     return Path(tempfile.gettempdir()) / "mlrail-sandbox"

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from mlrail.errors import DeterministicError
 from mlrail.serving.config import ServerConfig
-from mlrail.serving.sandbox.folder import SPAWNED, STATE
+from mlrail.serving.sandbox.folder import SPAWNED, STATE, schema_file
 from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 
@@ -232,7 +232,7 @@ def _publish(model: ModelToServe, root: Path) -> Path:
     folder = serving_root / "sandbox" / str(VERSION)
     folder.parent.mkdir(parents=True, exist_ok=True)
     os.symlink(Path(model.local_path).resolve(), folder, target_is_directory=True)
-    (root / f"{model.role}.schema.json").write_text(json.dumps(model.schema))
+    schema_file(root, model.role).write_text(json.dumps(model.schema))
     return serving_root
 
 
@@ -305,7 +305,7 @@ def start_server(
             max_batch_size=serving.max_batch_size,
             batch_timeout_micros=serving.batch_timeout_micros,
             max_body_bytes=serving.max_request_bytes,
-            schema_file=str(root / f"{model.role}.schema.json"),
+            schema_file=str(schema_file(root, model.role)),
             max_lifetime_seconds=policy.max_minutes * 60,
         )
         began = time.monotonic()
