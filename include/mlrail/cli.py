@@ -1,5 +1,6 @@
-"""``python -m mlrail``: lineage, run summaries, cleanup, example data and the model server
-(``serve``, set by the spec's ``serving:`` section) from the command line."""
+"""``python -m mlrail``: lineage, run summaries, cleanup, example data, the spec's reference
+and the model server (``serve``, set by the spec's ``serving:`` section) from the command
+line."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def _summary(args: argparse.Namespace) -> None:
 
     summary = run_summary(Env.open(), args.run, prefix=args.dag_id or "")
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+
+
+def _spec_reference(args: argparse.Namespace) -> None:
+    from mlrail.spec.reference import reference_markdown
+
+    sys.stdout.write(reference_markdown())
 
 
 def _gc_sandboxes(apply: bool) -> int:
@@ -131,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--dag-id", help="latest run of this DAG")
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(handler=_summary)
+
+    reference = commands.add_parser(
+        "spec-reference", help="every pipeline spec field, as Markdown (docs/spec.md)"
+    )
+    reference.set_defaults(handler=_spec_reference)
 
     gc = commands.add_parser(
         "gc",

@@ -60,8 +60,9 @@ def check_schedule(field_path: str, schedule: str | None) -> None:
 @dataclass(frozen=True)
 class FeaturesSpec:
     include: list[str] = field(default_factory=list)  # empty: every column but the excluded
-    exclude: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)  # columns never used as features
     numeric: list[str] = field(default_factory=list)  # force a type instead of inferring it
+    # Columns read as categories, whatever their type.
     categorical: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -72,11 +73,11 @@ class FeaturesSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    source: str
-    label: str
-    format: str = "auto"
-    content_hash: bool = False
-    features: FeaturesSpec = field(default_factory=FeaturesSpec)
+    source: str  # CSV or Parquet file, folder or glob; local, gs:// or any fsspec URL
+    label: str  # the column the model predicts
+    format: str = "auto"  # auto | csv | parquet (auto: by file extension)
+    content_hash: bool = False  # fingerprint the bytes too, not only size and mtime
+    features: FeaturesSpec = field(default_factory=FeaturesSpec)  # which columns, which types
     # binary_classification: the label value that is the positive class. Needed when the
     # two values are not an obvious pair (0/1, true/false, yes/no, ...).
     positive_label: str | int | bool | None = None
@@ -107,11 +108,11 @@ class SplitSpec:
     """Percentages per split and, optionally, the columns that identify a row (rows with
     the same key always share a split); mlrail.data.split says how rows are assigned."""
 
-    train: int = 80
-    eval: int = 10
-    test: int = 10
-    key: list[str] = field(default_factory=list)
-    seed: int = 0
+    train: int = 80  # percentage of rows the model trains on
+    eval: int = 10  # percentage for validation during training and tuning
+    test: int = 10  # percentage held out for evaluation, the sandbox and parity
+    key: list[str] = field(default_factory=list)  # rows sharing these columns share a split
+    seed: int = 0  # seed of the split hash: another seed, another split
 
     def __post_init__(self) -> None:
         for name in ("train", "eval", "test"):
@@ -126,10 +127,10 @@ class SplitSpec:
 
 @dataclass(frozen=True)
 class StatisticsSpec:
-    top_k: int = 20
+    top_k: int = 20  # most frequent values kept per column (pages, validation)
     # Integer columns with at most this many distinct values are treated as categorical.
     categorical_max_unique: int = 100
-    vocabulary_size: int = 1000
+    vocabulary_size: int = 1000  # values kept per categorical column for the model
     engine: str = "auto"  # auto | in_process | beam
     # auto uses Beam above this many bytes of examples (10 GiB), in-process below.
     beam_above_bytes: int = 10 << 30
@@ -144,12 +145,12 @@ class StatisticsSpec:
 
 @dataclass(frozen=True)
 class ValidationSpec:
-    max_unseen_category_share: float = 0.05
-    blocking_unseen_category_share: float = 0.5
-    max_out_of_range_share: float = 0.01
-    blocking_out_of_range_share: float = 0.5
-    max_null_share_increase: float = 0.05
-    max_duplicate_share: float = 0.05
+    max_unseen_category_share: float = 0.05  # unseen categories above this share: a warning
+    blocking_unseen_category_share: float = 0.5  # ... above this share: blocking
+    max_out_of_range_share: float = 0.01  # values outside the training range: a warning
+    blocking_out_of_range_share: float = 0.5  # ... above this share: blocking
+    max_null_share_increase: float = 0.05  # missing share above training's + this: a warning
+    max_duplicate_share: float = 0.05  # duplicate rows above this share: a warning
     # A label class in eval or test that train does not have: the model cannot predict it.
     unseen_label_class: str = "warning"  # warning | blocking
     # A column the blessed model reads that vanished or changed type, or another label:
@@ -168,7 +169,7 @@ class ValidationSpec:
 class ExpectationsSpec:
     """Great Expectations on each split during validation."""
 
-    enabled: bool = True
+    enabled: bool = True  # run Great Expectations suites during validation
     sample_rows: int = 100_000  # GX reads a split into pandas: at most this many rows
     # User suites (*.json), relative to the project; empty: include/expectations/<pipeline>.
     directory: str = ""
@@ -181,9 +182,9 @@ class ExpectationsSpec:
 class Stage:
     """One stage of a staged schedule: its learning rate, batch size and epochs."""
 
-    learning_rate: float
-    batch_size: int
-    epochs: int
+    learning_rate: float  # the optimizer's learning rate in this stage
+    batch_size: int  # rows per step in this stage
+    epochs: int  # passes over the training split in this stage
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0:
@@ -197,6 +198,7 @@ class TrainSpec:
     # The model module (build_model, or a TFX run_fn); empty: mlrail's built-in tabular
     # model for the task (mlrail.training.tabular).
     module: str = ""
+    # Override the module's HYPERPARAMETERS.
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     # Applied in order, e.g. the batch grows as the learning rate decays. Empty: one stage
     # from the hyperparameters' learning_rate, batch_size and epochs.
@@ -206,17 +208,17 @@ class TrainSpec:
     devices: int = 2  # mirrored without a GPU: logical CPU devices
     workers: int = 2  # multi_worker / parameter_server: worker processes (or replicas)
     parameter_servers: int = 1  # parameter_server: parameter server processes
-    seed: int = 42
+    seed: int = 42  # seed of weights and shuffling
     pool: str = "training"  # accelerators use the "gpu" pool instead
     accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4 (Vertex AI)
-    accelerator_count: int = 0
+    accelerator_count: int = 0  # accelerators per machine (Vertex AI); > 0 uses the gpu pool
     priority_weight: int = 10  # Airflow priority among waiting tasks
     max_minutes: int = 0  # training budget: the task is stopped after this; 0 = no limit
     retries: int = 2  # with exponential backoff from one minute
     # Cheap hours, UTC "HH:MM": training waits (deferred, no worker slot) until the window
     # start_after..start_before opens; start_before may be past midnight, empty = 24:00.
     start_after: str = ""
-    start_before: str = ""
+    start_before: str = ""  # end of the window (UTC HH:MM); empty: midnight
     early_stopping_patience: int = 0  # epochs without improvement; 0 = off
     early_stopping_metric: str = "val_loss"  # which way is better: spec.metrics
 
@@ -238,9 +240,9 @@ class TrainSpec:
 class TuneSpec:
     """KerasTuner search before training; see mlrail.training.tuning for the history policy."""
 
-    enabled: bool = False
+    enabled: bool = False  # search before training (else the hyperparameters as given)
     algorithm: str = "random"  # random | hyperband
-    max_trials: int = 6
+    max_trials: int = 6  # hyperparameter sets tried per search
     parallel_trials: int = 1  # trials run at once, each in its own process
     trial_fraction: float = 0.2  # each trial trains this share of the full training steps
     objective: str = ""  # empty: val_auc for binary classification, val_loss otherwise
@@ -259,8 +261,8 @@ class TuneSpec:
 
 @dataclass(frozen=True)
 class Threshold:
-    min: float | None = None
-    max: float | None = None
+    min: float | None = None  # the metric must be at least this
+    max: float | None = None  # the metric must be at most this
 
     def __post_init__(self) -> None:
         if self.min is None and self.max is None:
@@ -271,6 +273,7 @@ class Threshold:
 
 @dataclass(frozen=True)
 class EvaluationSpec:
+    # Per metric, bounds a candidate must meet.
     thresholds: dict[str, Threshold] = field(default_factory=dict)
     # How much worse than the blessed model a candidate may be, per metric (absolute).
     baseline_tolerance: dict[str, float] = field(default_factory=dict)
@@ -306,14 +309,14 @@ class VertexSpec:
     project, region, service account and staging bucket come from the Airflow connection
     ``conn_id`` (airflow_settings.yaml), so one spec serves every environment."""
 
-    conn_id: str = "mlrail_vertex"
+    conn_id: str = "mlrail_vertex"  # Airflow connection: project, region, bucket, account
     # A training image holding this project (see Dockerfile.vertex); its entrypoint is
     # replaced by `python -m mlrail.train` (or mlrail.trial for tuning trials).
     image: str = ""
     machine_type: str = "n1-standard-4"  # chief and workers
     ps_machine_type: str = ""  # parameter servers; empty: machine_type
-    boot_disk_type: str = "pd-ssd"
-    boot_disk_gb: int = 100
+    boot_disk_type: str = "pd-ssd"  # each machine's boot disk type
+    boot_disk_gb: int = 100  # each machine's boot disk size
     poll_seconds: int = 60  # how often the trigger asks for the job's state
     # Tuning trials that may fail before the search is abandoned (Vertex AI default: 0 = auto).
     max_failed_trials: int = 0
@@ -326,23 +329,27 @@ class VertexSpec:
 
 @dataclass(frozen=True)
 class PipelineSpec:
-    pipeline: str
-    data: DataSpec
-    train: TrainSpec = field(default_factory=TrainSpec)
-    task: str = BINARY
-    model_name: str = ""
-    schedule: str | None = None
-    split: SplitSpec = field(default_factory=SplitSpec)
+    pipeline: str  # the pipeline's name, lower_snake_case: DAG ids start with it
+    data: DataSpec  # what to read and predict
+    train: TrainSpec = field(default_factory=TrainSpec)  # how the model trains
+    task: str = BINARY  # binary_classification | multiclass_classification | regression
+    model_name: str = ""  # the registry's name for the model; empty: pipeline
+    schedule: str | None = None  # cron or preset (@daily) of the training DAG; none: manual
+    split: SplitSpec = field(default_factory=SplitSpec)  # how rows split into train, eval, test
+    # How statistics are computed.
     statistics: StatisticsSpec = field(default_factory=StatisticsSpec)
+    # When data anomalies warn or block.
     validation: ValidationSpec = field(default_factory=ValidationSpec)
+    # Great Expectations suites.
     expectations: ExpectationsSpec = field(default_factory=ExpectationsSpec)
-    tune: TuneSpec = field(default_factory=TuneSpec)
-    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
-    push: PushSpec = field(default_factory=PushSpec)
-    serving: ServingSpec = field(default_factory=ServingSpec)
+    tune: TuneSpec = field(default_factory=TuneSpec)  # the hyperparameter search
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)  # what blesses a candidate
+    push: PushSpec = field(default_factory=PushSpec)  # where pushed versions go
+    serving: ServingSpec = field(default_factory=ServingSpec)  # the model server and its log
+    # What a candidate must meet when served.
     sandbox: SandboxSpec = field(default_factory=SandboxSpec)
     backend: str = "local"  # local | vertex: where the train and tune tasks run
-    vertex: VertexSpec = field(default_factory=VertexSpec)
+    vertex: VertexSpec = field(default_factory=VertexSpec)  # Vertex AI machines and image
     path: str = ""
     digest: str = ""
 

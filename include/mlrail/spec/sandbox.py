@@ -30,8 +30,8 @@ class SandboxSpec:
     # between two copies of one model on a loaded 2-core machine, the pair ratios' log
     # spread (interquartile) was 0.13 at p50, 0.17 for a 20 %-trimmed mean and 0.78 at p90
     # (a turn's p90 is its 5th-slowest request); benchmarks/RESULTS.md, issue 18.
-    max_latency_ratio: float = 1.2
-    latency_quantile: float = 50.0
+    max_latency_ratio: float = 1.2  # largest candidate / blessed latency ratio allowed
+    latency_quantile: float = 50.0  # which latency of a turn is compared: its p50 by default
     min_throughput_ratio: float = 0.8  # candidate / blessed requests per second, per turn pair
     confidence: float = 0.95  # of a failed or passed comparison, over all levels and looks
     max_rounds: int = 24  # while a comparison is inconclusive, batches of `rounds` up to this
@@ -44,9 +44,8 @@ class SandboxSpec:
     max_loading_seconds: float = 180.0  # from process start until the model answers
     load_tries: int = 2  # a server that fails to come up is started again this many times
     parity_rows: int = 200  # rows whose served answers must equal in-process predictions
-    parity_tolerance: float = (
-        1e-5  # largest difference in an output: absolute below 1, else relative
-    )
+    # Largest difference in an output: absolute below 1, else relative.
+    parity_tolerance: float = 1e-5
     replay_window_hours: float = 24.0  # logged requests of this last window, if any
     max_minutes: float = 60.0  # a sandbox server stops itself after this long, whatever
 
