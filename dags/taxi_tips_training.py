@@ -1,9 +1,9 @@
-"""Airflow DAG `taxi_tips_training`: the taxi-tips pipeline spec as a training DAG."""
+"""Airflow DAGs of the taxi-tips pipeline spec: training, and whatever its sections declare."""
 
 from pathlib import Path
 
-from mlrail_airflow.dag_factory import training_dag
+from mlrail_airflow.dag_factory import pipeline_dags
 
 SPEC = Path(__file__).resolve().parents[1] / "include" / "pipelines" / "taxi_tips.yaml"
 
-dag = training_dag(SPEC)
+globals().update(pipeline_dags(SPEC))

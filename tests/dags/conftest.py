@@ -32,22 +32,30 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "
 """
 
 
-@functools.cache
-def dagbag() -> dict:
-    """``{"errors": {file: error}, "dags": {dag_id: {"file", "tasks": {task: upstream},
-    "setups": [task], "teardowns": {task: [its setups]}}}}``."""
+def read_dagbag(folder) -> dict:
+    """What the DAG processor finds in ``folder``: ``{"errors": {file: error}, "dags":
+    {dag_id: {"file", "tasks": {task: upstream}, "setups": [task], "teardowns": {task:
+    [its setups]}}}}``. Read in a fresh interpreter in the project (DAG files may import
+    from ``tests``), with an Airflow home of its own."""
     with tempfile.TemporaryDirectory(prefix="mlrail-dagbag-") as home:
         env = {**os.environ, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
         done = subprocess.run(
-            [sys.executable, "-c", BAG, str(DAGS)],
+            [sys.executable, "-c", BAG, str(folder)],
             capture_output=True,
             text=True,
             env=env,
+            cwd=ROOT,
             timeout=180,
         )
     if done.returncode != 0:
-        raise RuntimeError(f"reading {DAGS} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"reading {folder} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@functools.cache
+def dagbag() -> dict:
+    """The project's dags folder, as read_dagbag reads it (once per session)."""
+    return read_dagbag(DAGS)
 
 
 def pytest_generate_tests(metafunc):

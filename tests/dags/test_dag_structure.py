@@ -6,14 +6,14 @@ tests/dags/dag_structure.py from the DAG factory of that time, not written by ha
 import json
 from pathlib import Path
 
-from mlrail_airflow.dag_factory import training_dag
+from mlrail_airflow.dag_factory import pipeline_dags
 from tests.dags.dag_structure import rendered
 
 BEFORE = json.loads((Path(__file__).parent / "training_dag.json").read_text())
 
 
 def test_the_training_dag_renders_as_before():
-    now = rendered(training_dag)
+    now = rendered(pipeline_dags)
     assert now.keys() == BEFORE.keys()
     for variant, dags in BEFORE.items():
         assert now[variant] == dags, variant

@@ -416,24 +416,9 @@ def push_model(
 def run_training_pipeline(
     env: Env, spec: PipelineSpec, run: RunInfo, force: bool = False
 ) -> dict[str, ComponentResult]:
-    """The whole training chain in-process, in the same order as the Airflow DAG."""
-    results = {"ingest": ingest_examples(env, spec, run, force)}
-    examples = results["ingest"].outputs["examples"].id
-    results["statistics"] = compute_statistics(env, spec, run, examples, force)
-    statistics = results["statistics"].outputs["statistics"].id
-    results["schema"] = infer_schema(env, spec, run, statistics, force)
-    schema = results["schema"].outputs["schema"].id
-    results["validate"] = validate_data(env, spec, run, examples, statistics, schema, force)
-    tuned = None
-    if spec.tune.enabled:
-        results["tune"] = tune_hyperparameters(env, spec, run, examples, statistics, schema, force)
-        tuned = results["tune"].outputs["hyperparameters"].id
-    results["train"] = train_model(env, spec, run, examples, statistics, schema, force, tuned)
-    model = results["train"].outputs["model"].id
-    results["evaluate"] = evaluate_model(env, spec, run, model, examples, schema, force)
-    blessing = results["evaluate"].outputs["blessing"].id
-    with sandbox_component.sandbox_running(env, spec, run, model) as servers:
-        results["sandbox"] = validate_sandbox(env, spec, run, model, examples, schema, servers)
-    infra = results["sandbox"].outputs["infra_blessing"].id
-    results["push"] = push_model(env, spec, run, model, blessing, infra)
-    return results
+    """The training DAG's graph in-process (mlrail.pipeline.runner): each component's
+    result by component name (``sandbox`` is the validation's InfraBlessing)."""
+    from mlrail.pipeline.runner import by_component, run_graph
+    from mlrail.pipeline.training import TRAINING
+
+    return by_component(run_graph(env, spec, TRAINING.graph(spec), run, force))

@@ -19,6 +19,7 @@ from typing import Any
 from mlrail.components import component_named
 from mlrail.deployment.aliases import ALIASES
 from mlrail.evaluation.blessing import GATE as MODEL_BLESSING
+from mlrail.pipeline import stage_order
 from mlrail.reports.binning import shared_bins
 from mlrail.reports.verdicts import view
 from mlrail.store.files import ANOMALIES, BLESSING, EVALUATION_METRICS, SCHEMA, STATISTICS
@@ -28,20 +29,6 @@ from mlrail.store.registry import ModelRegistry, ModelVersion
 from mlrail.store.runner import Env
 from mlrail.store.summary import run_summary
 from mlrail.verdict import summary_of
-
-# Pipeline stages in the order a training DAG runs them; others follow in the order recorded.
-STAGE_ORDER = (
-    "ingest",
-    "statistics",
-    "schema",
-    "validate",
-    "hyperparameters",
-    "tune",
-    "train",
-    "evaluate",
-    "sandbox",
-    "push",
-)
 
 
 def display_path(env: Env, uri: str) -> str:
@@ -295,7 +282,10 @@ def version_page(env: Env, model: str, version: int) -> dict[str, Any]:
 
 
 def _stage_order(component: str) -> int:
-    return STAGE_ORDER.index(component) if component in STAGE_ORDER else len(STAGE_ORDER)
+    """Where a component's stage comes in the pipeline model's DAGs (mlrail.pipeline);
+    components no DAG declares follow, in the order recorded."""
+    order = stage_order()
+    return order.index(component) if component in order else len(order)
 
 
 def verdict_of(component: str, result: dict[str, Any]) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlrail.components import component_named
+from mlrail.store.runner import verdict_lines
 
 # Airflow's triggered_by values (DagRunTriggeredByType), as the summary says them.
 VIA = {
@@ -64,7 +65,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         if line:
             lines.append(line)
     for component, step in steps.items():
+        if step["state"] not in ("complete", "cached"):
+            continue
         known = component_named(component)
-        if known is not None and step["state"] in ("complete", "cached"):
-            lines.extend(f"  {line}" for line in known.summary_lines(step["result"]))
+        said = (
+            known.summary_lines(step["result"])
+            if known is not None  # a component of a project's own: its verdict, if any
+            else verdict_lines(component, step["result"].get("verdict"))
+        )
+        lines.extend(f"  {line}" for line in said)
     return "\n".join(lines)

@@ -147,8 +147,12 @@ class Component:
         """What a run summary says of one of this component's results."""
         if self.describe is not None:
             return self.describe(result)
-        verdict = self.verdict_of(result)
-        return [f"{self.name}: {verdict['sentence']}"] if verdict else []
+        return verdict_lines(self.name, self.verdict_of(result))
+
+
+def verdict_lines(component: str, verdict: dict[str, Any] | None) -> list[str]:
+    """A run summary's line for a stage's verdict, if it has one."""
+    return [f"{component}: {verdict['sentence']}"] if verdict else []
 
 
 @dataclass(frozen=True)

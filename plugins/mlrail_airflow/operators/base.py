@@ -17,14 +17,16 @@ if TYPE_CHECKING:
     from mlrail.store.runner import ComponentResult, Env, RunInfo, Trigger
 
 
-def artifact_id(upstream: dict[str, Any] | None, slot: str, task: str) -> int:
-    """The id of output ``slot`` in an upstream operator's returned dict."""
+def artifact_id(upstream: dict[str, Any] | None, slot: str, argument: str) -> int:
+    """The id of output ``slot`` in an upstream operator's returned dict, given to this
+    task as ``argument``."""
     try:
         return int(upstream["artifacts"][slot]["id"])
     except (TypeError, KeyError) as err:
         raise ValueError(
-            f"upstream result {upstream!r} has no artifact {slot!r}; the {task} task must run "
-            "first and succeed (clear it too if you cleared this task alone)"
+            f"upstream result {upstream!r} has no artifact {slot!r}; the task that gives this "
+            f"task its {argument} must run first and succeed (clear it too if you cleared "
+            "this task alone)"
         ) from err
 
 
@@ -60,18 +62,27 @@ def final_errors() -> Iterator[None]:
         raise AirflowFailException(f"{type(err).__name__}: {err}") from err
 
 
-class MlrailBaseOperator(BaseOperator):
-    """Runs one pipeline stage of the spec at ``spec_path``.
+def step_named(name: str):
+    """The core step (mlrail.pipeline.steps) an operator runs."""
+    from mlrail.pipeline.steps import STEPS
 
-    Subclasses implement ``run_stage`` and list their upstream results in ``inputs``:
-    argument name -> (output slot, producing task), e.g. ``{"examples": ("examples",
-    "ingest")}``. Each such argument takes the upstream operator's ``.output`` (an XComArg,
-    resolved at run time) and ``self.input_id(name)`` gives the artifact id. The task's
-    identity (dag, run, task, try) is recorded with every execution, and the DAG param
-    ``force`` bypasses the cache.
+    return STEPS[name]
+
+
+class MlrailBaseOperator(BaseOperator):
+    """Runs one stage of the spec at ``spec_path``: the core step named by ``step``
+    (mlrail.pipeline.steps), the same one the in-process runner runs.
+
+    The step says which upstream results it takes: an artifact from an output slot
+    (``inputs``: argument -> slot, e.g. ``{"examples": "examples"}``) or a whole upstream
+    result (``values``). Each such argument takes the upstream operator's ``.output`` (an
+    XComArg, resolved at run time) and ``self.input_id(name)`` gives the artifact id. The
+    task's identity (dag, run, task, try) is recorded with every execution, and the DAG
+    param ``force`` bypasses the cache.
     """
 
-    inputs: dict[str, tuple[str, str]] = {}
+    step = ""  # the name of the core step this operator runs
+    inputs: dict[str, str] = {}
     optional_inputs: frozenset[str] = frozenset()  # inputs that may be absent (None)
     values: tuple[str, ...] = ()  # upstream results passed as they are (not artifacts)
     template_fields: Sequence[str] = ()
@@ -80,6 +91,10 @@ class MlrailBaseOperator(BaseOperator):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.step:
+            step = step_named(cls.step)
+            cls.inputs, cls.values = dict(step.artifacts), step.values
+            cls.optional_inputs = step.optional
         cls.template_fields = (*cls.inputs, *cls.values)
 
     def __init__(self, *, spec_path: str, mlrail_conn_id: str = "mlrail_default", **kwargs):
@@ -99,13 +114,18 @@ class MlrailBaseOperator(BaseOperator):
     def input_id(self, name: str) -> int | None:
         if name in self.optional_inputs and getattr(self, name) is None:
             return None
-        slot, task = self.inputs[name]
-        return artifact_id(getattr(self, name), slot, task)
+        return artifact_id(getattr(self, name), self.inputs[name], name)
+
+    def step_inputs(self) -> dict[str, Any]:
+        """What the step takes: each artifact's id, and the values as they are."""
+        given = {name: self.input_id(name) for name in self.inputs}
+        return {**given, **{name: getattr(self, name) for name in self.values}}
 
     def run_stage(
         self, env: Env, spec: PipelineSpec, run: RunInfo, force: bool, context: Any
     ) -> ComponentResult:
-        raise NotImplementedError
+        conf = dict(context["params"])
+        return step_named(self.step).run(env, spec, run, self.step_inputs(), force, conf)
 
     def stage_context(self, context: Any) -> tuple[PipelineSpec, RunInfo, bool]:
         """The spec, this task's identity (recorded with every execution) and ``force``."""

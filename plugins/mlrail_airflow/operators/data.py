@@ -5,10 +5,6 @@ from __future__ import annotations
 from mlrail_airflow.links import DataDocsLink, RunSummaryLink
 from mlrail_airflow.operators.base import MlrailBaseOperator
 
-EXAMPLES = ("examples", "ingest")
-STATISTICS = ("statistics", "statistics")
-SCHEMA = ("schema", "schema")
-
 
 class IngestExamplesOperator(MlrailBaseOperator):
     """Fingerprints the data source, registers its version and splits it into Examples.
@@ -20,33 +16,19 @@ class IngestExamplesOperator(MlrailBaseOperator):
     else fails the task at once, naming the roots.
     """
 
-    def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import ingest_examples
-
-        source = context["params"].get("data_source") or None
-        return ingest_examples(env, spec, run, force, source=source)
+    step = "ingest"
 
 
 class ComputeStatisticsOperator(MlrailBaseOperator):
     """Per-split feature statistics, reused from the cache for a known dataset version."""
 
-    inputs = {"examples": EXAMPLES}
-
-    def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import compute_statistics
-
-        return compute_statistics(env, spec, run, self.input_id("examples"), force)
+    step = "statistics"
 
 
 class InferSchemaOperator(MlrailBaseOperator):
     """Schema (types, roles, ranges, domains) inferred from the train-split statistics."""
 
-    inputs = {"statistics": STATISTICS}
-
-    def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import infer_schema
-
-        return infer_schema(env, spec, run, self.input_id("statistics"), force)
+    step = "schema"
 
 
 class ValidateDataOperator(MlrailBaseOperator):
@@ -58,11 +40,5 @@ class ValidateDataOperator(MlrailBaseOperator):
     GX Data Docs of the run are one click away (extra link "GX Data Docs").
     """
 
-    inputs = {"examples": EXAMPLES, "statistics": STATISTICS, "schema": SCHEMA}
+    step = "validate"
     operator_extra_links = (RunSummaryLink(), DataDocsLink())
-
-    def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import validate_data
-
-        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
-        return validate_data(env, spec, run, *ids, force)

@@ -8,24 +8,20 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mlrail_airflow.links import LineageLink, RunSummaryLink
 from mlrail_airflow.operators.base import MlrailBaseOperator
-from mlrail_airflow.operators.data import EXAMPLES, SCHEMA, STATISTICS
 from mlrail_airflow.operators.vertex import VertexJobLink, VertexJobMixin
 
-MODEL = ("model", "train")
+DATA = ("examples", "statistics", "schema")
 
 
 class TuneHyperparametersOperator(VertexJobMixin, MlrailBaseOperator):
     """KerasTuner search on short runs, or a reasoned reuse / narrowing of the last one.
     With ``backend: vertex`` the search is a Vertex AI HyperparameterTuningJob."""
 
-    inputs = {"examples": EXAMPLES, "statistics": STATISTICS, "schema": SCHEMA}
+    step = "tune"
     operator_extra_links = (RunSummaryLink(), VertexJobLink())
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import tune_hyperparameters
-
-        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
-        result = tune_hyperparameters(env, spec, run, *ids, force)
+        result = super().run_stage(env, spec, run, force, context)
         self.log.info(
             "tuning decision: %s (%s)", result.result["decision"], result.result["reason"]
         )
@@ -34,7 +30,7 @@ class TuneHyperparametersOperator(VertexJobMixin, MlrailBaseOperator):
     def begin_remote(self, env, spec, run, force, target):
         from mlrail.cloud.jobs import begin_tuning
 
-        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
+        ids = [self.input_id(name) for name in DATA]
         return begin_tuning(env, spec, run, target, *ids, force)
 
     def finish_remote(self, env, spec, pending, event):
@@ -48,27 +44,13 @@ class TrainModelOperator(VertexJobMixin, MlrailBaseOperator):
     ``hyperparameters`` input (the tune task's output) it trains with the tuned values.
     With ``backend: vertex`` it runs as a Vertex AI CustomJob and defers until it ends."""
 
-    inputs = {
-        "examples": EXAMPLES,
-        "statistics": STATISTICS,
-        "schema": SCHEMA,
-        "hyperparameters": ("hyperparameters", "tune"),
-    }
-    optional_inputs = frozenset({"hyperparameters"})
+    step = "train"
     operator_extra_links = (RunSummaryLink(), VertexJobLink())
-
-    def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import train_model
-
-        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
-        return train_model(
-            env, spec, run, *ids, force, hyperparameters_id=self.input_id("hyperparameters")
-        )
 
     def begin_remote(self, env, spec, run, force, target):
         from mlrail.cloud.jobs import begin_training
 
-        ids = [self.input_id(name) for name in ("examples", "statistics", "schema")]
+        ids = [self.input_id(name) for name in DATA]
         return begin_training(env, spec, run, target, *ids, force, self.input_id("hyperparameters"))
 
     def finish_remote(self, env, spec, pending, event):
@@ -81,13 +63,10 @@ class EvaluateModelOperator(MlrailBaseOperator):
     """Evaluates the candidate against thresholds and the blessed model; cached while
     the candidate, the blessed model and the data are the same, unless ``force``."""
 
-    inputs = {"model": MODEL, "examples": EXAMPLES, "schema": SCHEMA}
+    step = "evaluate"
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import evaluate_model
-
-        ids = [self.input_id(name) for name in ("model", "examples", "schema")]
-        result = evaluate_model(env, spec, run, *ids, force)
+        result = super().run_stage(env, spec, run, force, context)
         self.log.info("verdict: %s", result.result["verdict"]["sentence"])
         return result
 
@@ -96,11 +75,7 @@ class PushModelOperator(MlrailBaseOperator):
     """Registers and pushes a model both blessings passed; skips, naming the missing or
     failed blessing, otherwise."""
 
-    inputs = {
-        "model": MODEL,
-        "evaluation": ("blessing", "evaluate"),
-        "infra_blessing": ("infra_blessing", "validate_sandbox"),
-    }
+    step = "push"
     operator_extra_links = (RunSummaryLink(), LineageLink())
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -108,9 +83,3 @@ class PushModelOperator(MlrailBaseOperator):
         if not result.get("pushed"):
             raise AirflowSkipException(result.get("reason", "not pushed"))
         return result
-
-    def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import push_model
-
-        ids = [self.input_id(name) for name in ("model", "evaluation", "infra_blessing")]
-        return push_model(env, spec, run, *ids)

@@ -9,8 +9,6 @@ from airflow.sdk import BaseOperator
 
 from mlrail_airflow.links import RunSummaryLink, SandboxReportLink
 from mlrail_airflow.operators.base import MlrailBaseOperator
-from mlrail_airflow.operators.data import EXAMPLES, SCHEMA
-from mlrail_airflow.operators.model import MODEL
 
 
 class StartSandboxOperator(MlrailBaseOperator):
@@ -18,13 +16,11 @@ class StartSandboxOperator(MlrailBaseOperator):
     unless the candidate is it) and waits until they answer; returns their record. A start
     that fails stops what it started; an earlier try's servers are stopped first."""
 
-    inputs = {"model": MODEL}
+    step = "start_sandbox"
 
     def execute_stage(self, spec, run, force, context):
-        from mlrail.components.sandbox import start_sandbox
-
         with self.mlrail_env() as env:
-            record = start_sandbox(env, spec, run, self.input_id("model"))
+            record = self.run_stage(env, spec, run, force, context)
         for role, server in record["running"].items():
             self.log.info(
                 "%s: ran; %s server at %s (pid %s) loaded in %.1f s",
@@ -41,15 +37,11 @@ class ValidateSandboxOperator(MlrailBaseOperator):
     """Replays traffic to the sandbox servers, checks parity and malformed requests, and
     records an InfraBlessing against the spec's sandbox policy; its report is an extra link."""
 
-    inputs = {"model": MODEL, "examples": EXAMPLES, "schema": SCHEMA}
-    values = ("servers",)
+    step = "validate_sandbox"
     operator_extra_links = (RunSummaryLink(), SandboxReportLink())
 
     def run_stage(self, env, spec, run, force, context):
-        from mlrail.components.pipeline import validate_sandbox
-
-        ids = [self.input_id(name) for name in ("model", "examples", "schema")]
-        result = validate_sandbox(env, spec, run, *ids, self.servers)
+        result = super().run_stage(env, spec, run, force, context)
         self.log.info("sandbox verdict: %s", result.result["verdict"]["sentence"])
         return result
 
@@ -58,6 +50,7 @@ class StopSandboxOperator(BaseOperator):
     """Teardown task: stops the sandbox servers, whatever became of the validation (and
     whatever an earlier try of this run left)."""
 
+    step = "stop_sandbox"
     template_fields = ("servers",)
     ui_color = "#e8f1fb"
 

@@ -33,6 +33,7 @@ class WaitForWindowSensor(BaseOperator):
     """Defers until the window opens; holds no worker slot while waiting (the triggerer
     does), and passes at once inside the window."""
 
+    step = "window"  # mlrail.pipeline.steps.WINDOW: in-process runs do not wait
     ui_color = "#fdf3e1"
 
     def __init__(self, *, start: str, end: str = "", **kwargs):
