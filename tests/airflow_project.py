@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ROOT, TEST_SANDBOX
 
@@ -93,15 +94,27 @@ class AirflowProject:
         ``logical_date`` again re-runs that run's every task, as clearing them all does."""
         return self.finish(self.start_dag_test(dag_id, conf, env, logical_date))
 
+    def dag_tests(self, runs: list[tuple[str, dict]], env: dict | None = None) -> list[dict]:
+        """One ``dag.test()`` per (dag_id, conf), in turn, in one fresh interpreter
+        (Airflow and TensorFlow imported once); each run's id and state, and the log of
+        all."""
+        runs, log = self._outcome(self._start(["--runs", json.dumps(runs)], env))
+        return [{**run, "log": log} for run in runs]
+
     def start_dag_test(
         self, dag_id: str, conf: dict, env: dict | None = None, logical_date: str | None = None
     ) -> subprocess.Popen:
-        """``dag_test`` started, not waited for: several run at once. Output goes to files:
-        a pipe nobody reads yet fills up and blocks the run writing to it."""
-        args = [sys.executable, str(RUN_DAG), dag_id, json.dumps(conf)]
+        """``dag_test`` started, not waited for: several run at once."""
+        when = [logical_date] if logical_date else []
+        return self._start([dag_id, json.dumps(conf), *when], env)
+
+    def _start(self, arguments: list[str], env: dict | None) -> subprocess.Popen:
+        """run_dag.py with ``arguments``. Output goes to files: a pipe nobody reads yet
+        fills up and blocks the run writing to it."""
+        args = [sys.executable, str(RUN_DAG), *arguments]
         logs = Path(tempfile.mkdtemp(prefix="dag-test-", dir=self.home))
         process = subprocess.Popen(
-            args + ([logical_date] if logical_date else []),
+            args,
             env={**self.env, **(env or {})},
             stdout=(logs / "stdout").open("w"),
             stderr=(logs / "stderr").open("w"),
@@ -110,15 +123,20 @@ class AirflowProject:
         process.logs = logs
         return process
 
+    @classmethod
+    def finish(cls, process: subprocess.Popen, timeout: int = 900) -> dict:
+        result, log = cls._outcome(process, timeout)
+        return {**result, "log": log}
+
     @staticmethod
-    def finish(process: subprocess.Popen, timeout: int = 900) -> dict:
+    def _outcome(process: subprocess.Popen, timeout: int = 900) -> tuple[Any, str]:
+        """What run_dag.py printed last (parsed), and the end of its output."""
         process.wait(timeout=timeout)
         out = (process.logs / "stdout").read_text()
         err = (process.logs / "stderr").read_text()
         if process.returncode != 0:
             raise AssertionError(f"dag test failed:\n{out[-4000:]}\n{err[-4000:]}")
-        result = json.loads(out.strip().splitlines()[-1])
-        return {**result, "log": out[-8000:] + err[-8000:]}
+        return json.loads(out.strip().splitlines()[-1]), out[-8000:] + err[-8000:]
 
     def settings(self):
         from mlrail.store.settings import Settings

@@ -95,9 +95,18 @@ def project(tmp_path_factory):
     return root, airflow
 
 
-def _run(project, name):
+@pytest.fixture(scope="module")
+def runs(project):
+    """Every pipeline's DAG run, made in turn in one interpreter (Airflow and TensorFlow
+    imported once), by pipeline name."""
+    _, airflow = project
+    made = airflow.dag_tests([(f"{name}_training", {}) for name in PIPELINES])
+    return dict(zip(PIPELINES, made, strict=True))
+
+
+def _run(project, runs, name):
     root, airflow = project
-    result = airflow.dag_test(f"{name}_training", {})
+    result = runs[name]
     assert result["state"] == "success", result["log"]
     # The taxi DAG's tasks: every pipeline's DAG has them, and penguins tunes too.
     expected = set(training_tasks("taxi_tips_training")) | (
@@ -143,8 +152,8 @@ def _lineage(airflow, name) -> str:
     return done.stdout
 
 
-def test_multiclass_string_label_from_a_csv_with_missing_values(project):
-    root, airflow, env, steps = _run(project, "penguins")
+def test_multiclass_string_label_from_a_csv_with_missing_values(project, runs):
+    root, airflow, env, steps = _run(project, runs, "penguins")
     label = steps["schema"].result["label"]
     assert label == {
         "type": "string",
@@ -176,8 +185,8 @@ def test_multiclass_string_label_from_a_csv_with_missing_values(project):
     assert "alias blessed: set to v1 (first)" in text and "vNone" not in text
 
 
-def test_binary_label_of_two_strings(project):
-    root, airflow, env, steps = _run(project, "loans")
+def test_binary_label_of_two_strings(project, runs):
+    root, airflow, env, steps = _run(project, runs, "loans")
     label = steps["schema"].result["label"]
     assert label["classes"] == ["repaid", "default"] and label["positive"] == "default"
     metrics = steps["evaluate"].result["metrics"]["candidate"]
@@ -192,8 +201,8 @@ def test_binary_label_of_two_strings(project):
     assert f"dataset {root / 'data' / 'loans.parquet'} version 1" in text
 
 
-def test_regression_label(project):
-    root, airflow, env, steps = _run(project, "houses")
+def test_regression_label(project, runs):
+    root, airflow, env, steps = _run(project, runs, "houses")
     metrics = steps["evaluate"].result["metrics"]["candidate"]
     assert {"rmse", "mae", "mape", "r2"} <= set(metrics) and metrics["r2"] > 0.5
     assert metrics["mape_skipped_zero_labels"] == 0

@@ -1,10 +1,11 @@
 """The training chain in a process of its own, to be killed (SIGKILL) at a chosen point.
 
-``python -m tests.include.components.pipeline_worker <settings json> <spec json>`` with
-``<spec json>`` = {"data": path, "run_id": ..., "seed": n, "kill_at_copy": bool}. With
-``kill_at_copy`` the process kills itself when the push copies ``saved_model.pb`` (the
-last file of a copy), injected by replacing ``shutil.copy2`` in this process only. The
-other kill points (training, export) are chosen by the test, which watches the stores.
+``python -m tests.include.components.pipeline_worker <settings json>`` starts a zygote
+(``zygote``): for each trial, a JSON line {"data": path, "run_id": ..., "seed": n,
+"kill_at_copy": bool, "log": path} on its stdin, it forks a process that runs the chain.
+With ``kill_at_copy`` that process kills itself when the push copies ``saved_model.pb``
+(the last file of a copy), injected by replacing ``shutil.copy2`` in that process only.
+The other kill points (training, export) are chosen by the test, which watches the stores.
 
 The sweep kills training, export and the push copy, never the sandbox: its stage here is
 ``UNMEASURED_SANDBOX``, an InfraBlessing recorded through the same runner that says it
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from mlrail.components import pipeline as stages
@@ -86,9 +89,42 @@ def run(settings: Settings, data: str, run_id: str, seed: int, try_number: int =
         env.metadata.close()
 
 
-if __name__ == "__main__":
-    settings = Settings(**json.loads(sys.argv[1]))
-    args = json.loads(sys.argv[2])
+def _trial(settings: Settings, args: dict) -> None:
+    """One trial in this (forked) process, its output into the trial's log."""
+    with open(args["log"], "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
     if args.get("kill_at_copy"):
         die_when_copying_saved_model()
     run(settings, args["data"], args["run_id"], args["seed"])
+
+
+def zygote(settings: Settings) -> None:
+    """Fork a child per trial, each starting with TensorFlow already imported.
+
+    Reads a trial's arguments as one JSON line on stdin; answers ``started <pid>`` and,
+    once the child is gone, ``exited <pid> <code>`` (negative: the signal). Importing
+    TensorFlow takes about 12 s of CPU: once here instead of once per trial. This process
+    runs no TensorFlow op before a fork (only imports), so each child starts clean."""
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    for line in sys.stdin:
+        args = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                _trial(settings, args)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        print(f"started {pid}", flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(f"exited {pid} {os.waitstatus_to_exitcode(status)}", flush=True)
+
+
+if __name__ == "__main__":
+    zygote(Settings(**json.loads(sys.argv[1])))

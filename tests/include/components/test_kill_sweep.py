@@ -6,12 +6,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import queue
 import random
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from mlrail.store.registry import ModelRegistry
@@ -34,19 +38,70 @@ def _training(env: Env) -> bool:
     return any(e.component == "train" for e in env.metadata.executions(state="running"))
 
 
-def _kill_when(process, ready, after: float = 0.0, timeout: float = 240) -> str:
-    """SIGKILL ``process`` ``after`` seconds once ``ready()`` holds; what happened."""
+class Zygote:
+    """The worker (pipeline_worker.zygote) that forks a process per trial."""
+
+    def __init__(self, settings, log: Path):
+        worker_env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.include.components.pipeline_worker"]
+            + [json.dumps(dataclasses.asdict(settings))],
+            env=worker_env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+        )
+        # Its answers, read as they come, so that waiting for one has a bound.
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put("")  # the zygote is gone
+
+    def _line(self, word: str, timeout: float = 240) -> list[str]:
+        line = self.lines.get(timeout=timeout).split()
+        assert line and line[0] == word, f"the zygote said {line!r} (its log: zygote.log)"
+        return line
+
+    def start(self, args: dict) -> int:
+        self.process.stdin.write(json.dumps(args) + "\n")
+        self.process.stdin.flush()
+        return int(self._line("started")[1])
+
+    def exit_code(self) -> int:
+        """How the trial's process ended, once it has (negative: the signal)."""
+        return int(self._line("exited")[2])
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _kill_when(zygote, pid, ready, after: float = 0.0, timeout: float = 240) -> str:
+    """SIGKILL the trial's process ``after`` seconds once ``ready()`` holds; what happened."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"exited {process.returncode} before the kill point"
+        if not _alive(pid):
+            return f"exited {zygote.exit_code()} before the kill point"
         if ready():
             time.sleep(after)
-            process.kill()
-            process.wait()
-            return "killed"
+            os.kill(pid, signal.SIGKILL)
+            code = zygote.exit_code()
+            return "killed" if code == -signal.SIGKILL else f"exited {code}"
         time.sleep(0.01)
-    process.kill()
+    os.kill(pid, signal.SIGKILL)
+    zygote.exit_code()
     return "timed out"
 
 
@@ -71,30 +126,22 @@ def _check_visible_state(env, settings, model: str) -> None:
 
 def test_kill_sweep(settings, taxi_file, tmp_path):
     rng = random.Random(20)
-    worker_env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     env = Env.open(settings)
+    zygote = Zygote(settings, tmp_path / "zygote.log")
     recovered = []
     for trial, point in enumerate(POINTS):
-        args = {"data": str(taxi_file), "run_id": f"trial{trial}", "seed": trial}
+        log = tmp_path / f"trial{trial}.log"
+        args = {"data": str(taxi_file), "run_id": f"trial{trial}", "seed": trial, "log": str(log)}
         args["kill_at_copy"] = point == "push_copy"
-        log = (tmp_path / f"trial{trial}.log").open("w")  # a pipe could fill and block it
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.include.components.pipeline_worker"]
-            + [json.dumps(dataclasses.asdict(settings)), json.dumps(args)],
-            env=worker_env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        pid = zygote.start(args)
         if point == "train":
-            outcome = _kill_when(process, lambda: _training(env), after=rng.uniform(0, 1.5))
+            outcome = _kill_when(zygote, pid, lambda: _training(env), after=rng.uniform(0, 1.5))
         elif point == "export":
-            outcome = _kill_when(process, lambda: _exported(Path(settings.artifact_root)))
+            outcome = _kill_when(zygote, pid, lambda: _exported(Path(settings.artifact_root)))
         else:
-            process.wait(timeout=240)
-            outcome = "killed" if process.returncode == -9 else f"exited {process.returncode}"
-        log.close()
-        tail = (tmp_path / f"trial{trial}.log").read_text()[-2000:]
+            code = zygote.exit_code()
+            outcome = "killed" if code == -signal.SIGKILL else f"exited {code}"
+        tail = log.read_text()[-2000:] if log.exists() else ""
         assert outcome == "killed", f"trial {trial} ({point}): {outcome}\n{tail}"
 
         again = pipeline_worker.run(settings, taxi_file, args["run_id"], trial, try_number=2)
@@ -108,5 +155,6 @@ def test_kill_sweep(settings, taxi_file, tmp_path):
         assert interrupted in expected, f"trial {trial} ({point}): {states}"
         _check_visible_state(env, settings, again["push"].result["model"])
         recovered.append(point)
+    zygote.stop()
     env.metadata.close()
     assert recovered == POINTS

@@ -240,9 +240,14 @@ def test_concurrent_requests_are_batched_into_fewer_model_calls(server, trained)
     assert 1 <= made < count
     rows_now = metric(server, "mlrail_predicted_rows_total", model=MODEL, version="1")
     assert rows_now - predicted == count
-    # Each request got its own row's answer back, not a neighbour's.
+    # Each request got its own row's answer back, not a neighbour's. Equal to within float32
+    # rounding: a row's score may differ in its last bits with the batch it was computed in
+    # (seen: 0.15936647 alone, 0.15936650 in a batch), while neighbours differ far more.
     alone = post(server, f"{BASE}/versions/1:predict", {"instances": rows}).json()["predictions"]
-    assert [a.json()["predictions"][0] for a in answers] == alone
+    got = [a.json()["predictions"][0] for a in answers]
+    assert [g["class"] for g in got] == [a["class"] for a in alone]
+    assert [g["score"] for g in got] == pytest.approx([a["score"] for a in alone], abs=1e-6)
+    assert len({round(a["score"], 4) for a in alone}) > count // 2  # the rows do differ
 
 
 def test_labels_follow_the_registry(server, trained):
