@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 from typing import TYPE_CHECKING
+
+from mlrail.discovery import defined_in
 
 if TYPE_CHECKING:
     from mlrail.store.runner import Component
@@ -15,12 +15,7 @@ def all_components() -> list[Component]:
     """Every Component defined in this package's modules (found, not listed)."""
     from mlrail.store.runner import Component
 
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for value in vars(module).values():
-            if isinstance(value, Component):
-                found[value.name] = value
+    found = defined_in(__name__, __path__, Component)
     return sorted(found.values(), key=lambda c: c.name)
 
 

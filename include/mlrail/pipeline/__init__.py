@@ -4,22 +4,16 @@
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 from typing import Any
 
+from mlrail.discovery import defined_in
 from mlrail.pipeline.model import Graph, Kind
 
 
 @functools.cache
 def all_kinds() -> tuple[Kind, ...]:
     """Every DAG kind defined in this package's modules, by name."""
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for value in vars(module).values():
-            if isinstance(value, Kind):
-                found[value.name] = value
+    found = defined_in(__name__, __path__, Kind)
     return tuple(found[name] for name in sorted(found))
 
 
