@@ -5,13 +5,15 @@ from mlrail_airflow.operators.base import artifact_id
 
 def test_artifact_id_from_upstream_result():
     upstream = {"artifacts": {"examples": {"id": 4, "type": "Examples", "uri": "/x"}}}
-    assert artifact_id(upstream, "examples", "ingest") == 4
+    assert artifact_id(upstream, "examples", "examples") == 4
 
 
 @pytest.mark.parametrize("upstream", [None, {}, {"artifacts": {}}])
 def test_missing_upstream_result_tells_what_to_clear(upstream):
-    with pytest.raises(ValueError, match="the ingest task must run first and succeed"):
-        artifact_id(upstream, "examples", "ingest")
+    with pytest.raises(
+        ValueError, match="the task that gives this task its examples must run first and succeed"
+    ):
+        artifact_id(upstream, "examples", "examples")
 
 
 def test_operator_declares_its_upstream_results_as_templated_inputs():
