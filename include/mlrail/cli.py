@@ -26,10 +26,17 @@ def _summary(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
 
 
+def registered_choices() -> dict[str, list[str]]:
+    """Spec fields whose values are registered outside the spec, and those values."""
+    from mlrail.training.strategies import STRATEGIES
+
+    return {"train.strategy": list(STRATEGIES)}
+
+
 def _spec_reference(args: argparse.Namespace) -> None:
     from mlrail.spec.reference import reference_markdown
 
-    sys.stdout.write(reference_markdown())
+    sys.stdout.write(reference_markdown(registered_choices()))
 
 
 def _gc_sandboxes(apply: bool) -> int:

@@ -1,19 +1,19 @@
 """One training entrypoint, the same locally and in a Vertex AI custom container.
 
-    python -m mlrail.train --strategy {single,mirrored,multi_worker,parameter_server} \\
+    python -m mlrail.train --strategy NAME \\
         --train-data TRAIN.parquet --eval-data EVAL.parquet --schema SCHEMA.json \\
         --statistics STATISTICS.json --hyperparameters HYPERPARAMETERS.json \\
         --module include/models/taxi_tips.py --model-dir OUT
 
 Vertex AI sets ``AIP_MODEL_DIR``, ``AIP_TRAINING_DATA_URI``, ``AIP_VALIDATION_DATA_URI`` and
-``TF_CONFIG``/``CLUSTER_SPEC``; they are the defaults of the matching options. With
-``--strategy multi_worker`` and no TF_CONFIG, ``--workers N`` local worker processes are
-started on 127.0.0.1 with a TF_CONFIG each; with ``--strategy parameter_server``, a chief,
-``--workers N`` workers and ``--parameter-servers M`` ps processes. Only the chief (worker 0
-when the cluster has no chief) writes ``OUT/saved_model`` and ``OUT/training.json``; other
-workers export to a temporary folder that is deleted, so they never clobber the chief's
-model. Under ``parameter_server`` the chief coordinates and the workers and ps only serve
-(Vertex AI: pool 0 is the chief, pool 1 the workers, pool 2 the ps).
+``TF_CONFIG``/``CLUSTER_SPEC``; they are the defaults of the matching options. The
+strategies, and what each runs where, are mlrail.training.strategies. A strategy that
+trains in several processes, run without a TF_CONFIG, starts its cluster's tasks on
+127.0.0.1 (``--workers N`` workers, ``--parameter-servers M`` ps) with a TF_CONFIG each.
+Only the chief (worker 0 when the cluster has no chief) writes ``OUT/saved_model`` and
+``OUT/training.json``; other workers export to a temporary folder that is deleted, so they
+never clobber the chief's model. Tasks that only serve (a parameter-server cluster's
+workers and ps) run the chief's functions until they are stopped.
 """
 
 from __future__ import annotations
@@ -28,13 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlrail.training.distributed import STRATEGIES
-from mlrail.training.stages import fit_stages, resolve_stages
+from mlrail.training.stages import resolve_stages
+from mlrail.training.strategies import DEFAULT, STRATEGIES, strategy
 
 # Set in the processes launch_local_cluster starts: they end when the launcher is gone.
 LOCAL_CLUSTER_ENV = "MLRAIL_LOCAL_CLUSTER"
-# The chief's TFRecord copy of the train split, next to the model, removed after training.
-TFRECORD_DIR = "train-tfrecords"
 
 
 def is_chief(tf_config: dict[str, Any]) -> bool:
@@ -45,13 +43,6 @@ def is_chief(tf_config: dict[str, Any]) -> bool:
         return True
     has_chief = "chief" in (tf_config.get("cluster") or {})
     return not has_chief and task.get("type") == "worker" and int(task.get("index", 0)) == 0
-
-
-def local_cluster(strategy: str, workers: int, parameter_servers: int) -> dict[str, int]:
-    """Tasks by type of the cluster to start on this machine when no TF_CONFIG is given."""
-    if strategy == "parameter_server":
-        return {"chief": 1, "worker": workers, "ps": parameter_servers}
-    return {"worker": workers}
 
 
 def launch_local_cluster(argv: list[str], tasks: dict[str, int], timeout: float = 1800) -> None:
@@ -126,65 +117,8 @@ def _builder(args: argparse.Namespace, module, schema: dict, features: dict, hpa
 
 def _fit(args: argparse.Namespace, module, schema: dict, features: dict, hparams: dict):
     """Train with the module's build_model under the chosen strategy: (model, records)."""
-    from mlrail.training.distributed import make_strategy, train_distributed
-
-    stages = _stages(args, hparams)
     build = _builder(args, module, schema, features, hparams)
-    if args.strategy == "parameter_server":
-        return _fit_parameter_server(args, build, schema, stages)
-    if args.strategy == "single":
-        model = build()
-        return model, fit_stages(
-            model,
-            args.train_data,
-            args.eval_data,
-            schema,
-            stages,
-            args.seed,
-            args.early_stopping_patience,
-            args.early_stopping_metric,
-        )
-    import pyarrow.parquet as pq
-
-    strategy = make_strategy(args.strategy, args.devices)
-    rows = pq.ParquetFile(args.train_data).metadata.num_rows
-    return train_distributed(strategy, build, args.train_data, rows, schema, stages, args.seed)
-
-
-def _fit_parameter_server(args: argparse.Namespace, build_model, schema: dict, stages: list):
-    """Coordinate parameter-server training from the chief.
-
-    The workers cannot run the Parquet feeder, so the chief first writes the train split
-    as TFRecord shards (two per worker, so each reads whole files) into the model
-    directory: the one place every task can read, a local folder here and a /gcs/ or gs://
-    path on Vertex AI, where the workers are other machines. The shards are removed when
-    training ends, however it ends, and any left by a crashed run are removed first.
-    """
-    import pyarrow.parquet as pq
-
-    from mlrail.training.distributed import make_strategy, train_parameter_server
-    from mlrail.training.tfrecord import write_tfrecords
-
-    workers = len(json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"])
-    shards = f"{args.model_dir.rstrip('/')}/{TFRECORD_DIR}"
-    _remove(shards)
-    try:
-        # Written before connecting to the cluster: the workers and ps start meanwhile.
-        files = write_tfrecords([args.train_data], shards, schema, shards=2 * workers)
-        rows = pq.ParquetFile(args.train_data).metadata.num_rows
-        strategy = make_strategy("parameter_server")
-        return train_parameter_server(
-            strategy, build_model, files, rows, schema, stages, args.seed, workers
-        )
-    finally:
-        _remove(shards)
-
-
-def _remove(folder: str) -> None:
-    import tensorflow as tf
-
-    if tf.io.gfile.exists(folder):
-        tf.io.gfile.rmtree(folder)
+    return strategy(args.strategy).fit(args, build, schema, _stages(args, hparams))
 
 
 def _run_tfx(
@@ -195,10 +129,11 @@ def _run_tfx(
 
     from mlrail.training.tfx_compat import fn_args
 
-    if args.strategy != "single":
+    if not strategy(args.strategy).runs_tfx_modules:
+        allowed = [s.name for s in STRATEGIES.values() if s.runs_tfx_modules]
         raise ValueError(
-            f"{args.module}: a TFX run_fn manages its own distribution; use "
-            "strategy single (run_fn may create a tf.distribute strategy itself)"
+            f"{args.module}: a TFX run_fn manages its own distribution; use strategy "
+            f"{' or '.join(allowed)} (run_fn may create a tf.distribute strategy itself)"
         )
     arguments = fn_args(
         train_path=args.train_data,
@@ -260,6 +195,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
+def _readers(field: str) -> str:
+    """The strategies that read ``train.<field>``, for an option's help."""
+    return ", ".join(s.name for s in STRATEGIES.values() if field in s.fields)
+
+
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(
@@ -270,11 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--strategy",
-        choices=STRATEGIES,
-        default="single",
-        help="single | mirrored (all local devices; N logical CPUs without a "
-        "GPU) | multi_worker (N processes, TF_CONFIG) | parameter_server (a chief, N "
-        "workers and M ps processes, TF_CONFIG; asynchronous updates)",
+        choices=list(STRATEGIES),
+        default=DEFAULT,
+        help=" | ".join(f"{s.name} ({s.description})" for s in STRATEGIES.values()),
     )
     parser.add_argument(
         "--train-data",
@@ -304,26 +242,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--devices",
         type=int,
         default=2,
-        help="mirrored without a GPU: logical CPU devices (default 2)",
+        help=_readers("devices") + " without a GPU: logical CPU devices (default 2)",
     )
     parser.add_argument(
         "--workers",
         type=int,
         default=2,
-        help="multi_worker, parameter_server without TF_CONFIG: local worker processes",
+        help=_readers("workers") + " without TF_CONFIG: local worker processes",
     )
     parser.add_argument(
         "--parameter-servers",
         type=int,
         default=1,
-        help="parameter_server without TF_CONFIG: local ps processes (default 1)",
+        help=_readers("parameter_servers") + " without TF_CONFIG: local ps processes (default 1)",
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--early-stopping-patience",
         type=int,
         default=0,
-        help="single: stop a stage after this many epochs without a better "
+        help=_readers("early_stopping_patience")
+        + ": stop a stage after this many epochs without a better "
         "--early-stopping-metric, keeping the best weights (0: off)",
     )
     parser.add_argument(
@@ -342,17 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     missing = [name for name in ("train_data", "eval_data", "model_dir") if not getattr(args, name)]
     if missing:
         build_parser().error("missing " + ", ".join("--" + m.replace("_", "-") for m in missing))
+    chosen = strategy(args.strategy)
     distributed_env = os.environ.get("TF_CONFIG") or os.environ.get("CLUSTER_SPEC")
-    if args.strategy in ("multi_worker", "parameter_server") and not distributed_env:
-        tasks = local_cluster(args.strategy, args.workers, args.parameter_servers)
-        launch_local_cluster(argv, tasks)
+    if chosen.local_tasks is not None and not distributed_env:
+        launch_local_cluster(argv, chosen.local_tasks(args.workers, args.parameter_servers))
         return 0
     if os.environ.get(LOCAL_CLUSTER_ENV):
         from mlrail.training.processes import exit_with_parent
 
         exit_with_parent()  # a killed launcher runs no cleanup; its tasks must not linger
     task = (json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}).get("type")
-    if args.strategy == "parameter_server" and task in ("worker", "ps"):
+    if chosen.serves(task):
         serve()
         return 0
     run(args)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mlrail.spec.metrics import higher_is_better
+from mlrail.training.strategies import DEFAULT, strategy
 
 if TYPE_CHECKING:
     from mlrail.spec import PipelineSpec
@@ -124,7 +125,7 @@ def _machine(machine_type: str, accelerator_type: str = "", accelerator_count: i
 
 
 def worker_pool_specs(spec: PipelineSpec, command: list[str], args: list[str]) -> list:
-    """Pools for the spec's strategy: chief; chief + workers; chief + workers + PS."""
+    """The pools the spec's strategy asks for (mlrail.training.strategies), chief first."""
     from google.cloud import aiplatform_v1 as v
 
     train, vertex = spec.train, spec.vertex
@@ -140,16 +141,10 @@ def worker_pool_specs(spec: PipelineSpec, command: list[str], args: list[str]) -
             disk_spec=disk,
         )
 
-    pools = [pool(1, machine)]
-    if train.strategy == "multi_worker" and train.workers > 1:
-        pools.append(pool(train.workers - 1, machine))  # the chief is worker 0 of N
-    elif train.strategy == "parameter_server":
-        pools.append(pool(train.workers, machine))
-        # Parameter servers hold variables and apply updates: CPU machines, no accelerators.
-        pools.append(
-            pool(train.parameter_servers, _machine(vertex.ps_machine_type or vertex.machine_type))
-        )
-    return pools
+    # Parameter servers hold variables and apply updates: CPU machines, no accelerators.
+    machines = {"worker": machine, "ps": _machine(vertex.ps_machine_type or vertex.machine_type)}
+    pools = strategy(train.strategy).vertex_pools(train)
+    return [pool(p.replicas, machines[p.machine]) for p in pools]
 
 
 def _job_spec(spec: PipelineSpec, target: VertexTarget, pools: list, staging: str):
@@ -284,7 +279,7 @@ def tuning_job_request(
     if not study.parameters:
         raise ValueError(f"{spec.train.module}: hyperparameter_space(hp) defines nothing to search")
     # Trials are short single-machine runs: one pool, whatever the training strategy.
-    single = dataclasses.replace(spec, train=dataclasses.replace(spec.train, strategy="single"))
+    single = dataclasses.replace(spec, train=dataclasses.replace(spec.train, strategy=DEFAULT))
     pools = worker_pool_specs(single, ["python", "-m", "mlrail.trial"], args)
     job = v.HyperparameterTuningJob(
         display_name=f"mlrail-{spec.pipeline}-tune-{execution_id}",

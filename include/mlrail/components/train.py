@@ -102,14 +102,15 @@ def _local_args(ctx: ExecutorContext, files: Path) -> list[str]:
 
 
 def train(ctx: ExecutorContext) -> ExecutorOutput:
-    """Train through the one entrypoint: in this process for ``single``; in fresh processes
-    for the distributed strategies (their devices and cluster must be set before TensorFlow
-    starts, and the task process may have started it already)."""
+    """Train through the one entrypoint: in this process for a strategy that trains in the
+    task's own process; else in a fresh one (its devices and cluster must be set before
+    TensorFlow starts, and the task process may have started it already)."""
     from mlrail import train as entrypoint
+    from mlrail.training.strategies import strategy
 
     with tempfile.TemporaryDirectory(prefix="mlrail-train-") as files:
         argv = _local_args(ctx, Path(files))
-        if ctx.params["strategy"] == "single":
+        if strategy(ctx.params["strategy"]).in_task_process:
             entrypoint.main(argv)
         else:
             done = subprocess.run(

@@ -4,7 +4,6 @@
 from mlrail.spec.errors import SpecError
 from mlrail.spec.loader import load_spec
 from mlrail.spec.pipeline import (
-    STRATEGIES,
     DataSpec,
     EvaluationSpec,
     FeaturesSpec,
@@ -22,7 +21,6 @@ from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 
 __all__ = [
-    "STRATEGIES",
     "DataSpec",
     "EvaluationSpec",
     "FeaturesSpec",

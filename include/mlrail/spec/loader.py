@@ -7,11 +7,12 @@ field's whole path (``train.stages[0].batch_size``). Relative paths are resolved
 the project root (the folder holding ``include/``).
 
 What the spec points at is checked too, so that a mistake fails the DAG import (and every
-task at its start, without retries) instead of a task hours into a run: the model module
-exists and defines what training and tuning call (read with ``ast``, not imported), the
-schema file ``<pipeline>.schema.yaml`` is well-formed, ``data.source`` is not the project
-itself, ``serving.log_root`` lies in a folder mlrail owns, and the schedule is one Airflow
-can run. What only the machine running the sandbox can judge (its CPUs) is checked there:
+task at its start, without retries) instead of a task hours into a run: the training
+strategy is registered (mlrail.training.strategies), the model module exists and defines
+what training and tuning call (read with ``ast``, not imported), the schema file
+``<pipeline>.schema.yaml`` is well-formed, ``data.source`` is not the project itself,
+``serving.log_root`` lies in a folder mlrail owns, and the schedule is one Airflow can
+run. What only the machine running the sandbox can judge (its CPUs) is checked there:
 mlrail.spec.machine.
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrail.spec.documents import Document, read_document
-from mlrail.spec.errors import SpecError, join
+from mlrail.spec.errors import SpecError, join, one_of
 from mlrail.spec.expand import UnsetVariable, expand
 from mlrail.spec.overrides import read_overrides
 from mlrail.spec.pipeline import PipelineSpec
@@ -151,9 +152,18 @@ def _check_log_root(spec: PipelineSpec) -> None:
         raise err.under("serving") from None
 
 
+def _check_strategy(spec: PipelineSpec) -> None:
+    """``train.strategy`` names a registered strategy (the registry lives with training,
+    which the spec's dataclasses do not import)."""
+    from mlrail.training.strategies import STRATEGIES
+
+    one_of("train.strategy", spec.train.strategy, STRATEGIES)
+
+
 def _check_references(spec: PipelineSpec, document: Document) -> None:
     """What the spec points at: see the module docstring."""
     try:
+        _check_strategy(spec)
         _check_source(spec)
         _check_module(spec)
         _check_log_root(spec)

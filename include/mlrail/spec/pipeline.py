@@ -21,7 +21,6 @@ from mlrail.spec.sandbox import SandboxSpec
 from mlrail.spec.serving import ServingSpec
 from mlrail.spec.tasks import BINARY, TASKS
 
-STRATEGIES = ("single", "mirrored", "multi_worker", "parameter_server")
 FORMATS = ("auto", "csv", "parquet")
 SEVERITIES = ("warning", "blocking")
 # schedule: Airflow 3's timetables that are not cron, and the presets it turns into cron
@@ -204,7 +203,7 @@ class TrainSpec:
     # from the hyperparameters' learning_rate, batch_size and epochs.
     stages: list[Stage] = field(default_factory=list)
     custom_config: dict[str, Any] = field(default_factory=dict)  # a TFX run_fn's custom_config
-    strategy: str = "single"  # single | mirrored | multi_worker | parameter_server
+    strategy: str = "single"  # how training is distributed (mlrail.training.strategies)
     devices: int = 2  # mirrored without a GPU: logical CPU devices
     workers: int = 2  # multi_worker / parameter_server: worker processes (or replicas)
     parameter_servers: int = 1  # parameter_server: parameter server processes
@@ -231,7 +230,6 @@ class TrainSpec:
             raise SpecError("start_before", "start_after as well (the window's start)")
         for name in ("accelerator_count", "max_minutes", "retries", "early_stopping_patience"):
             not_negative(name, getattr(self, name))
-        one_of("strategy", self.strategy, STRATEGIES)
         for name in ("devices", "workers", "parameter_servers"):
             positive(name, getattr(self, name))
 

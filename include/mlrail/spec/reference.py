@@ -103,8 +103,11 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|")
 
 
-def reference_markdown() -> str:
-    """docs/spec.md: one table of every field."""
+def reference_markdown(choices: dict[str, list[str]] | None = None) -> str:
+    """docs/spec.md: one table of every field. ``choices``: the values a field takes from
+    a registry outside the spec (``train.strategy``: mlrail.training.strategies), listed
+    after its meaning (mlrail.cli passes them)."""
+    choices = choices or {}
     lines = [
         "# Pipeline spec reference",
         "",
@@ -119,6 +122,9 @@ def reference_markdown() -> str:
         "|---|---|---|---|",
     ]
     for e in entries():
-        cells = (f"`{e.path}`", f"`{_cell(e.type)}`", _cell(e.default), _cell(e.meaning))
+        meaning = e.meaning
+        if e.path in choices:
+            meaning += f" (one of: {', '.join(choices[e.path])})"
+        cells = (f"`{e.path}`", f"`{_cell(e.type)}`", _cell(e.default), _cell(meaning))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -27,7 +27,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlrail.spec.pipeline import STRATEGIES
 from mlrail.training.feeder import FeederConfig, make_dataset
 
 
@@ -39,23 +38,6 @@ def configure_cpu_devices(count: int) -> None:
     tf.config.set_logical_device_configuration(
         cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
     )
-
-
-def make_strategy(name: str, devices: int = 2):
-    import tensorflow as tf
-
-    if name == "mirrored":
-        if not tf.config.list_physical_devices("GPU"):
-            configure_cpu_devices(devices)
-            return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(devices)])
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "parameter_server":
-        # Blocks until every worker and ps task of TF_CONFIG's cluster answers.
-        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-        return tf.distribute.ParameterServerStrategy(resolver)
-    raise ValueError(f"strategy {name!r}: expected one of {', '.join(STRATEGIES[1:])} here")
 
 
 def _step_fn(model, strategy):

@@ -64,6 +64,13 @@ def test_the_good_project_loads(tmp_path):
 # (spec or None for SPEC, module or None for MODULE, schema file, where, message parts)
 #   where: "spec" or "schema": the file the message must start with, and ":<line>:".
 CASES = {
+    "unregistered training strategy": (
+        SPEC + "  strategy: horovod\n",
+        None,
+        None,
+        ("spec", 7),
+        ["field 'train.strategy'", "one of single, mirrored, multi_worker, parameter_server"],
+    ),
     "missing model module": (
         SPEC.replace("models/m.py", "models/gone.py"),
         None,

@@ -12,7 +12,8 @@ import pytest
 from mlrail.components.pipeline import (
     train_model,
 )
-from mlrail.train import TFRECORD_DIR, is_chief
+from mlrail.train import is_chief
+from mlrail.training.strategies import TFRECORD_DIR
 from tests.conftest import ROOT, spec_for
 
 pytestmark = pytest.mark.slow
