@@ -21,7 +21,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 DEMO_DATA := data/taxi_tips/trips.parquet
 DEMO_ROWS ?= 200000
 
-.PHONY: install airflow-home data demo serve test lint airflow constraints clean postgresql \
+.PHONY: install airflow-home data demo run serve test lint airflow constraints clean postgresql \
 	chromium screenshots
 
 install: $(STAMP)
@@ -49,6 +49,12 @@ $(DEMO_DATA): | $(STAMP)
 # running `make airflow`, else one the demo starts and stops. Task logs show in the UI.
 demo: airflow-home data
 	$(PY) -m mlrail_airflow.demo
+
+# Runs any pipeline's DAG the same way: make run DAG=penguins_training (README, "Use your
+# own data"); CONF='{"force": true}' passes the run's conf.
+DAG ?= taxi_tips_training
+run: airflow-home
+	$(PY) -m mlrail_airflow.demo --dag-id $(DAG) $(if $(CONF),--conf '$(CONF)')
 
 # Serves the demo's model (what `make demo` pushed) on http://127.0.0.1:8501, TF Serving's
 # REST port: curl http://127.0.0.1:8501/v1/models/taxi_tips. Ctrl-C stops it.

@@ -19,7 +19,9 @@ The summary is read back from the metadata store: who triggered the run, dataset
 and rows per split, which stages came from the cache, metrics, the blessing verdict and the
 pushed version.
 
-    python -m mlrail_airflow.demo [--conf JSON]
+    python -m mlrail_airflow.demo [--dag-id DAG_ID] [--conf JSON]
+
+``--dag-id`` runs another pipeline's DAG the same way (``make run DAG=<dag_id>``).
 """
 
 from __future__ import annotations
@@ -340,35 +342,39 @@ def main(argv: list[str] | None = None) -> int:
     from mlrail_airflow.hooks.mlrail import MlrailHook
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dag-id", default=DAG_ID, help=f"the DAG to run (default {DAG_ID})")
     parser.add_argument("--conf", type=json.loads, help="the run's conf (JSON), as for Trigger")
     args = parser.parse_args(argv)
+    dag_id = args.dag_id
     signal.signal(signal.SIGTERM, _interrupt)
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # after Airflow's own setup
     home = Path(os.environ["AIRFLOW_HOME"])
-    log_dir = home / "demo-logs" / f"{DAG_ID}-{datetime.now():%Y%m%dT%H%M%S}"
+    log_dir = home / "demo-logs" / f"{dag_id}-{datetime.now():%Y%m%dT%H%M%S}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"running {DAG_ID} on Airflow's scheduler (Airflow home {home}) ...", flush=True)
+    print(f"running {dag_id} on Airflow's scheduler (Airflow home {home}) ...", flush=True)
     started = time.monotonic()
     try:
-        run_id, state = run_demo(DAG_ID, args.conf, log_dir, parts_env)
+        run_id, state = run_demo(dag_id, args.conf, log_dir, parts_env)
     except KeyboardInterrupt:
         return 130
     except RuntimeError as err:  # a part of Airflow did not start or went away
-        print(f"the demo could not run {DAG_ID}: {err}", file=sys.stderr)
+        print(f"the demo could not run {dag_id}: {err}", file=sys.stderr)
         return 1
     print(f"\nAirflow run {state} after {time.monotonic() - started:.1f} s")
     env = Env.open(MlrailHook().get_settings())
     try:
-        summary = summary_of(env, DAG_ID, run_id)
+        summary = summary_of(env, dag_id, run_id)
     finally:
         env.metadata.close()
     if summary:
         print(format_summary(summary))
+        pushed = summary["steps"].get("push", {}).get("result", {})
+        model = pushed.get("model", "MODEL")
         print(
             f"\nartifacts: {env.settings.artifact_root}\nmetadata:  {env.settings.metadata_url}"
-            f"\nlineage:   .venv/bin/python -m mlrail lineage --model taxi_tips --version N"
+            f"\nlineage:   .venv/bin/python -m mlrail lineage --model {model} --version N"
         )
-    logs = Path(airflow_conf.get("logging", "base_log_folder")) / f"dag_id={DAG_ID}"
+    logs = Path(airflow_conf.get("logging", "base_log_folder")) / f"dag_id={dag_id}"
     print(f"task logs: the run's Logs tab in the Airflow UI (make airflow), files in {logs}")
     if state != "success":
         print(f"the DAG run failed; the failed task's log says why ({logs})", file=sys.stderr)
