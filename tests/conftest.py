@@ -39,6 +39,16 @@ def airflow_project(tmp_path_factory):
     return prepare(AirflowProject(tmp_path_factory.mktemp("airflow-project")))
 
 
+@pytest.fixture(scope="session")
+def ui_project(tmp_path_factory):
+    """The served project with real history (tests/plugins/ui_project.py: four DAG runs,
+    about two minutes), built once per session for the pages and the DAG's own tests."""
+    from tests.plugins.ui_project import serve_ui_project
+
+    with serve_ui_project(tmp_path_factory.mktemp("ui-project")) as project:
+        yield project
+
+
 def local_settings(root: Path):
     """Settings of stores under ``root``: artifacts, a SQLite metadata store, a serving root."""
     from mlrail.store.settings import Settings

@@ -11,30 +11,30 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CACHEABLE = ("ingest", "statistics", "schema", "validate", "train")
 
 
-def test_training_dag_twice_reuses_cache_and_keeps_one_blessed_version(airflow_project, taxi_file):
-    conf = {"data_source": str(taxi_file)}
-    first, second = airflow_project.dag_tests([("taxi_tips_training", conf)] * 2)
-    assert first["state"] == "success", first
-    assert first["tasks"] == dict.fromkeys(training_tasks("taxi_tips_training"), "success")
-    assert second["state"] == "success", second
-    assert second["run_id"] != first["run_id"]
+def test_runs_on_the_same_data_reuse_every_cache_and_push_nothing_again(ui_project):
+    """The shared project's history (tests/plugins/ui_project.py): data A, then data B three
+    times. Every task of every run succeeded; the last run on data B reused every cache,
+    each of its stages a first try; each model was trained and pushed by one run alone."""
+    runs = ui_project.runs
+    tasks = dict.fromkeys(training_tasks("taxi_tips_training"), "success")
+    assert all(ui_project.tasks[run] == tasks for run in vars(runs).values())
 
-    env = Env.open(airflow_project.settings())
-    executions = env.metadata.executions(run_id=second["run_id"])
+    env = ui_project.env
+    executions = env.metadata.executions(run_id=runs.cached)
     states = {e.task_id: e.state for e in executions if e.component in CACHEABLE}
     assert states == {t: "cached" for t in CACHEABLE}, states
     assert all(e.dag_id == "taxi_tips_training" and e.try_number == 1 for e in executions)
 
     registry = ModelRegistry(env.metadata)
-    assert [v.version for v in registry.versions("taxi_tips")] == [1]
-    assert registry.resolve("taxi_tips", "blessed").version == 1
-
-    report = model_lineage(env, "taxi_tips", 1)
-    assert report["dataset"]["version"] == 1
-    assert report["dataset"]["source"] == str(taxi_file)
-    assert report["training_run"]["dag_id"] == "taxi_tips_training"
-    assert report["training_run"]["run_id"] == first["run_id"]
-    assert [p["execution"]["run_id"] for p in report["pushes"]] == [first["run_id"]]
+    assert [v.version for v in registry.versions("taxi_tips")] == [1, 2]
+    assert registry.resolve("taxi_tips", "blessed").version == 2
+    for version, run, data in ((1, runs.first, 0), (2, runs.second, 1)):
+        report = model_lineage(env, "taxi_tips", version)
+        assert report["dataset"]["version"] == 1  # the first version of each source
+        assert report["dataset"]["source"] == str(ui_project.data[data])
+        assert report["training_run"]["dag_id"] == "taxi_tips_training"
+        assert report["training_run"]["run_id"] == run
+        assert [p["execution"]["run_id"] for p in report["pushes"]] == [run]
 
 
 def test_bad_data_fails_the_run_at_ingest_without_retrying(airflow_project, tmp_path, taxi_frame):

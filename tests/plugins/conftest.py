@@ -2,8 +2,9 @@
 nothing until a test asks for them.
 
 * ``browser``: a headless Chromium (tests/browser.py), ended at the end of the session;
-* ``ui_project``: an Airflow project with three real training runs, served by a real
-  ``airflow api-server`` with a logged-in admin (tests/plugins/ui_project.py).
+* ``ui_project`` (tests/conftest.py): an Airflow project with four real training runs,
+  served by a real ``airflow api-server`` with a logged-in admin
+  (tests/plugins/ui_project.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import Browser
-from tests.plugins.ui_project import ui_project  # noqa: F401 - a fixture, used by name
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ to show: two model versions, a comparison with the blessed one, cache hits.
 
 The server's simple auth manager knows one admin user, logged in: ``token`` is what the
 Airflow UI keeps in its ``_token`` cookie and what the REST API takes as a Bearer token.
-The ``ui_project`` fixture (tests/plugins/conftest.py) builds all this once per session.
+The ``ui_project`` fixture (tests/conftest.py) builds all this once per session.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import pytest
 
 from tests.airflow_project import AirflowProject, ApiServer, prepare
 
@@ -66,6 +64,7 @@ class UiProject:
     env: Env
     project: AirflowProject
     data: tuple[Path, Path]  # the sources of data A and data B
+    tasks: dict[str, dict[str, str]]  # run id -> task id -> the state it ended in
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -77,9 +76,9 @@ class UiProject:
         return f"{self.url}{path}"
 
 
-def record_history(project: AirflowProject, data: Path) -> tuple[Runs, tuple[Path, Path]]:
+def record_history(project: AirflowProject, data: Path) -> tuple[Runs, tuple[Path, Path], dict]:
     """Generate data A and B in ``data`` and make the runs, then check that the stores hold
-    what the pages are meant to show."""
+    what the pages are meant to show; the runs, the data and every run's task states."""
     sources = data / "trips_a.parquet", data / "trips_b.parquet"
     for seed, source in enumerate(sources):
         datagen = ("datagen", "--out", str(source), "--rows", str(ROWS), "--seed", str(seed))
@@ -98,7 +97,7 @@ def record_history(project: AirflowProject, data: Path) -> tuple[Runs, tuple[Pat
         _check_history(env, runs)
     finally:
         env.metadata.close()
-    return runs, sources
+    return runs, sources, {result["run_id"]: result["tasks"] for result in made}
 
 
 def _check_history(env: Env, runs: Runs) -> None:
@@ -127,7 +126,7 @@ def serve_ui_project(home: Path) -> Iterator[UiProject]:
     project = prepare(AirflowProject(home))
     data = home / "data"
     data.mkdir()
-    runs, sources = record_history(project, data)
+    runs, sources, tasks = record_history(project, data)
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({USER: PASSWORD}))
     server = ApiServer(
@@ -142,7 +141,7 @@ def serve_ui_project(home: Path) -> Iterator[UiProject]:
     env = Env.open(project.settings())
     try:
         server.start()
-        yield UiProject(server.url, _login(server.url), runs, env, project, sources)
+        yield UiProject(server.url, _login(server.url), runs, env, project, sources, tasks)
     finally:
         server.stop()
         env.metadata.close()
@@ -158,10 +157,3 @@ def _login(url: str) -> str:
     )
     assert answer.status_code == 201, answer.text
     return answer.json()["access_token"]
-
-
-@pytest.fixture(scope="session")
-def ui_project(tmp_path_factory) -> Iterator[UiProject]:
-    """The served project, built once per test session (four DAG runs: about two minutes)."""
-    with serve_ui_project(tmp_path_factory.mktemp("ui-project")) as project:
-        yield project

@@ -43,6 +43,7 @@ class Zygote:
 
     def __init__(self, settings, log: Path):
         worker_env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.log = log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.include.components.pipeline_worker"]
             + [json.dumps(dataclasses.asdict(settings))],
@@ -50,7 +51,7 @@ class Zygote:
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=log.open("w"),
+            stderr=self.log,
             text=True,
         )
         # Its answers, read as they come, so that waiting for one has a bound.
@@ -79,6 +80,7 @@ class Zygote:
     def stop(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=60)
+        self.log.close()
 
 
 def _alive(pid: int) -> bool:
@@ -129,32 +131,39 @@ def test_kill_sweep(settings, taxi_file, tmp_path):
     env = Env.open(settings)
     zygote = Zygote(settings, tmp_path / "zygote.log")
     recovered = []
-    for trial, point in enumerate(POINTS):
-        log = tmp_path / f"trial{trial}.log"
-        args = {"data": str(taxi_file), "run_id": f"trial{trial}", "seed": trial, "log": str(log)}
-        args["kill_at_copy"] = point == "push_copy"
-        pid = zygote.start(args)
-        if point == "train":
-            outcome = _kill_when(zygote, pid, lambda: _training(env), after=rng.uniform(0, 1.5))
-        elif point == "export":
-            outcome = _kill_when(zygote, pid, lambda: _exported(Path(settings.artifact_root)))
-        else:
-            code = zygote.exit_code()
-            outcome = "killed" if code == -signal.SIGKILL else f"exited {code}"
-        tail = log.read_text()[-2000:] if log.exists() else ""
-        assert outcome == "killed", f"trial {trial} ({point}): {outcome}\n{tail}"
+    try:
+        for trial, point in enumerate(POINTS):
+            log = tmp_path / f"trial{trial}.log"
+            args = {
+                "data": str(taxi_file),
+                "run_id": f"trial{trial}",
+                "seed": trial,
+                "log": str(log),
+            }
+            args["kill_at_copy"] = point == "push_copy"
+            pid = zygote.start(args)
+            if point == "train":
+                outcome = _kill_when(zygote, pid, lambda: _training(env), after=rng.uniform(0, 1.5))
+            elif point == "export":
+                outcome = _kill_when(zygote, pid, lambda: _exported(Path(settings.artifact_root)))
+            else:
+                code = zygote.exit_code()
+                outcome = "killed" if code == -signal.SIGKILL else f"exited {code}"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            assert outcome == "killed", f"trial {trial} ({point}): {outcome}\n{tail}"
 
-        again = pipeline_worker.run(settings, taxi_file, args["run_id"], trial, try_number=2)
-        assert again["push"].result["pushed"], again["push"].result
-        states = [e.state for e in env.metadata.executions(run_id=args["run_id"])]
-        interrupted = states.count("interrupted")
-        # A "train" kill comes a moment after training started; if training had already
-        # ended, nothing was running and nothing is interrupted. Export and copy kills
-        # land inside an execution by construction.
-        expected = (0, 1) if point == "train" else (1,)
-        assert interrupted in expected, f"trial {trial} ({point}): {states}"
-        _check_visible_state(env, settings, again["push"].result["model"])
-        recovered.append(point)
-    zygote.stop()
-    env.metadata.close()
+            again = pipeline_worker.run(settings, taxi_file, args["run_id"], trial, try_number=2)
+            assert again["push"].result["pushed"], again["push"].result
+            states = [e.state for e in env.metadata.executions(run_id=args["run_id"])]
+            interrupted = states.count("interrupted")
+            # A "train" kill comes a moment after training started; if training had already
+            # ended, nothing was running and nothing is interrupted. Export and copy kills
+            # land inside an execution by construction.
+            expected = (0, 1) if point == "train" else (1,)
+            assert interrupted in expected, f"trial {trial} ({point}): {states}"
+            _check_visible_state(env, settings, again["push"].result["model"])
+            recovered.append(point)
+    finally:
+        zygote.stop()
+        env.metadata.close()
     assert recovered == POINTS

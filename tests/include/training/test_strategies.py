@@ -56,14 +56,15 @@ def prepared(prepare, taxi_file):
     return spec, data.run, data.examples, data.statistics, data.schema
 
 
-@pytest.mark.parametrize("strategy", ["mirrored", "multi_worker"])
-def test_distributed_strategies_train_and_the_chief_exports(env, prepared, strategy):
+def test_mirrored_trains_through_the_component_and_exports(env, prepared):
+    """The training component runs a distributed strategy in a process of its own (here
+    mirrored on two logical CPUs; multi_worker: test_two_workers_stay_in_sync)."""
     import tensorflow as tf
 
     spec, run, examples, stats, schema = prepared
-    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, strategy=strategy))
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, strategy="mirrored"))
     result = train_model(env, spec, run, examples.id, stats.id, schema.id)
-    assert result.result["strategy"] == strategy and result.result["replicas"] == 2
+    assert result.result["strategy"] == "mirrored" and result.result["replicas"] == 2
     (stage,) = result.result["stages"]
     assert stage["global_batch_size"] == 128
     with env.artifacts.read(result.outputs["model"].uri) as local:
@@ -159,6 +160,10 @@ def _argv(strategy, examples, stats, schema, tmp_path) -> list[str]:
 
 
 def test_two_workers_stay_in_sync(env, prepared, tmp_path):
+    """multi_worker through the entrypoint: two local worker processes train one model in
+    step, and only the chief exports it."""
+    import tensorflow as tf
+
     spec, run, examples, stats, schema = prepared
     hparams = {"learning_rate": 0.003, "hidden_units": [16], "dropout": 0.1, **SMALL}
     (tmp_path / "h.json").write_text(json.dumps(hparams))
@@ -170,10 +175,13 @@ def test_two_workers_stay_in_sync(env, prepared, tmp_path):
     assert chief[0]["replicas"] == other[0]["replicas"] == 2
     assert chief[0]["step_losses"] == other[0]["step_losses"]  # one model, two workers
     assert len(chief[0]["step_losses"][0]) == chief[0]["steps_per_epoch"] > 1
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
-        "saved_model",
-        "training.json",
-    ]
+    assert chief[0]["global_batch_size"] == 128
+    model = tmp_path / "model"
+    assert sorted(p.name for p in model.iterdir()) == ["saved_model", "training.json"]
+    record = json.loads((model / "training.json").read_text())
+    assert record["strategy"] == "multi_worker" and record["replicas"] == 2
+    serve = tf.saved_model.load(str(model / "saved_model")).signatures["serving_default"]
+    assert "fare" in serve.structured_input_signature[1]
 
 
 def test_early_stopping_ends_a_stage_when_val_loss_stops_improving(env, prepared):
