@@ -157,6 +157,25 @@ def reserialize(log_dir: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"airflow dags reserialize failed; see {log.name}")
 
 
+def dag_problem(dag_id: str) -> str | None:
+    """Why ``dag_id`` cannot run, read from the DAGs folder as the DAG processor reads it:
+    the error of each DAG file that fails to import (a bad spec names its file, line and
+    field), or that no file defines it; None when it loads."""
+    from airflow.configuration import conf
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = conf.get("core", "dags_folder")
+    bag = DagBag(dag_folder=folder)
+    if dag_id in bag.dags:
+        return None
+    errors = [
+        f"  {file}: {error.strip().splitlines()[-1]}" for file, error in bag.import_errors.items()
+    ]
+    if not errors:
+        return f"no DAG file in {folder} defines it"
+    return "no DAG file that loads defines it, and these failed to import:\n" + "\n".join(errors)
+
+
 def wait_for_dag(dag_id: str, timeout: float = 180) -> None:
     """Until the running Airflow's DAG processor has put ``dag_id`` in its database."""
     from airflow.models.dag import DagModel
@@ -351,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(os.environ["AIRFLOW_HOME"])
     log_dir = home / "demo-logs" / f"{dag_id}-{datetime.now():%Y%m%dT%H%M%S}"
     log_dir.mkdir(parents=True, exist_ok=True)
+    problem = dag_problem(dag_id)
+    if problem is not None:
+        print(f"cannot run {dag_id}:\n{problem}", file=sys.stderr)
+        return 1
     print(f"running {dag_id} on Airflow's scheduler (Airflow home {home}) ...", flush=True)
     started = time.monotonic()
     try:

@@ -144,3 +144,25 @@ def test_the_dag_processor_shows_the_spec_error_as_the_files_import_error(tmp_pa
     (error,) = found["errors"].values()
     assert f"{spec}:4: field 'schedule': expected a cron expression that fires" in error
     assert "got '0 25 * * *'" in error
+
+
+def test_make_run_names_the_spec_error_before_triggering_anything(tmp_path, monkeypatch):
+    """``make run DAG=...`` (mlrail_airflow.demo) refuses a DAG whose file fails to import,
+    with the spec's file, line and field, before it starts or triggers anything."""
+    from mlrail_airflow.demo import dag_problem
+
+    spec = _spec(tmp_path, "seed: 1")
+    spec.write_text(spec.read_text() + "schedule: '0 25 * * *'\n")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "knobs_training.py").write_text(
+        "from mlrail_airflow.dag_factory import pipeline_dags\n\n"
+        f"globals().update(pipeline_dags({str(spec)!r}))\n"
+    )
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    problem = dag_problem("knobs_training")
+    assert "these failed to import" in problem and str(dags / "knobs_training.py") in problem
+    assert f"{spec}:4: field 'schedule': expected a cron expression that fires" in problem
+    assert dag_problem("other_training").startswith("no DAG file that loads defines it")
+    (dags / "knobs_training.py").unlink()
+    assert dag_problem("other_training") == f"no DAG file in {dags} defines it"
