@@ -116,6 +116,20 @@ def test_a_missing_model_module_fails_the_dag_import_naming_spec_and_field(tmp_p
     )
 
 
+def _dags_with_a_bad_spec(tmp_path):
+    """A DAGs folder whose one file renders a spec with a schedule that never fires (line
+    4): the spec's path and the folder."""
+    spec = _spec(tmp_path, "seed: 1")
+    spec.write_text(spec.read_text() + "schedule: '0 25 * * *'\n")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "knobs_training.py").write_text(
+        "from mlrail_airflow.dag_factory import pipeline_dags\n\n"
+        f"globals().update(pipeline_dags({str(spec)!r}))\n"
+    )
+    return spec, dags
+
+
 def test_the_dag_processor_shows_the_spec_error_as_the_files_import_error(tmp_path):
     """What the Airflow UI shows for the DAG file: its import error, read by the same
     DagBag the DAG processor uses, names the spec file and the field."""
@@ -126,14 +140,7 @@ def test_the_dag_processor_shows_the_spec_error_as_the_files_import_error(tmp_pa
 
     from tests.dags.conftest import BAG
 
-    spec = _spec(tmp_path, "seed: 1")
-    spec.write_text(spec.read_text() + "schedule: '0 25 * * *'\n")
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    (dags / "knobs_training.py").write_text(
-        "from mlrail_airflow.dag_factory import training_dag\n\n"
-        f"dag = training_dag({str(spec)!r})\n"
-    )
+    spec, dags = _dags_with_a_bad_spec(tmp_path)
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow")}
     done = subprocess.run(
         [sys.executable, "-c", BAG, str(dags)], capture_output=True, text=True, env=env, timeout=180
@@ -151,14 +158,7 @@ def test_make_run_names_the_spec_error_before_triggering_anything(tmp_path, monk
     with the spec's file, line and field, before it starts or triggers anything."""
     from mlrail_airflow.demo import dag_problem
 
-    spec = _spec(tmp_path, "seed: 1")
-    spec.write_text(spec.read_text() + "schedule: '0 25 * * *'\n")
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    (dags / "knobs_training.py").write_text(
-        "from mlrail_airflow.dag_factory import pipeline_dags\n\n"
-        f"globals().update(pipeline_dags({str(spec)!r}))\n"
-    )
+    spec, dags = _dags_with_a_bad_spec(tmp_path)
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
     problem = dag_problem("knobs_training")
     assert "these failed to import" in problem and str(dags / "knobs_training.py") in problem
