@@ -367,13 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     dag_id = args.dag_id
     signal.signal(signal.SIGTERM, _interrupt)
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # after Airflow's own setup
+    problem = dag_problem(dag_id)
+    if problem is not None:  # refused before anything starts or is written
+        print(f"cannot run {dag_id}:\n{problem}", file=sys.stderr)
+        return 1
     home = Path(os.environ["AIRFLOW_HOME"])
     log_dir = home / "demo-logs" / f"{dag_id}-{datetime.now():%Y%m%dT%H%M%S}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    problem = dag_problem(dag_id)
-    if problem is not None:
-        print(f"cannot run {dag_id}:\n{problem}", file=sys.stderr)
-        return 1
     print(f"running {dag_id} on Airflow's scheduler (Airflow home {home}) ...", flush=True)
     started = time.monotonic()
     try:

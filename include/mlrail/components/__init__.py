@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from mlrail.discovery import defined_in
+from mlrail.pipeline.discovery import defined_in
 
 if TYPE_CHECKING:
     from mlrail.store.runner import Component

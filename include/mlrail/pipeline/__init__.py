@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from mlrail.discovery import defined_in
+from mlrail.pipeline.discovery import defined_in
 from mlrail.pipeline.model import Graph, Kind
 
 

@@ -1,5 +1,6 @@
-"""Found, not listed: what a package's modules define of one kind (components, DAG kinds),
-so no list has to mirror the code."""
+"""Found, not listed: what a package's modules define of one kind (the components of
+mlrail.components, the DAG kinds of this package), so no list of the pipeline's parts has
+to mirror the code. Imports nothing of the pipeline model: mlrail.components uses it too."""
 
 from __future__ import annotations
 
